@@ -1,0 +1,5 @@
+pub mod proto {
+    pub mod service {
+        tonic::include_proto!("temporal.api.workflowservice.v1");
+    }
+}
