@@ -1,5 +1,109 @@
-pub mod proto {
-    pub mod service {
-        tonic::include_proto!("temporal.api.workflowservice.v1");
+//! # dacapo: durable workflows for Rust
+//!
+//! Write ordinary `async fn`s, mark them `#[workflow]` and `#[activity]`, and dacapo records
+//! every step in an event history. After a crash, a restart or a deploy the workflow is replayed
+//! from the beginning (*da capo*) and lands in exactly the same state.
+//!
+//! A running workflow can be cancelled by id from any client; its `on_cancel!` blocks then run on
+//! a disconnected context, so cleanup activities still run, and activities that heartbeat learn
+//! of the cancel and stop.
+//!
+//! dacapo speaks Temporal's `WorkflowService` gRPC API. The engine runs embedded in your process
+//! by default (see [`embedded`]), with a SQLite store.
+
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub, rust_2018_idioms)]
+#![deny(clippy::unwrap_used)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+pub mod activity;
+pub mod client;
+mod definition;
+pub mod embedded;
+pub mod engine;
+mod error;
+pub mod payload;
+pub mod proto;
+pub mod store;
+pub mod worker;
+pub mod workflow;
+
+pub use activity::{ActivityContext, ActivityInfo, ActivityOptions, Cancellation, RetryPolicy};
+pub use client::{Client, ClientError, StartOptions, WorkflowDescription, WorkflowHandle, WorkflowStatus};
+//MACROS pub use dacapo_macros::{activity, select, workflow};
+pub use definition::{ActivityDefinition, BoxFuture, WorkflowDefinition};
+pub use embedded::Embedded;
+pub use error::{
+    ActivityError, ActivityFailed, ApplicationFailure, Cancelled, WorkflowError, WorkflowResult,
+};
+pub use worker::Worker;
+pub use workflow::{WorkflowContext, WorkflowInfo};
+
+/// Everything a workflow or activity module needs: `use dacapo::prelude::*;`.
+pub mod prelude {
+    pub use crate::{
+        ActivityContext, ActivityError, ActivityOptions, Cancellation, RetryPolicy, WorkflowContext,
+        WorkflowError, WorkflowResult, on_cancel,
+    };
+}
+
+/// Registers cleanup that runs if the workflow is cancelled.
+///
+/// Stands as a statement of a `#[workflow]` body. If a cancel is requested before the body
+/// finishes, the block runs after the body, on a disconnected context (so `ctx` inside it is not
+/// cancelled and activities run normally), last registered first. Errors inside it are logged
+/// and do not change how the run closes. `#[workflow]` rewrites it; anywhere else it is an error.
+#[macro_export]
+macro_rules! on_cancel {
+    ($($tt:tt)*) => {
+        ::core::compile_error!(
+            "`on_cancel!` can only be used as a statement in the body of a `#[workflow]` fn"
+        )
+    };
+}
+
+#[doc(hidden)]
+pub mod __private {
+    //! Items the macros' generated code refers to. Not a public API.
+    pub use crate::definition::{ActivityDefinition, BoxFuture, WorkflowDefinition};
+    pub use crate::payload::{Payload, PayloadError};
+    pub use crate::proto::common::Payload as RawPayload;
+    pub use std::boxed::Box;
+    pub use std::time::Duration;
+    use crate::{WorkflowContext, WorkflowError};
+    use std::future::Future;
+
+    /// Encodes one argument.
+    pub fn encode_arg<T: Payload>(v: &T) -> Result<RawPayload, PayloadError> {
+        crate::payload::encode(v)
     }
+
+    /// Decodes argument `index`.
+    pub fn decode_arg<T: Payload>(payloads: &[RawPayload], index: usize) -> Result<T, PayloadError> {
+        crate::payload::decode(payloads, index)
+    }
+
+    /// Identity; anchors the output type of an async block.
+    pub fn anchor<R, F: Future<Output = R>>(f: F) -> F {
+        f
+    }
+
+    /// Whether the workflow's cleanup must run: a cancel was requested.
+    pub fn cleanup_due(ctx: &WorkflowContext) -> bool {
+        ctx.is_cancel_requested()
+    }
+
+    /// Logs an error raised inside an `on_cancel!` block.
+    pub fn log_cleanup_error(ctx: &WorkflowContext, err: WorkflowError) {
+        if !ctx.is_replaying() {
+            let info = ctx.info();
+            tracing::warn!(
+                workflow_id = %info.workflow_id,
+                run_id = %info.run_id,
+                "cleanup after cancel failed: {err}"
+            );
+        }
+    }
+
+    /// Compile-time check that `T` can cross a workflow or activity boundary.
+    pub fn assert_payload<T: Payload>() {}
 }

@@ -24,3 +24,49 @@ pub type ServiceHandle = Arc<dyn WorkflowService>;
 
 /// Shorthand for the result type of every WorkflowService method.
 pub type RpcResult<T> = Result<tonic::Response<T>, tonic::Status>;
+
+/// Converts a std duration to the wire's.
+pub fn duration_to_proto(d: std::time::Duration) -> prost_wkt_types::Duration {
+    prost_wkt_types::Duration {
+        seconds: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        nanos: i32::try_from(d.subsec_nanos()).unwrap_or(0),
+    }
+}
+
+/// Converts a wire duration to std; negative values become zero.
+pub fn duration_from_proto(d: &prost_wkt_types::Duration) -> std::time::Duration {
+    if d.seconds < 0 || d.nanos < 0 {
+        return std::time::Duration::ZERO;
+    }
+    std::time::Duration::new(d.seconds as u64, d.nanos as u32)
+}
+
+/// Converts a wire timestamp to std.
+pub fn time_from_proto(t: &prost_wkt_types::Timestamp) -> std::time::SystemTime {
+    let base = std::time::UNIX_EPOCH;
+    if t.seconds >= 0 {
+        base + std::time::Duration::new(t.seconds as u64, t.nanos.max(0) as u32)
+    } else {
+        base.checked_sub(std::time::Duration::from_secs(t.seconds.unsigned_abs()))
+            .unwrap_or(base)
+    }
+}
+
+/// Converts a std time to a wire timestamp.
+pub fn time_to_proto(t: std::time::SystemTime) -> prost_wkt_types::Timestamp {
+    match t.duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => prost_wkt_types::Timestamp {
+            seconds: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+            nanos: i32::try_from(d.subsec_nanos()).unwrap_or(0),
+        },
+        Err(_) => prost_wkt_types::Timestamp::default(),
+    }
+}
+
+/// The Temporal name of an event type (`WorkflowExecutionCanceled`), as the CLI prints it.
+pub fn event_type_name(event_type: i32) -> String {
+    match enums::EventType::try_from(event_type) {
+        Ok(t) => format!("{t:?}"),
+        Err(_) => format!("UnknownEventType({event_type})"),
+    }
+}

@@ -1,0 +1,181 @@
+//! The embedded runtime: engine, worker and client in one process, on a SQLite file or in memory.
+
+use crate::client::Client;
+use crate::definition::{ActivityDefinition, WorkflowDefinition};
+use crate::engine::{Engine, EngineConfig, EngineError};
+use crate::proto::ServiceHandle;
+use crate::worker::{Worker, WorkerBuilder, WorkerOptions};
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::task::JoinHandle;
+
+enum StoreChoice {
+    Memory,
+    Sqlite(PathBuf),
+}
+
+/// Builds an [`Embedded`] runtime.
+pub struct EmbeddedBuilder {
+    store: StoreChoice,
+    config: EngineConfig,
+    task_queue: String,
+    worker: Option<Box<dyn FnOnce(WorkerBuilder) -> WorkerBuilder + Send>>,
+    worker_options: WorkerOptions,
+}
+
+impl std::fmt::Debug for EmbeddedBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddedBuilder").field("task_queue", &self.task_queue).finish()
+    }
+}
+
+impl EmbeddedBuilder {
+    /// Keeps everything in memory (for tests).
+    pub fn in_memory(mut self) -> Self {
+        self.store = StoreChoice::Memory;
+        self
+    }
+    /// Stores everything in a SQLite file, created if missing.
+    pub fn sqlite(mut self, path: impl Into<PathBuf>) -> Self {
+        self.store = StoreChoice::Sqlite(path.into());
+        self
+    }
+    /// The engine's settings.
+    pub fn engine_config(mut self, config: EngineConfig) -> Self {
+        self.config = config;
+        self
+    }
+    /// The task queue the embedded worker polls.
+    pub fn task_queue(mut self, q: impl Into<String>) -> Self {
+        self.task_queue = q.into();
+        self
+    }
+    /// The embedded worker's tunables.
+    pub fn worker_options(mut self, o: WorkerOptions) -> Self {
+        self.worker_options = o;
+        self
+    }
+    /// Registers a workflow on the embedded worker.
+    pub fn workflow<W: WorkflowDefinition>(self, def: W) -> Self {
+        self.with_worker(move |b| b.workflow(def))
+    }
+    /// Registers an activity on the embedded worker.
+    pub fn activity<A: ActivityDefinition>(self, def: A) -> Self {
+        self.with_worker(move |b| b.activity(def))
+    }
+    fn with_worker(mut self, f: impl FnOnce(WorkerBuilder) -> WorkerBuilder + Send + 'static) -> Self {
+        let prev = self.worker.take();
+        self.worker = Some(Box::new(move |b| {
+            let b = match prev {
+                Some(p) => p(b),
+                None => b,
+            };
+            f(b)
+        }));
+        self
+    }
+
+    /// Opens the engine and starts the worker (when anything was registered).
+    ///
+    /// # Errors
+    /// When the store cannot be opened (a corrupt file, an unwritable directory, a database in
+    /// use by another process).
+    pub async fn start(self) -> Result<Embedded, EngineError> {
+        let engine = match &self.store {
+            StoreChoice::Memory => Engine::in_memory(self.config.clone()),
+            StoreChoice::Sqlite(path) => Engine::open_sqlite(path, self.config.clone())?,
+        };
+        let service: ServiceHandle = Arc::new(engine.clone());
+        let (worker, tasks) = match self.worker {
+            Some(register) => {
+                let builder = Worker::builder(service.clone(), self.task_queue.clone()).options(self.worker_options);
+                let worker = register(builder).build();
+                let runner = {
+                    let w = worker.clone();
+                    tokio::spawn(async move { w.run().await })
+                };
+                // Deliver activity cancels to in-process attempts the moment they commit.
+                let mut cancels = engine.subscribe_activity_cancels();
+                let forwarder = {
+                    let w = worker.clone();
+                    tokio::spawn(async move {
+                        loop {
+                            match cancels.recv().await {
+                                Ok(token) => {
+                                    w.deliver_activity_cancel(&token);
+                                }
+                                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                            }
+                        }
+                    })
+                };
+                (Some(worker), vec![runner, forwarder])
+            }
+            None => (None, Vec::new()),
+        };
+        Ok(Embedded {
+            client: Client::new(service.clone()),
+            service,
+            engine,
+            worker,
+            tasks,
+        })
+    }
+}
+
+/// Engine, worker and client in one process.
+pub struct Embedded {
+    engine: Engine,
+    service: ServiceHandle,
+    client: Client,
+    worker: Option<Worker>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Embedded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Embedded").field("worker", &self.worker).finish()
+    }
+}
+
+impl Embedded {
+    /// Starts building: SQLite at `dacapo.db` in the current directory unless told otherwise,
+    /// task queue `default`.
+    pub fn builder() -> EmbeddedBuilder {
+        EmbeddedBuilder {
+            store: StoreChoice::Sqlite(PathBuf::from("dacapo.db")),
+            config: EngineConfig::default(),
+            task_queue: "default".to_string(),
+            worker: None,
+            worker_options: WorkerOptions::default(),
+        }
+    }
+
+    /// A client of the embedded engine.
+    pub fn client(&self) -> Client {
+        self.client.clone()
+    }
+
+    /// The engine as a WorkflowService (to serve it, or to build more workers on it).
+    pub fn service(&self) -> ServiceHandle {
+        self.service.clone()
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Stops the worker and the engine. In-flight work resumes from the store next time.
+    pub async fn shutdown(self) {
+        if let Some(w) = &self.worker {
+            w.shutdown();
+        }
+        self.engine.shutdown();
+        for t in self.tasks {
+            t.abort();
+            let _ = t.await;
+        }
+    }
+}

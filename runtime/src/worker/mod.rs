@@ -1,0 +1,199 @@
+//! The worker: polls a WorkflowService for workflow and activity tasks, runs them, and keeps a
+//! cache of running workflows so that a new event costs one poll of the cached future instead of
+//! a full replay.
+
+mod activities;
+mod registry;
+mod workflows;
+
+use crate::definition::{ActivityDefinition, WorkflowDefinition};
+use crate::proto::ServiceHandle;
+use crate::proto::enums::TaskQueueKind;
+use crate::proto::taskqueue::TaskQueue;
+use registry::{ActivityEntry, Registry, WorkflowEntry};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+pub(crate) use activities::RunningActivities;
+
+/// Tunables of a worker.
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    /// Concurrent workflow task polls.
+    pub workflow_pollers: usize,
+    /// Concurrent activity task polls.
+    pub activity_pollers: usize,
+    /// Activities run at once, at most.
+    pub max_concurrent_activities: usize,
+    /// Running workflows kept in memory between tasks, at most.
+    pub max_cached_workflows: usize,
+    /// Heartbeat throttle for activities without a heartbeat timeout.
+    pub default_heartbeat_throttle: Duration,
+}
+
+impl Default for WorkerOptions {
+    fn default() -> Self {
+        Self {
+            workflow_pollers: 2,
+            activity_pollers: 2,
+            max_concurrent_activities: 200,
+            max_cached_workflows: 10_000,
+            default_heartbeat_throttle: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Builds a [`Worker`].
+pub struct WorkerBuilder {
+    service: ServiceHandle,
+    namespace: String,
+    task_queue: String,
+    identity: String,
+    registry: Registry,
+    options: WorkerOptions,
+}
+
+impl std::fmt::Debug for WorkerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerBuilder")
+            .field("task_queue", &self.task_queue)
+            .field("registry", &self.registry)
+            .finish()
+    }
+}
+
+impl WorkerBuilder {
+    /// Sets the namespace (default `default`).
+    pub fn namespace(mut self, ns: impl Into<String>) -> Self {
+        self.namespace = ns.into();
+        self
+    }
+    /// Sets the identity reported to the server.
+    pub fn identity(mut self, id: impl Into<String>) -> Self {
+        self.identity = id.into();
+        self
+    }
+    /// Sets the tunables.
+    pub fn options(mut self, options: WorkerOptions) -> Self {
+        self.options = options;
+        self
+    }
+    /// Registers a workflow.
+    pub fn workflow<W: WorkflowDefinition>(mut self, _def: W) -> Self {
+        self.registry
+            .workflows
+            .insert(W::NAME.to_string(), Arc::new(WorkflowEntry::<W>::new()));
+        self
+    }
+    /// Registers an activity.
+    pub fn activity<A: ActivityDefinition>(mut self, _def: A) -> Self {
+        self.registry
+            .activities
+            .insert(A::NAME.to_string(), Arc::new(ActivityEntry::<A>::new()));
+        self
+    }
+    /// Builds the worker. Nothing is polled until [`Worker::run`].
+    pub fn build(self) -> Worker {
+        Worker {
+            inner: Arc::new(WorkerInner {
+                service: self.service,
+                namespace: self.namespace,
+                task_queue: self.task_queue,
+                identity: self.identity,
+                registry: self.registry,
+                options: self.options,
+                cache: workflows::Cache::default(),
+                running: RunningActivities::default(),
+                shutdown: CancellationToken::new(),
+            }),
+        }
+    }
+}
+
+pub(crate) struct WorkerInner {
+    pub(crate) service: ServiceHandle,
+    pub(crate) namespace: String,
+    pub(crate) task_queue: String,
+    pub(crate) identity: String,
+    pub(crate) registry: Registry,
+    pub(crate) options: WorkerOptions,
+    pub(crate) cache: workflows::Cache,
+    pub(crate) running: RunningActivities,
+    pub(crate) shutdown: CancellationToken,
+}
+
+impl WorkerInner {
+    pub(crate) fn task_queue(&self) -> Option<TaskQueue> {
+        Some(TaskQueue {
+            name: self.task_queue.clone(),
+            kind: TaskQueueKind::Normal as i32,
+            ..Default::default()
+        })
+    }
+}
+
+/// Polls one task queue for workflow and activity tasks and runs the registered code.
+#[derive(Clone)]
+pub struct Worker {
+    inner: Arc<WorkerInner>,
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker")
+            .field("namespace", &self.inner.namespace)
+            .field("task_queue", &self.inner.task_queue)
+            .field("registry", &self.inner.registry)
+            .finish()
+    }
+}
+
+impl Worker {
+    /// Starts building a worker for `task_queue` on a WorkflowService.
+    pub fn builder(service: ServiceHandle, task_queue: impl Into<String>) -> WorkerBuilder {
+        WorkerBuilder {
+            service,
+            namespace: "default".to_string(),
+            task_queue: task_queue.into(),
+            identity: format!("{}@dacapo", std::process::id()),
+            registry: Registry::default(),
+            options: WorkerOptions::default(),
+        }
+    }
+
+    /// Polls and runs tasks until [`Worker::shutdown`] is called. In-flight activities are
+    /// cancelled at shutdown; their attempts are retried by the engine once they time out.
+    pub async fn run(&self) {
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..self.inner.options.workflow_pollers.max(1) {
+            tasks.spawn(workflows::poll_loop(self.inner.clone()));
+        }
+        if !self.inner.registry.activities.is_empty() {
+            let limit = Arc::new(tokio::sync::Semaphore::new(
+                self.inner.options.max_concurrent_activities.max(1),
+            ));
+            for _ in 0..self.inner.options.activity_pollers.max(1) {
+                tasks.spawn(activities::poll_loop(self.inner.clone(), limit.clone()));
+            }
+        }
+        while tasks.join_next().await.is_some() {}
+        self.inner.running.cancel_all("was cancelled: the worker shut down");
+    }
+
+    /// Asks [`Worker::run`] to stop.
+    pub fn shutdown(&self) {
+        self.inner.shutdown.cancel();
+    }
+
+    /// Delivers a cancel to an in-process activity attempt, identified by its task token, at
+    /// once rather than at its next heartbeat. Returns whether such an attempt is running here.
+    pub fn deliver_activity_cancel(&self, task_token: &[u8]) -> bool {
+        self.inner.running.cancel(task_token, "was cancelled")
+    }
+
+    /// The task queue this worker polls.
+    pub fn task_queue(&self) -> &str {
+        &self.inner.task_queue
+    }
+}

@@ -1,0 +1,219 @@
+//! Workflow tasks: poll, replay or resume the cached run, answer with its commands.
+
+use super::WorkerInner;
+use crate::proto::common::WorkflowExecution;
+use crate::proto::enums::{EventType, WorkflowTaskFailedCause};
+use crate::proto::history::{HistoryEvent, history_event::Attributes as EvAttr};
+use crate::proto::service::{
+    GetWorkflowExecutionHistoryRequest, PollWorkflowTaskQueueRequest, PollWorkflowTaskQueueResponse,
+    RespondWorkflowTaskCompletedRequest, RespondWorkflowTaskFailedRequest,
+};
+use crate::workflow::WorkflowInfo;
+use crate::workflow::executor::{ActivationError, WorkflowRun, application_failure};
+use crate::workflow::state::RunState;
+use crate::proto::time_from_proto;
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Running workflows kept between tasks, by run id.
+#[derive(Default)]
+pub(crate) struct Cache {
+    runs: Mutex<HashMap<String, WorkflowRun>>,
+}
+
+impl Cache {
+    fn take(&self, run_id: &str) -> Option<WorkflowRun> {
+        self.runs.lock().remove(run_id)
+    }
+    fn put(&self, run_id: String, run: WorkflowRun, max: usize) {
+        let mut runs = self.runs.lock();
+        if runs.len() >= max
+            && let Some(k) = runs.keys().next().cloned()
+        {
+            // Any evicted run is rebuilt from its history on its next task.
+            runs.remove(&k);
+        }
+        runs.insert(run_id, run);
+    }
+}
+
+pub(crate) async fn poll_loop(w: Arc<WorkerInner>) {
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        let req = PollWorkflowTaskQueueRequest {
+            namespace: w.namespace.clone(),
+            task_queue: w.task_queue(),
+            identity: w.identity.clone(),
+            ..Default::default()
+        };
+        let polled = tokio::select! {
+            _ = w.shutdown.cancelled() => return,
+            r = w.service.poll_workflow_task_queue(tonic::Request::new(req)) => r,
+        };
+        match polled {
+            Ok(resp) => {
+                backoff = Duration::from_millis(50);
+                let task = resp.into_inner();
+                if task.task_token.is_empty() {
+                    continue;
+                }
+                handle_task(&w, task).await;
+            }
+            Err(status) => {
+                tracing::warn!(task_queue = %w.task_queue, "polling for workflow tasks failed: {status}");
+                tokio::select! {
+                    _ = w.shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+async fn full_history(w: &WorkerInner, task: &mut PollWorkflowTaskQueueResponse) -> Result<Vec<HistoryEvent>, tonic::Status> {
+    let mut events = task.history.take().map(|h| h.events).unwrap_or_default();
+    let mut token = std::mem::take(&mut task.next_page_token);
+    while !token.is_empty() {
+        let req = GetWorkflowExecutionHistoryRequest {
+            namespace: w.namespace.clone(),
+            execution: task.workflow_execution.clone(),
+            next_page_token: token,
+            ..Default::default()
+        };
+        let page = w
+            .service
+            .get_workflow_execution_history(tonic::Request::new(req))
+            .await?
+            .into_inner();
+        events.extend(page.history.map(|h| h.events).unwrap_or_default());
+        token = page.next_page_token;
+    }
+    Ok(events)
+}
+
+async fn handle_task(w: &WorkerInner, mut task: PollWorkflowTaskQueueResponse) {
+    let execution = task.workflow_execution.clone().unwrap_or_default();
+    let history = match full_history(w, &mut task).await {
+        Ok(h) => h,
+        Err(status) => {
+            tracing::warn!(workflow_id = %execution.workflow_id, "could not read the history: {status}");
+            return;
+        }
+    };
+    let cached = w
+        .cache
+        .take(&execution.run_id)
+        .filter(|run| run.can_continue_with(&history));
+    let mut run = match cached {
+        Some(run) => run,
+        None => match new_run(w, &execution, &history) {
+            Ok(run) => run,
+            Err(message) => {
+                fail_task(w, &task.task_token, WorkflowTaskFailedCause::WorkflowWorkerUnhandledFailure, message).await;
+                return;
+            }
+        },
+    };
+    match run.activate(&history) {
+        Ok(commands) => {
+            let finished = commands.iter().any(|c| is_close(c.command_type));
+            let req = RespondWorkflowTaskCompletedRequest {
+                task_token: task.task_token.clone(),
+                commands,
+                identity: w.identity.clone(),
+                namespace: w.namespace.clone(),
+                ..Default::default()
+            };
+            match w.service.respond_workflow_task_completed(tonic::Request::new(req)).await {
+                Ok(_) if !finished => w.cache.put(execution.run_id.clone(), run, w.options.max_cached_workflows),
+                Ok(_) => {}
+                Err(status) => {
+                    // The run is rebuilt from history on its next task.
+                    tracing::debug!(workflow_id = %execution.workflow_id, "workflow task completion rejected: {status}");
+                }
+            }
+        }
+        Err(err) => {
+            let cause = match err {
+                ActivationError::NonDeterminism(_) => WorkflowTaskFailedCause::NonDeterministicError,
+                ActivationError::Panic(_) => WorkflowTaskFailedCause::WorkflowWorkerUnhandledFailure,
+            };
+            tracing::error!(workflow_id = %execution.workflow_id, run_id = %execution.run_id, "{err}");
+            fail_task(w, &task.task_token, cause, err.to_string()).await;
+        }
+    }
+}
+
+fn is_close(command_type: i32) -> bool {
+    use crate::proto::enums::CommandType as C;
+    [
+        C::CompleteWorkflowExecution as i32,
+        C::FailWorkflowExecution as i32,
+        C::CancelWorkflowExecution as i32,
+        C::ContinueAsNewWorkflowExecution as i32,
+    ]
+    .contains(&command_type)
+}
+
+async fn fail_task(w: &WorkerInner, token: &[u8], cause: WorkflowTaskFailedCause, message: String) {
+    let req = RespondWorkflowTaskFailedRequest {
+        task_token: token.to_vec(),
+        cause: cause as i32,
+        failure: Some(application_failure(&message, "WorkflowTaskFailure", false)),
+        identity: w.identity.clone(),
+        namespace: w.namespace.clone(),
+        ..Default::default()
+    };
+    if let Err(status) = w.service.respond_workflow_task_failed(tonic::Request::new(req)).await {
+        tracing::warn!("could not report a failed workflow task: {status}");
+    }
+}
+
+/// Builds a run from the `WorkflowExecutionStarted` event that opens `history`.
+fn new_run(w: &WorkerInner, execution: &WorkflowExecution, history: &[HistoryEvent]) -> Result<WorkflowRun, String> {
+    let first = history.first();
+    let Some(Some(EvAttr::WorkflowExecutionStartedEventAttributes(started))) = first.map(|e| &e.attributes) else {
+        return Err(format!(
+            "the history of workflow `{}` does not begin with WorkflowExecutionStarted",
+            execution.workflow_id
+        ));
+    };
+    debug_assert_eq!(first.map(|e| e.event_type), Some(EventType::WorkflowExecutionStarted as i32));
+    let type_name = started.workflow_type.as_ref().map(|t| t.name.clone()).unwrap_or_default();
+    let Some(entry) = w.registry.workflows.get(&type_name).cloned() else {
+        return Err(format!(
+            "workflow type `{type_name}` is not registered on this worker (task queue `{}`); registered workflow types: {}",
+            w.task_queue,
+            w.registry.workflow_names()
+        ));
+    };
+    let info = WorkflowInfo {
+        namespace: w.namespace.clone(),
+        workflow_id: execution.workflow_id.clone(),
+        run_id: execution.run_id.clone(),
+        workflow_type: type_name,
+        task_queue: started.task_queue.as_ref().map(|q| q.name.clone()).unwrap_or_else(|| w.task_queue.clone()),
+        attempt: started.attempt.max(1),
+        start_time: first
+            .and_then(|e| e.event_time.as_ref())
+            .map(time_from_proto)
+            .unwrap_or(std::time::UNIX_EPOCH),
+    };
+    let seed_source = if started.first_execution_run_id.is_empty() {
+        execution.run_id.clone()
+    } else {
+        started.first_execution_run_id.clone()
+    };
+    let input = crate::payload::payload_list(&started.input).to_vec();
+    Ok(WorkflowRun::new(RunState::new(info, stable_seed(&seed_source)), move |ctx| entry.start(ctx, &input)))
+}
+
+/// FNV-1a: a seed that stays the same across Rust releases, unlike the std hasher.
+fn stable_seed(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}

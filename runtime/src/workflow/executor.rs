@@ -1,0 +1,537 @@
+//! The deterministic executor. It feeds a run's history to the workflow future in workflow-task
+//! sized batches, polls the future until it blocks, and collects the commands it issued. On
+//! replay each command must match the event recorded for it; a mismatch is a non-determinism
+//! error that names both sides.
+
+use super::context::WorkflowContext;
+use super::state::{ActivityOutcome, IssuedCommand, RunState};
+use crate::activity::ActivityOptions;
+use crate::definition::BoxFuture;
+use crate::error::{ActivityFailed, Cancelled, WorkflowError};
+use crate::payload;
+use crate::proto::command::{self as cmd, Command, command::Attributes as CmdAttr};
+use crate::proto::common::{ActivityType, Payload as RawPayload, RetryPolicy as ProtoRetryPolicy};
+use crate::proto::enums::{CommandType, EventType, TaskQueueKind};
+use crate::proto::failure::{ApplicationFailureInfo, Failure, failure::FailureInfo};
+use crate::proto::history::{HistoryEvent, history_event::Attributes as EvAttr};
+use crate::proto::taskqueue::TaskQueue;
+use crate::proto::{duration_to_proto, event_type_name, time_from_proto};
+use parking_lot::Mutex;
+use std::collections::VecDeque;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll, Wake, Waker};
+
+/// The encoded outcome of a workflow body.
+pub(crate) type RunOutput = Result<Vec<RawPayload>, WorkflowError>;
+
+/// Why an activation could not produce commands. Either way the workflow task fails and the run
+/// stays open.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ActivationError {
+    /// Replay did not match the recorded history.
+    #[error("non-deterministic workflow: {0}")]
+    NonDeterminism(String),
+    /// The workflow code panicked.
+    #[error("workflow code panicked: {0}")]
+    Panic(String),
+}
+
+struct FlagWaker(AtomicBool);
+impl Wake for FlagWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// One workflow run held by a worker: its future and how far into its history it has got.
+pub(crate) struct WorkflowRun {
+    state: Arc<Mutex<RunState>>,
+    future: Option<BoxFuture<RunOutput>>,
+    /// Commands issued but not yet matched with recorded events, oldest first.
+    unmatched: VecDeque<IssuedCommand>,
+    /// How many history events have been applied.
+    processed: usize,
+    /// Whether the body has returned (its close command was issued).
+    finished: bool,
+}
+
+impl std::fmt::Debug for WorkflowRun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkflowRun")
+            .field("processed", &self.processed)
+            .field("finished", &self.finished)
+            .finish()
+    }
+}
+
+impl WorkflowRun {
+    /// A run whose body is built by `start` from a context.
+    pub(crate) fn new(
+        state: RunState,
+        start: impl FnOnce(WorkflowContext) -> BoxFuture<RunOutput>,
+    ) -> Self {
+        let state = Arc::new(Mutex::new(state));
+        let future = start(WorkflowContext::new(state.clone()));
+        Self {
+            state,
+            future: Some(future),
+            unmatched: VecDeque::new(),
+            processed: 0,
+            finished: false,
+        }
+    }
+
+    /// How many events of the history this run has applied.
+    pub(crate) fn processed(&self) -> usize {
+        self.processed
+    }
+
+    /// Whether `history` continues what this cached run has seen: the event after the last
+    /// task it handled must be that task's `WorkflowTaskCompleted`.
+    pub(crate) fn can_continue_with(&self, history: &[HistoryEvent]) -> bool {
+        self.processed > 0
+            && history.len() > self.processed
+            && history[self.processed].event_type == EventType::WorkflowTaskCompleted as i32
+    }
+
+    /// Applies the events not yet seen and returns the commands for the current workflow task
+    /// (the one whose `WorkflowTaskStarted` ends `history`).
+    pub(crate) fn activate(&mut self, history: &[HistoryEvent]) -> Result<Vec<Command>, ActivationError> {
+        let start = self.processed;
+        for i in start..history.len() {
+            let event = &history[i];
+            let Ok(kind) = EventType::try_from(event.event_type) else {
+                continue;
+            };
+            match kind {
+                EventType::WorkflowTaskStarted => {
+                    let next = history.get(i + 1).map(|e| e.event_type);
+                    if next.is_none() {
+                        self.run_activation(event, false)?;
+                    } else if next == Some(EventType::WorkflowTaskCompleted as i32) {
+                        self.run_activation(event, true)?;
+                    }
+                    // A task that failed or timed out produced nothing: its events fold into
+                    // the next task's batch, as they did for the worker that retried it.
+                }
+                _ if is_command_event(kind) => self.match_command(event, kind)?,
+                _ => self.apply_event(event, kind),
+            }
+        }
+        self.processed = history.len();
+        let started_id = history.last().map(|e| e.event_id).unwrap_or(0);
+        Ok(self.outgoing_commands(started_id))
+    }
+
+    /// Polls the body until it blocks, after checking that every earlier command was recorded.
+    fn run_activation(&mut self, started: &HistoryEvent, replaying: bool) -> Result<(), ActivationError> {
+        if let Some(c) = self.unmatched.front() {
+            return Err(ActivationError::NonDeterminism(format!(
+                "the workflow code issued {} before event {}, but the history has no event for it",
+                c.describe(),
+                started.event_id
+            )));
+        }
+        {
+            let mut s = self.state.lock();
+            if let Some(t) = &started.event_time {
+                s.now = time_from_proto(t);
+            }
+            s.replaying = replaying;
+        }
+        let flag = Arc::new(FlagWaker(AtomicBool::new(true)));
+        let waker = Waker::from(flag.clone());
+        let mut cx = Context::from_waker(&waker);
+        while let Some(fut) = self.future.as_mut() {
+            if !flag.0.swap(false, Ordering::SeqCst) {
+                break;
+            }
+            let polled = std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(&mut cx)));
+            match polled {
+                Ok(Poll::Pending) => {}
+                Ok(Poll::Ready(out)) => {
+                    self.future = None;
+                    self.finished = true;
+                    let close = close_command(out);
+                    self.state.lock().commands.push(close);
+                }
+                Err(panic) => {
+                    self.future = None;
+                    return Err(ActivationError::Panic(panic_message(&panic)));
+                }
+            }
+        }
+        let issued: Vec<IssuedCommand> = std::mem::take(&mut self.state.lock().commands);
+        self.unmatched.extend(issued);
+        Ok(())
+    }
+
+    fn match_command(&mut self, event: &HistoryEvent, kind: EventType) -> Result<(), ActivationError> {
+        let mismatch = |issued: Option<&IssuedCommand>| {
+            ActivationError::NonDeterminism(format!(
+                "history event {} is {}{} but the workflow code issued {}",
+                event.event_id,
+                event_type_name(event.event_type),
+                event_detail(event),
+                issued.map(|c| c.describe()).unwrap_or_else(|| "no command".to_string())
+            ))
+        };
+        let Some(issued) = self.unmatched.front() else {
+            return Err(mismatch(None));
+        };
+        let mut s = self.state.lock();
+        let ok = match (issued, &event.attributes) {
+            (
+                IssuedCommand::ScheduleActivity {
+                    seq, activity_type, ..
+                },
+                Some(EvAttr::ActivityTaskScheduledEventAttributes(a)),
+            ) => {
+                let same = a.activity_id == seq.to_string()
+                    && a.activity_type.as_ref().map(|t| t.name.as_str()) == Some(activity_type.as_str());
+                if same && let Some(slot) = s.activities.get_mut(seq) {
+                    slot.scheduled_event_id = Some(event.event_id);
+                }
+                same
+            }
+            (
+                IssuedCommand::RequestCancelActivity { seq },
+                Some(EvAttr::ActivityTaskCancelRequestedEventAttributes(a)),
+            ) => s
+                .activities
+                .get(seq)
+                .is_some_and(|slot| slot.scheduled_event_id == Some(a.scheduled_event_id)),
+            (IssuedCommand::StartTimer { seq, .. }, Some(EvAttr::TimerStartedEventAttributes(a))) => {
+                a.timer_id == seq.to_string()
+            }
+            (IssuedCommand::CancelTimer { seq }, Some(EvAttr::TimerCanceledEventAttributes(a))) => {
+                a.timer_id == seq.to_string()
+            }
+            (IssuedCommand::Complete { .. }, _) => kind == EventType::WorkflowExecutionCompleted,
+            (IssuedCommand::Fail { .. }, _) => kind == EventType::WorkflowExecutionFailed,
+            (IssuedCommand::Cancel { .. }, _) => kind == EventType::WorkflowExecutionCanceled,
+            _ => false,
+        };
+        drop(s);
+        if !ok {
+            return Err(mismatch(self.unmatched.front()));
+        }
+        self.unmatched.pop_front();
+        Ok(())
+    }
+
+    /// Applies an event that is not the result of a command: resolutions and signals.
+    fn apply_event(&mut self, event: &HistoryEvent, kind: EventType) {
+        let mut s = self.state.lock();
+        let resolve = |s: &mut RunState, scheduled: i64, outcome: ActivityOutcome| {
+            if let Some(slot) = s.activity_by_event(scheduled)
+                && !slot.resolved
+                && slot.outcome.is_none()
+            {
+                slot.outcome = Some(outcome);
+                if let Some(w) = slot.waker.take() {
+                    w.wake();
+                }
+            }
+        };
+        match (kind, &event.attributes) {
+            (_, Some(EvAttr::ActivityTaskCompletedEventAttributes(a))) => {
+                let result = payload::payload_list(&a.result).to_vec();
+                resolve(&mut s, a.scheduled_event_id, ActivityOutcome::Completed(result));
+            }
+            (_, Some(EvAttr::ActivityTaskFailedEventAttributes(a))) => {
+                let reason = format!("failed: {}", failure_text(a.failure.as_ref()));
+                let f = activity_failed(&s, a.scheduled_event_id, reason);
+                resolve(&mut s, a.scheduled_event_id, ActivityOutcome::Failed(f));
+            }
+            (_, Some(EvAttr::ActivityTaskTimedOutEventAttributes(a))) => {
+                let reason = format!("timed out: {}", failure_text(a.failure.as_ref()));
+                let f = activity_failed(&s, a.scheduled_event_id, reason);
+                resolve(&mut s, a.scheduled_event_id, ActivityOutcome::Failed(f));
+            }
+            (_, Some(EvAttr::ActivityTaskCanceledEventAttributes(a))) => {
+                let name = s
+                    .activity_by_event(a.scheduled_event_id)
+                    .map(|slot| slot.activity_type.clone())
+                    .unwrap_or_default();
+                let c = Cancelled::new(format!("activity `{name}` was cancelled"));
+                resolve(&mut s, a.scheduled_event_id, ActivityOutcome::Cancelled(c));
+            }
+            (_, Some(EvAttr::TimerFiredEventAttributes(a))) => {
+                if let Ok(seq) = a.timer_id.parse::<u64>()
+                    && let Some(slot) = s.timers.get_mut(&seq)
+                    && !slot.cancelled
+                {
+                    slot.fired = true;
+                    if let Some(w) = slot.waker.take() {
+                        w.wake();
+                    }
+                }
+            }
+            (EventType::WorkflowExecutionCancelRequested, _) => s.request_cancel(),
+            _ => {}
+        }
+    }
+
+    /// The commands to send for the current task: every issued command not yet recorded.
+    fn outgoing_commands(&self, started_event_id: i64) -> Vec<Command> {
+        let s = self.state.lock();
+        // Events of this task's commands start right after its WorkflowTaskCompleted. An activity
+        // scheduled and cancelled in the same task needs its future `ActivityTaskScheduled` id.
+        let mut next_event_id = started_event_id + 2;
+        let mut predicted: std::collections::HashMap<u64, i64> = Default::default();
+        let mut out = Vec::with_capacity(self.unmatched.len());
+        for c in &self.unmatched {
+            let (command, events) = match c {
+                IssuedCommand::ScheduleActivity {
+                    seq,
+                    activity_type,
+                    input,
+                    options,
+                } => {
+                    predicted.insert(*seq, next_event_id);
+                    let attrs = schedule_attributes(*seq, activity_type, input, options, &s.info.task_queue);
+                    (
+                        command(CommandType::ScheduleActivityTask, CmdAttr::ScheduleActivityTaskCommandAttributes(attrs)),
+                        1,
+                    )
+                }
+                IssuedCommand::RequestCancelActivity { seq } => {
+                    let recorded = s.activities.get(seq).and_then(|slot| slot.scheduled_event_id);
+                    let (id, events) = match recorded {
+                        Some(id) => (id, 1),
+                        // Not started yet, so the engine also writes ActivityTaskCanceled.
+                        None => (predicted.get(seq).copied().unwrap_or(0), 2),
+                    };
+                    (
+                        command(
+                            CommandType::RequestCancelActivityTask,
+                            CmdAttr::RequestCancelActivityTaskCommandAttributes(
+                                cmd::RequestCancelActivityTaskCommandAttributes { scheduled_event_id: id },
+                            ),
+                        ),
+                        events,
+                    )
+                }
+                IssuedCommand::StartTimer { seq, duration } => (
+                    command(
+                        CommandType::StartTimer,
+                        CmdAttr::StartTimerCommandAttributes(cmd::StartTimerCommandAttributes {
+                            timer_id: seq.to_string(),
+                            start_to_fire_timeout: Some(duration_to_proto(*duration)),
+                        }),
+                    ),
+                    1,
+                ),
+                IssuedCommand::CancelTimer { seq } => (
+                    command(
+                        CommandType::CancelTimer,
+                        CmdAttr::CancelTimerCommandAttributes(cmd::CancelTimerCommandAttributes {
+                            timer_id: seq.to_string(),
+                        }),
+                    ),
+                    1,
+                ),
+                IssuedCommand::Complete { result } => (
+                    command(
+                        CommandType::CompleteWorkflowExecution,
+                        CmdAttr::CompleteWorkflowExecutionCommandAttributes(
+                            cmd::CompleteWorkflowExecutionCommandAttributes {
+                                result: payload::to_payloads(result.clone()),
+                            },
+                        ),
+                    ),
+                    1,
+                ),
+                IssuedCommand::Fail { message, type_name } => (
+                    command(
+                        CommandType::FailWorkflowExecution,
+                        CmdAttr::FailWorkflowExecutionCommandAttributes(
+                            cmd::FailWorkflowExecutionCommandAttributes {
+                                failure: Some(application_failure(message, type_name, false)),
+                            },
+                        ),
+                    ),
+                    1,
+                ),
+                IssuedCommand::Cancel { message } => (
+                    command(
+                        CommandType::CancelWorkflowExecution,
+                        CmdAttr::CancelWorkflowExecutionCommandAttributes(
+                            cmd::CancelWorkflowExecutionCommandAttributes {
+                                details: payload::encode(message).ok().map(|p| crate::proto::common::Payloads {
+                                    payloads: vec![p],
+                                }),
+                            },
+                        ),
+                    ),
+                    1,
+                ),
+            };
+            next_event_id += events;
+            out.push(command);
+        }
+        out
+    }
+}
+
+fn command(kind: CommandType, attributes: CmdAttr) -> Command {
+    Command {
+        command_type: kind as i32,
+        attributes: Some(attributes),
+        ..Default::default()
+    }
+}
+
+fn schedule_attributes(
+    seq: u64,
+    activity_type: &str,
+    input: &[RawPayload],
+    o: &ActivityOptions,
+    workflow_queue: &str,
+) -> cmd::ScheduleActivityTaskCommandAttributes {
+    cmd::ScheduleActivityTaskCommandAttributes {
+        activity_id: seq.to_string(),
+        activity_type: Some(ActivityType {
+            name: activity_type.to_string(),
+        }),
+        task_queue: Some(TaskQueue {
+            name: o.task_queue.clone().unwrap_or_else(|| workflow_queue.to_string()),
+            kind: TaskQueueKind::Normal as i32,
+            ..Default::default()
+        }),
+        input: payload::to_payloads(input.to_vec()),
+        schedule_to_close_timeout: o.schedule_to_close_timeout.map(duration_to_proto),
+        schedule_to_start_timeout: o.schedule_to_start_timeout.map(duration_to_proto),
+        start_to_close_timeout: o.start_to_close_timeout.map(duration_to_proto),
+        heartbeat_timeout: o.heartbeat_timeout.map(duration_to_proto),
+        retry_policy: o.retry_policy.as_ref().map(|p| ProtoRetryPolicy {
+            initial_interval: Some(duration_to_proto(p.initial_interval)),
+            backoff_coefficient: p.backoff_coefficient,
+            maximum_interval: p.maximum_interval.map(duration_to_proto),
+            maximum_attempts: p.maximum_attempts,
+            non_retryable_error_types: p.non_retryable_error_types.clone(),
+        }),
+        ..Default::default()
+    }
+}
+
+/// An application failure as the wire carries it.
+pub(crate) fn application_failure(message: &str, type_name: &str, non_retryable: bool) -> Failure {
+    Failure {
+        message: message.to_string(),
+        source: "dacapo".to_string(),
+        failure_info: Some(FailureInfo::ApplicationFailureInfo(ApplicationFailureInfo {
+            r#type: type_name.to_string(),
+            non_retryable,
+            ..Default::default()
+        })),
+        ..Default::default()
+    }
+}
+
+/// The close command for a body's outcome: the return value decides, never the cancel request.
+fn close_command(out: RunOutput) -> IssuedCommand {
+    match out {
+        Ok(result) => IssuedCommand::Complete { result },
+        Err(e) if e.is_cancelled() => IssuedCommand::Cancel {
+            message: e.to_string(),
+        },
+        Err(e) => IssuedCommand::Fail {
+            message: e.to_string(),
+            type_name: "WorkflowError".to_string(),
+        },
+    }
+}
+
+fn activity_failed(s: &RunState, scheduled: i64, reason: String) -> ActivityFailed {
+    let (activity_type, activity_id) = s
+        .activities
+        .iter()
+        .find(|(_, slot)| slot.scheduled_event_id == Some(scheduled))
+        .map(|(seq, slot)| (slot.activity_type.clone(), seq.to_string()))
+        .unwrap_or_default();
+    ActivityFailed {
+        activity_type,
+        activity_id,
+        reason,
+    }
+}
+
+/// A failure's message with its causes.
+pub(crate) fn failure_text(f: Option<&Failure>) -> String {
+    let mut parts = Vec::new();
+    let mut cur = f;
+    while let Some(f) = cur {
+        let mut part = f.message.clone();
+        if let Some(FailureInfo::TimeoutFailureInfo(t)) = &f.failure_info {
+            let kind = crate::proto::enums::TimeoutType::try_from(t.timeout_type)
+                .map(|k| format!("{k:?}"))
+                .unwrap_or_default();
+            if part.is_empty() {
+                part = format!("{kind} timeout");
+            }
+        }
+        if !part.is_empty() {
+            parts.push(part);
+        }
+        cur = f.cause.as_deref();
+    }
+    if parts.is_empty() {
+        "no details".to_string()
+    } else {
+        parts.join(": ")
+    }
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic with a non-string payload".to_string()
+    }
+}
+
+/// Events written because the workflow issued a command.
+fn is_command_event(kind: EventType) -> bool {
+    matches!(
+        kind,
+        EventType::ActivityTaskScheduled
+            | EventType::ActivityTaskCancelRequested
+            | EventType::TimerStarted
+            | EventType::TimerCanceled
+            | EventType::WorkflowExecutionCompleted
+            | EventType::WorkflowExecutionFailed
+            | EventType::WorkflowExecutionCanceled
+            | EventType::WorkflowExecutionContinuedAsNew
+            | EventType::MarkerRecorded
+            | EventType::StartChildWorkflowExecutionInitiated
+            | EventType::SignalExternalWorkflowExecutionInitiated
+            | EventType::RequestCancelExternalWorkflowExecutionInitiated
+            | EventType::UpsertWorkflowSearchAttributes
+            | EventType::WorkflowPropertiesModified
+    )
+}
+
+fn event_detail(event: &HistoryEvent) -> String {
+    match &event.attributes {
+        Some(EvAttr::ActivityTaskScheduledEventAttributes(a)) => format!(
+            " [{}] (activity id {})",
+            a.activity_type.as_ref().map(|t| t.name.as_str()).unwrap_or(""),
+            a.activity_id
+        ),
+        Some(EvAttr::TimerStartedEventAttributes(a)) => format!(" (timer id {})", a.timer_id),
+        Some(EvAttr::TimerCanceledEventAttributes(a)) => format!(" (timer id {})", a.timer_id),
+        Some(EvAttr::ActivityTaskCancelRequestedEventAttributes(a)) => {
+            format!(" (scheduled event {})", a.scheduled_event_id)
+        }
+        _ => String::new(),
+    }
+}
