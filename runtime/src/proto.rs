@@ -70,3 +70,34 @@ pub fn event_type_name(event_type: i32) -> String {
         Err(_) => format!("UnknownEventType({event_type})"),
     }
 }
+
+/// One line per event: `<event id> <EventType> [activity type]`, the activity type shown on
+/// every activity event.
+pub fn describe_history(events: &[history::HistoryEvent]) -> Vec<String> {
+    use history::history_event::Attributes as A;
+    let mut types = std::collections::HashMap::new();
+    events
+        .iter()
+        .map(|event| {
+            let name = event_type_name(event.event_type);
+            let activity = match &event.attributes {
+                Some(A::ActivityTaskScheduledEventAttributes(a)) => {
+                    let t = a.activity_type.as_ref().map(|t| t.name.clone()).unwrap_or_default();
+                    types.insert(event.event_id, t.clone());
+                    Some(t)
+                }
+                Some(A::ActivityTaskStartedEventAttributes(a)) => types.get(&a.scheduled_event_id).cloned(),
+                Some(A::ActivityTaskCompletedEventAttributes(a)) => types.get(&a.scheduled_event_id).cloned(),
+                Some(A::ActivityTaskFailedEventAttributes(a)) => types.get(&a.scheduled_event_id).cloned(),
+                Some(A::ActivityTaskTimedOutEventAttributes(a)) => types.get(&a.scheduled_event_id).cloned(),
+                Some(A::ActivityTaskCancelRequestedEventAttributes(a)) => types.get(&a.scheduled_event_id).cloned(),
+                Some(A::ActivityTaskCanceledEventAttributes(a)) => types.get(&a.scheduled_event_id).cloned(),
+                _ => None,
+            };
+            match activity {
+                Some(t) => format!("{} {} [{}]", event.event_id, name, t),
+                None => format!("{} {}", event.event_id, name),
+            }
+        })
+        .collect()
+}

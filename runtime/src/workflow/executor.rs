@@ -86,11 +86,6 @@ impl WorkflowRun {
         }
     }
 
-    /// How many events of the history this run has applied.
-    pub(crate) fn processed(&self) -> usize {
-        self.processed
-    }
-
     /// Whether `history` continues what this cached run has seen: the event after the last
     /// task it handled must be that task's `WorkflowTaskCompleted`.
     pub(crate) fn can_continue_with(&self, history: &[HistoryEvent]) -> bool {

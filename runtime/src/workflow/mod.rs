@@ -7,3 +7,6 @@ pub(crate) mod state;
 
 pub use context::{ActivityCall, ActivityFuture, CancelledFuture, Sleep, WorkflowContext, WorkflowInfo};
 pub use executor::ActivationError;
+
+#[cfg(test)]
+mod tests;
