@@ -23,13 +23,14 @@ pub mod engine;
 mod error;
 pub mod payload;
 pub mod proto;
+pub mod remote;
 pub mod store;
 pub mod worker;
 pub mod workflow;
 
 pub use activity::{ActivityContext, ActivityInfo, ActivityOptions, Cancellation, RetryPolicy};
 pub use client::{Client, ClientError, StartOptions, WorkflowDescription, WorkflowHandle, WorkflowStatus};
-//MACROS pub use dacapo_macros::{activity, select, workflow};
+pub use dacapo_macros::{activity, select, workflow};
 pub use definition::{ActivityDefinition, BoxFuture, WorkflowDefinition};
 pub use embedded::Embedded;
 pub use error::{
@@ -42,7 +43,7 @@ pub use workflow::{WorkflowContext, WorkflowInfo};
 pub mod prelude {
     pub use crate::{
         ActivityContext, ActivityError, ActivityOptions, Cancellation, RetryPolicy, WorkflowContext,
-        WorkflowError, WorkflowResult, on_cancel,
+        WorkflowError, WorkflowResult, activity, on_cancel, workflow,
     };
 }
 

@@ -101,3 +101,30 @@ pub fn describe_history(events: &[history::HistoryEvent]) -> Vec<String> {
         })
         .collect()
 }
+
+include!(concat!(env!("OUT_DIR"), "/rpc_list.rs"));
+pub(crate) use with_rpcs;
+
+/// Any [`ServiceHandle`] as a sized WorkflowService, so it can be served with tonic.
+#[derive(Clone)]
+pub struct SharedService(pub ServiceHandle);
+
+impl std::fmt::Debug for SharedService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SharedService")
+    }
+}
+
+macro_rules! delegate_shared {
+    ($(($name:ident, $req:ident, $resp:ident)),* $(,)?) => {
+        #[tonic::async_trait]
+        impl WorkflowService for SharedService {
+            $(
+                async fn $name(&self, request: tonic::Request<service::$req>) -> RpcResult<service::$resp> {
+                    self.0.$name(request).await
+                }
+            )*
+        }
+    };
+}
+with_rpcs!(delegate_shared);

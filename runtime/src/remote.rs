@@ -1,0 +1,103 @@
+//! Connecting to a WorkflowService over gRPC: a `dacapo server`, or a Temporal frontend.
+
+use crate::proto::service::{self, workflow_service_client::WorkflowServiceClient};
+use crate::proto::{RpcResult, ServiceHandle, WorkflowService, with_rpcs};
+use std::sync::Arc;
+use std::time::Duration;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Channel, Endpoint};
+
+/// How to reach a WorkflowService.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectOptions {
+    /// Sent as `authorization: Bearer KEY` on every call.
+    pub api_key: Option<String>,
+    /// How long to wait for the connection.
+    pub connect_timeout: Option<Duration>,
+}
+
+/// Why a connection could not be made.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// The URL is not a valid endpoint.
+    #[error("`{url}` is not a valid server address: {message}")]
+    InvalidUrl {
+        /// The URL given.
+        url: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The API key cannot be sent as a header.
+    #[error("the API key cannot be sent as a gRPC header: it must be visible ASCII")]
+    InvalidApiKey,
+    /// The server did not answer.
+    #[error("could not connect to {url}: {message}")]
+    Unreachable {
+        /// The URL given.
+        url: String,
+        /// The transport error.
+        message: String,
+    },
+}
+
+#[derive(Clone)]
+struct Auth(Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>);
+
+impl tonic::service::Interceptor for Auth {
+    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(v) = &self.0 {
+            req.metadata_mut().insert("authorization", v.clone());
+        }
+        Ok(req)
+    }
+}
+
+struct RemoteService {
+    client: WorkflowServiceClient<InterceptedService<Channel, Auth>>,
+}
+
+macro_rules! delegate_remote {
+    ($(($name:ident, $req:ident, $resp:ident)),* $(,)?) => {
+        #[tonic::async_trait]
+        impl WorkflowService for RemoteService {
+            $(
+                async fn $name(&self, request: tonic::Request<service::$req>) -> RpcResult<service::$resp> {
+                    self.client.clone().$name(request.into_inner()).await
+                }
+            )*
+        }
+    };
+}
+with_rpcs!(delegate_remote);
+
+/// Connects to the WorkflowService at `url` (`http://127.0.0.1:7233`).
+///
+/// # Errors
+/// [`ConnectError`] when the URL is malformed or nothing answers there.
+pub async fn connect(url: &str, options: ConnectOptions) -> Result<ServiceHandle, ConnectError> {
+    let endpoint = Endpoint::from_shared(url.to_string()).map_err(|e| ConnectError::InvalidUrl {
+        url: url.to_string(),
+        message: e.to_string(),
+    })?;
+    let endpoint = endpoint
+        .connect_timeout(options.connect_timeout.unwrap_or(Duration::from_secs(10)))
+        .tcp_nodelay(true);
+    let channel = endpoint.connect().await.map_err(|e| ConnectError::Unreachable {
+        url: url.to_string(),
+        message: std::error::Error::source(&e)
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| e.to_string()),
+    })?;
+    let auth = match options.api_key {
+        Some(key) => Some(
+            format!("Bearer {key}")
+                .parse()
+                .map_err(|_| ConnectError::InvalidApiKey)?,
+        ),
+        None => None,
+    };
+    let client = WorkflowServiceClient::with_interceptor(channel, Auth(auth))
+        .max_decoding_message_size(128 * 1024 * 1024);
+    Ok(Arc::new(RemoteService { client }))
+}
