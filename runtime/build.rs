@@ -41,9 +41,19 @@ fn main() -> Result<(), Box<dyn Error>> {
         .map(|m| {
             let name = m.name.clone().unwrap_or_default();
             let last = |t: &Option<String>| {
-                t.as_deref().unwrap_or_default().rsplit('.').next().unwrap_or_default().to_string()
+                t.as_deref()
+                    .unwrap_or_default()
+                    .rsplit('.')
+                    .next()
+                    .unwrap_or_default()
+                    .to_string()
             };
-            (name.to_snake_case(), name, last(&m.input_type), last(&m.output_type))
+            (
+                name.to_snake_case(),
+                name,
+                last(&m.input_type),
+                last(&m.output_type),
+            )
         })
         .collect();
     name_unimplemented_rpcs(&out.join("temporal.api.workflowservice.v1.rs"), &rpcs)?;
@@ -52,7 +62,10 @@ fn main() -> Result<(), Box<dyn Error>> {
 }
 
 /// The generated default stubs answer "Not yet implemented"; make each name its RPC.
-fn name_unimplemented_rpcs(path: &std::path::Path, rpcs: &[(String, String, String, String)]) -> Result<(), Box<dyn Error>> {
+fn name_unimplemented_rpcs(
+    path: &std::path::Path,
+    rpcs: &[(String, String, String, String)],
+) -> Result<(), Box<dyn Error>> {
     let code = fs::read_to_string(path)?;
     let mut out = String::with_capacity(code.len() + 8192);
     let mut current: Option<&str> = None;
@@ -76,7 +89,10 @@ fn name_unimplemented_rpcs(path: &std::path::Path, rpcs: &[(String, String, Stri
 
 /// `with_rpcs!(m)` calls `m!` with every RPC as `(snake_name, RequestType, ResponseType)`, so
 /// delegating implementations of the trait need not list 120 methods by hand.
-fn write_rpc_list(path: &std::path::Path, rpcs: &[(String, String, String, String)]) -> Result<(), Box<dyn Error>> {
+fn write_rpc_list(
+    path: &std::path::Path,
+    rpcs: &[(String, String, String, String)],
+) -> Result<(), Box<dyn Error>> {
     let mut s = String::from("macro_rules! with_rpcs {\n    ($m:ident) => {\n        $m! {\n");
     for (snake, _, input, output) in rpcs {
         s.push_str(&format!("            ({snake}, {input}, {output}),\n"));

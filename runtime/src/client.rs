@@ -220,7 +220,9 @@ impl<T: Payload> WorkflowHandle<T> {
     /// # Errors
     /// [`ClientError::Canceled`], [`ClientError::Failed`], ... when it did not complete.
     pub async fn result(&self) -> Result<T, ClientError> {
-        self.client.result(&self.workflow_id, Some(&self.run_id)).await
+        self.client
+            .result(&self.workflow_id, Some(&self.run_id))
+            .await
     }
     /// Requests cancellation of this run.
     ///
@@ -243,7 +245,9 @@ pub struct Client {
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Client").field("namespace", &self.namespace).finish()
+        f.debug_struct("Client")
+            .field("namespace", &self.namespace)
+            .finish()
     }
 }
 
@@ -286,7 +290,9 @@ impl Client {
         options: StartOptions,
     ) -> Result<WorkflowHandle<W::Output>, ClientError> {
         let payloads = W::encode_input(&input)?;
-        let run_id = self.start_workflow_by_name(W::NAME, payloads, &options).await?;
+        let run_id = self
+            .start_workflow_by_name(W::NAME, payloads, &options)
+            .await?;
         Ok(WorkflowHandle {
             client: self.clone(),
             workflow_id: options.id.clone(),
@@ -323,7 +329,11 @@ impl Client {
             request_id: uuid::Uuid::new_v4().to_string(),
             ..Default::default()
         };
-        match self.service.start_workflow_execution(tonic::Request::new(req)).await {
+        match self
+            .service
+            .start_workflow_execution(tonic::Request::new(req))
+            .await
+        {
             Ok(r) => Ok(r.into_inner().run_id),
             Err(s) if s.code() == tonic::Code::AlreadyExists => Err(ClientError::AlreadyStarted {
                 workflow_id: options.id.clone(),
@@ -339,7 +349,12 @@ impl Client {
     /// # Errors
     /// [`ClientError::NotFound`] for an unknown id; [`ClientError::InvalidArgument`] for an
     /// empty id or a run id that is not a UUID.
-    pub async fn cancel_workflow(&self, workflow_id: &str, run_id: Option<&str>, reason: &str) -> Result<(), ClientError> {
+    pub async fn cancel_workflow(
+        &self,
+        workflow_id: &str,
+        run_id: Option<&str>,
+        reason: &str,
+    ) -> Result<(), ClientError> {
         let req = RequestCancelWorkflowExecutionRequest {
             namespace: self.namespace.clone(),
             workflow_execution: execution(workflow_id, run_id),
@@ -348,7 +363,9 @@ impl Client {
             reason: reason.to_string(),
             ..Default::default()
         };
-        self.service.request_cancel_workflow_execution(tonic::Request::new(req)).await?;
+        self.service
+            .request_cancel_workflow_execution(tonic::Request::new(req))
+            .await?;
         Ok(())
     }
 
@@ -356,7 +373,12 @@ impl Client {
     ///
     /// # Errors
     /// [`ClientError::NotFound`] for an unknown or already closed run.
-    pub async fn terminate_workflow(&self, workflow_id: &str, run_id: Option<&str>, reason: &str) -> Result<(), ClientError> {
+    pub async fn terminate_workflow(
+        &self,
+        workflow_id: &str,
+        run_id: Option<&str>,
+        reason: &str,
+    ) -> Result<(), ClientError> {
         let req = TerminateWorkflowExecutionRequest {
             namespace: self.namespace.clone(),
             workflow_execution: execution(workflow_id, run_id),
@@ -364,7 +386,9 @@ impl Client {
             identity: self.identity.clone(),
             ..Default::default()
         };
-        self.service.terminate_workflow_execution(tonic::Request::new(req)).await?;
+        self.service
+            .terminate_workflow_execution(tonic::Request::new(req))
+            .await?;
         Ok(())
     }
 
@@ -372,7 +396,13 @@ impl Client {
     ///
     /// # Errors
     /// [`ClientError::NotFound`] for an unknown or closed run.
-    pub async fn signal_workflow<T: Payload>(&self, workflow_id: &str, run_id: Option<&str>, name: &str, value: &T) -> Result<(), ClientError> {
+    pub async fn signal_workflow<T: Payload>(
+        &self,
+        workflow_id: &str,
+        run_id: Option<&str>,
+        name: &str,
+        value: &T,
+    ) -> Result<(), ClientError> {
         let req = SignalWorkflowExecutionRequest {
             namespace: self.namespace.clone(),
             workflow_execution: execution(workflow_id, run_id),
@@ -384,7 +414,9 @@ impl Client {
             request_id: uuid::Uuid::new_v4().to_string(),
             ..Default::default()
         };
-        self.service.signal_workflow_execution(tonic::Request::new(req)).await?;
+        self.service
+            .signal_workflow_execution(tonic::Request::new(req))
+            .await?;
         Ok(())
     }
 
@@ -392,12 +424,20 @@ impl Client {
     ///
     /// # Errors
     /// [`ClientError::NotFound`] for an unknown id.
-    pub async fn describe_workflow(&self, workflow_id: &str, run_id: Option<&str>) -> Result<WorkflowDescription, ClientError> {
+    pub async fn describe_workflow(
+        &self,
+        workflow_id: &str,
+        run_id: Option<&str>,
+    ) -> Result<WorkflowDescription, ClientError> {
         let req = DescribeWorkflowExecutionRequest {
             namespace: self.namespace.clone(),
             execution: execution(workflow_id, run_id),
         };
-        let r = self.service.describe_workflow_execution(tonic::Request::new(req)).await?.into_inner();
+        let r = self
+            .service
+            .describe_workflow_execution(tonic::Request::new(req))
+            .await?
+            .into_inner();
         let info = r.workflow_execution_info.unwrap_or_default();
         let exec = info.execution.unwrap_or_default();
         Ok(WorkflowDescription {
@@ -419,7 +459,10 @@ impl Client {
                         .map(|s| format!("{s:?}"))
                         .unwrap_or_default(),
                     attempt: a.attempt,
-                    heartbeat_details: payload::payload_list(&a.heartbeat_details).iter().map(payload::display).collect(),
+                    heartbeat_details: payload::payload_list(&a.heartbeat_details)
+                        .iter()
+                        .map(payload::display)
+                        .collect(),
                     last_heartbeat_time: a.last_heartbeat_time.as_ref().map(time_from_proto),
                 })
                 .collect(),
@@ -430,7 +473,11 @@ impl Client {
     ///
     /// # Errors
     /// [`ClientError::NotFound`] for an unknown id.
-    pub async fn history(&self, workflow_id: &str, run_id: Option<&str>) -> Result<Vec<HistoryEvent>, ClientError> {
+    pub async fn history(
+        &self,
+        workflow_id: &str,
+        run_id: Option<&str>,
+    ) -> Result<Vec<HistoryEvent>, ClientError> {
         let mut events = Vec::new();
         let mut token = Vec::new();
         loop {
@@ -440,7 +487,11 @@ impl Client {
                 next_page_token: token,
                 ..Default::default()
             };
-            let page = self.service.get_workflow_execution_history(tonic::Request::new(req)).await?.into_inner();
+            let page = self
+                .service
+                .get_workflow_execution_history(tonic::Request::new(req))
+                .await?
+                .into_inner();
             events.extend(page.history.map(|h| h.events).unwrap_or_default());
             if page.next_page_token.is_empty() {
                 return Ok(events);
@@ -455,7 +506,11 @@ impl Client {
     /// [`ClientError::Canceled`], [`ClientError::Failed`], [`ClientError::Terminated`],
     /// [`ClientError::TimedOut`] when it did not complete; [`ClientError::NotFound`] for an
     /// unknown id.
-    pub async fn result<T: Payload>(&self, workflow_id: &str, run_id: Option<&str>) -> Result<T, ClientError> {
+    pub async fn result<T: Payload>(
+        &self,
+        workflow_id: &str,
+        run_id: Option<&str>,
+    ) -> Result<T, ClientError> {
         let close = self.wait_close_event(workflow_id, run_id).await?;
         let wf = workflow_id.to_string();
         match close.attributes {
@@ -466,20 +521,32 @@ impl Client {
                 workflow_id: wf,
                 message: failure_text(a.failure.as_ref()),
             }),
-            Some(EvAttr::WorkflowExecutionCanceledEventAttributes(_)) => Err(ClientError::Canceled { workflow_id: wf }),
-            Some(EvAttr::WorkflowExecutionTerminatedEventAttributes(a)) => Err(ClientError::Terminated {
-                workflow_id: wf,
-                reason: a.reason,
-            }),
-            Some(EvAttr::WorkflowExecutionTimedOutEventAttributes(_)) => Err(ClientError::TimedOut { workflow_id: wf }),
+            Some(EvAttr::WorkflowExecutionCanceledEventAttributes(_)) => {
+                Err(ClientError::Canceled { workflow_id: wf })
+            }
+            Some(EvAttr::WorkflowExecutionTerminatedEventAttributes(a)) => {
+                Err(ClientError::Terminated {
+                    workflow_id: wf,
+                    reason: a.reason,
+                })
+            }
+            Some(EvAttr::WorkflowExecutionTimedOutEventAttributes(_)) => {
+                Err(ClientError::TimedOut { workflow_id: wf })
+            }
             _ => Err(ClientError::Rpc {
                 code: tonic::Code::Internal,
-                message: format!("workflow `{workflow_id}` closed with an event this client does not know"),
+                message: format!(
+                    "workflow `{workflow_id}` closed with an event this client does not know"
+                ),
             }),
         }
     }
 
-    async fn wait_close_event(&self, workflow_id: &str, run_id: Option<&str>) -> Result<HistoryEvent, ClientError> {
+    async fn wait_close_event(
+        &self,
+        workflow_id: &str,
+        run_id: Option<&str>,
+    ) -> Result<HistoryEvent, ClientError> {
         loop {
             let req = GetWorkflowExecutionHistoryRequest {
                 namespace: self.namespace.clone(),
@@ -488,7 +555,11 @@ impl Client {
                 history_event_filter_type: HistoryEventFilterType::CloseEvent as i32,
                 ..Default::default()
             };
-            let page = self.service.get_workflow_execution_history(tonic::Request::new(req)).await?.into_inner();
+            let page = self
+                .service
+                .get_workflow_execution_history(tonic::Request::new(req))
+                .await?
+                .into_inner();
             if let Some(event) = page.history.and_then(|h| h.events.into_iter().last()) {
                 return Ok(event);
             }
@@ -500,7 +571,10 @@ impl Client {
 fn running_run_id(s: &tonic::Status) -> String {
     s.message()
         .split_whitespace()
-        .find_map(|w| uuid::Uuid::parse_str(w.trim_matches(|c: char| !c.is_ascii_alphanumeric() && c != '-')).ok())
+        .find_map(|w| {
+            uuid::Uuid::parse_str(w.trim_matches(|c: char| !c.is_ascii_alphanumeric() && c != '-'))
+                .ok()
+        })
         .map(|u| u.to_string())
         .unwrap_or_default()
 }

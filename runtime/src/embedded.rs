@@ -25,7 +25,9 @@ pub struct EmbeddedBuilder {
 
 impl std::fmt::Debug for EmbeddedBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EmbeddedBuilder").field("task_queue", &self.task_queue).finish()
+        f.debug_struct("EmbeddedBuilder")
+            .field("task_queue", &self.task_queue)
+            .finish()
     }
 }
 
@@ -63,7 +65,10 @@ impl EmbeddedBuilder {
     pub fn activity<A: ActivityDefinition>(self, def: A) -> Self {
         self.with_worker(move |b| b.activity(def))
     }
-    fn with_worker(mut self, f: impl FnOnce(WorkerBuilder) -> WorkerBuilder + Send + 'static) -> Self {
+    fn with_worker(
+        mut self,
+        f: impl FnOnce(WorkerBuilder) -> WorkerBuilder + Send + 'static,
+    ) -> Self {
         let prev = self.worker.take();
         self.worker = Some(Box::new(move |b| {
             let b = match prev {
@@ -88,7 +93,8 @@ impl EmbeddedBuilder {
         let service: ServiceHandle = Arc::new(engine.clone());
         let (worker, tasks) = match self.worker {
             Some(register) => {
-                let builder = Worker::builder(service.clone(), self.task_queue.clone()).options(self.worker_options);
+                let builder = Worker::builder(service.clone(), self.task_queue.clone())
+                    .options(self.worker_options);
                 let worker = register(builder).build();
                 let runner = {
                     let w = worker.clone();
@@ -104,7 +110,9 @@ impl EmbeddedBuilder {
                                 Ok(token) => {
                                     w.deliver_activity_cancel(&token);
                                 }
-                                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                                    continue;
+                                }
                                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
                             }
                         }
@@ -135,7 +143,9 @@ pub struct Embedded {
 
 impl std::fmt::Debug for Embedded {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Embedded").field("worker", &self.worker).finish()
+        f.debug_struct("Embedded")
+            .field("worker", &self.worker)
+            .finish()
     }
 }
 

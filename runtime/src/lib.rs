@@ -11,7 +11,12 @@
 //! dacapo speaks Temporal's `WorkflowService` gRPC API. The engine runs embedded in your process
 //! by default (see [`embedded`]), with a SQLite store.
 
-#![warn(missing_docs, missing_debug_implementations, unreachable_pub, rust_2018_idioms)]
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    unreachable_pub,
+    rust_2018_idioms
+)]
 #![deny(clippy::unwrap_used)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
@@ -24,12 +29,15 @@ mod error;
 pub mod payload;
 pub mod proto;
 pub mod remote;
+pub mod server;
 pub mod store;
 pub mod worker;
 pub mod workflow;
 
 pub use activity::{ActivityContext, ActivityInfo, ActivityOptions, Cancellation, RetryPolicy};
-pub use client::{Client, ClientError, StartOptions, WorkflowDescription, WorkflowHandle, WorkflowStatus};
+pub use client::{
+    Client, ClientError, StartOptions, WorkflowDescription, WorkflowHandle, WorkflowStatus,
+};
 pub use dacapo_macros::{activity, select, workflow};
 pub use definition::{ActivityDefinition, BoxFuture, WorkflowDefinition};
 pub use embedded::Embedded;
@@ -42,8 +50,8 @@ pub use workflow::{WorkflowContext, WorkflowInfo};
 /// Everything a workflow or activity module needs: `use dacapo::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        ActivityContext, ActivityError, ActivityOptions, Cancellation, RetryPolicy, WorkflowContext,
-        WorkflowError, WorkflowResult, activity, on_cancel, workflow,
+        ActivityContext, ActivityError, ActivityOptions, Cancellation, RetryPolicy,
+        WorkflowContext, WorkflowError, WorkflowResult, activity, on_cancel, workflow,
     };
 }
 
@@ -68,10 +76,10 @@ pub mod __private {
     pub use crate::definition::{ActivityDefinition, BoxFuture, WorkflowDefinition};
     pub use crate::payload::{Payload, PayloadError};
     pub use crate::proto::common::Payload as RawPayload;
-    pub use std::boxed::Box;
-    pub use std::time::Duration;
     use crate::{WorkflowContext, WorkflowError};
+    pub use std::boxed::Box;
     use std::future::Future;
+    pub use std::time::Duration;
 
     /// Encodes one argument.
     pub fn encode_arg<T: Payload>(v: &T) -> Result<RawPayload, PayloadError> {
@@ -79,7 +87,10 @@ pub mod __private {
     }
 
     /// Decodes argument `index`.
-    pub fn decode_arg<T: Payload>(payloads: &[RawPayload], index: usize) -> Result<T, PayloadError> {
+    pub fn decode_arg<T: Payload>(
+        payloads: &[RawPayload],
+        index: usize,
+    ) -> Result<T, PayloadError> {
         crate::payload::decode(payloads, index)
     }
 

@@ -46,7 +46,9 @@ pub enum PayloadError {
         message: String,
     },
     /// The payload uses an encoding this SDK does not read.
-    #[error("argument {index} has encoding `{encoding}`; dacapo reads `json/plain` and `binary/null`")]
+    #[error(
+        "argument {index} has encoding `{encoding}`; dacapo reads `json/plain` and `binary/null`"
+    )]
     Encoding {
         /// Position of the argument.
         index: usize,
@@ -78,7 +80,10 @@ pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<RawPayload, PayloadErr
 ///
 /// # Errors
 /// Fails with a message naming `T` and the serde error when the bytes do not fit the type.
-pub fn decode<T: DeserializeOwned>(payloads: &[RawPayload], index: usize) -> Result<T, PayloadError> {
+pub fn decode<T: DeserializeOwned>(
+    payloads: &[RawPayload],
+    index: usize,
+) -> Result<T, PayloadError> {
     let type_name = std::any::type_name::<T>();
     let decode_err = |message: String| PayloadError::Decode {
         index,
@@ -93,8 +98,9 @@ pub fn decode<T: DeserializeOwned>(payloads: &[RawPayload], index: usize) -> Res
         Some(b"json/plain") | None => {
             serde_json::from_slice(&payload.data).map_err(|e| decode_err(e.to_string()))
         }
-        Some(b"binary/null") => serde_json::from_value(serde_json::Value::Null)
-            .map_err(|e| decode_err(e.to_string())),
+        Some(b"binary/null") => {
+            serde_json::from_value(serde_json::Value::Null).map_err(|e| decode_err(e.to_string()))
+        }
         Some(other) => Err(PayloadError::Encoding {
             index,
             encoding: String::from_utf8_lossy(other).into_owned(),
@@ -137,7 +143,7 @@ mod tests {
     fn round_trip_and_errors() {
         let p = encode(&("a", 3)).unwrap();
         assert_eq!(p.data, br#"["a",3]"#);
-        let back: (String, i32) = decode(&[p.clone()], 0).unwrap();
+        let back: (String, i32) = decode(std::slice::from_ref(&p), 0).unwrap();
         assert_eq!(back, ("a".to_string(), 3));
         let err = decode::<u8>(&[p], 0).unwrap_err().to_string();
         assert!(err.contains("`u8`"), "{err}");

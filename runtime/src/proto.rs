@@ -82,16 +82,32 @@ pub fn describe_history(events: &[history::HistoryEvent]) -> Vec<String> {
             let name = event_type_name(event.event_type);
             let activity = match &event.attributes {
                 Some(A::ActivityTaskScheduledEventAttributes(a)) => {
-                    let t = a.activity_type.as_ref().map(|t| t.name.clone()).unwrap_or_default();
+                    let t = a
+                        .activity_type
+                        .as_ref()
+                        .map(|t| t.name.clone())
+                        .unwrap_or_default();
                     types.insert(event.event_id, t.clone());
                     Some(t)
                 }
-                Some(A::ActivityTaskStartedEventAttributes(a)) => types.get(&a.scheduled_event_id).cloned(),
-                Some(A::ActivityTaskCompletedEventAttributes(a)) => types.get(&a.scheduled_event_id).cloned(),
-                Some(A::ActivityTaskFailedEventAttributes(a)) => types.get(&a.scheduled_event_id).cloned(),
-                Some(A::ActivityTaskTimedOutEventAttributes(a)) => types.get(&a.scheduled_event_id).cloned(),
-                Some(A::ActivityTaskCancelRequestedEventAttributes(a)) => types.get(&a.scheduled_event_id).cloned(),
-                Some(A::ActivityTaskCanceledEventAttributes(a)) => types.get(&a.scheduled_event_id).cloned(),
+                Some(A::ActivityTaskStartedEventAttributes(a)) => {
+                    types.get(&a.scheduled_event_id).cloned()
+                }
+                Some(A::ActivityTaskCompletedEventAttributes(a)) => {
+                    types.get(&a.scheduled_event_id).cloned()
+                }
+                Some(A::ActivityTaskFailedEventAttributes(a)) => {
+                    types.get(&a.scheduled_event_id).cloned()
+                }
+                Some(A::ActivityTaskTimedOutEventAttributes(a)) => {
+                    types.get(&a.scheduled_event_id).cloned()
+                }
+                Some(A::ActivityTaskCancelRequestedEventAttributes(a)) => {
+                    types.get(&a.scheduled_event_id).cloned()
+                }
+                Some(A::ActivityTaskCanceledEventAttributes(a)) => {
+                    types.get(&a.scheduled_event_id).cloned()
+                }
                 _ => None,
             };
             match activity {

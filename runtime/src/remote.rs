@@ -76,19 +76,23 @@ with_rpcs!(delegate_remote);
 /// # Errors
 /// [`ConnectError`] when the URL is malformed or nothing answers there.
 pub async fn connect(url: &str, options: ConnectOptions) -> Result<ServiceHandle, ConnectError> {
-    let endpoint = Endpoint::from_shared(url.to_string()).map_err(|e| ConnectError::InvalidUrl {
-        url: url.to_string(),
-        message: e.to_string(),
-    })?;
+    let endpoint =
+        Endpoint::from_shared(url.to_string()).map_err(|e| ConnectError::InvalidUrl {
+            url: url.to_string(),
+            message: e.to_string(),
+        })?;
     let endpoint = endpoint
         .connect_timeout(options.connect_timeout.unwrap_or(Duration::from_secs(10)))
         .tcp_nodelay(true);
-    let channel = endpoint.connect().await.map_err(|e| ConnectError::Unreachable {
-        url: url.to_string(),
-        message: std::error::Error::source(&e)
-            .map(|s| s.to_string())
-            .unwrap_or_else(|| e.to_string()),
-    })?;
+    let channel = endpoint
+        .connect()
+        .await
+        .map_err(|e| ConnectError::Unreachable {
+            url: url.to_string(),
+            message: std::error::Error::source(&e)
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| e.to_string()),
+        })?;
     let auth = match options.api_key {
         Some(key) => Some(
             format!("Bearer {key}")

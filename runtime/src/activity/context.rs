@@ -76,9 +76,12 @@ impl TestActivityHandle {
     /// The details of the latest heartbeat, as JSON text.
     pub fn last_details(&self) -> Option<String> {
         let hb = self.shared.heartbeat.lock();
-        hb.details
-            .as_ref()
-            .map(|d| d.iter().map(payload::display).collect::<Vec<_>>().join(", "))
+        hb.details.as_ref().map(|d| {
+            d.iter()
+                .map(payload::display)
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
     }
 }
 
@@ -190,6 +193,9 @@ impl ActivityContext {
             .lock()
             .clone()
             .unwrap_or_else(|| "cancelled".to_string());
-        ActivityError::cancelled(format!("activity `{}` {reason}", self.shared.info.activity_type))
+        ActivityError::cancelled(format!(
+            "activity `{}` {reason}",
+            self.shared.info.activity_type
+        ))
     }
 }

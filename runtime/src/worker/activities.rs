@@ -8,9 +8,9 @@ use crate::activity::context::ActivityShared;
 use crate::error::ActivityError;
 use crate::payload;
 use crate::proto::service::{
-    PollActivityTaskQueueRequest, PollActivityTaskQueueResponse, RecordActivityTaskHeartbeatRequest,
-    RespondActivityTaskCanceledRequest, RespondActivityTaskCompletedRequest,
-    RespondActivityTaskFailedRequest,
+    PollActivityTaskQueueRequest, PollActivityTaskQueueResponse,
+    RecordActivityTaskHeartbeatRequest, RespondActivityTaskCanceledRequest,
+    RespondActivityTaskCompletedRequest, RespondActivityTaskFailedRequest,
 };
 use crate::proto::{duration_from_proto, time_from_proto};
 use crate::workflow::executor::application_failure;
@@ -93,10 +93,18 @@ fn info_of(w: &WorkerInner, t: &PollActivityTaskQueueResponse) -> ActivityInfo {
     let execution = t.workflow_execution.clone().unwrap_or_default();
     ActivityInfo {
         activity_id: t.activity_id.clone(),
-        activity_type: t.activity_type.as_ref().map(|a| a.name.clone()).unwrap_or_default(),
+        activity_type: t
+            .activity_type
+            .as_ref()
+            .map(|a| a.name.clone())
+            .unwrap_or_default(),
         workflow_id: execution.workflow_id,
         run_id: execution.run_id,
-        workflow_type: t.workflow_type.as_ref().map(|a| a.name.clone()).unwrap_or_default(),
+        workflow_type: t
+            .workflow_type
+            .as_ref()
+            .map(|a| a.name.clone())
+            .unwrap_or_default(),
         attempt: t.attempt.max(1),
         heartbeat_timeout: t
             .heartbeat_timeout
@@ -132,7 +140,13 @@ async fn run_attempt(w: &Arc<WorkerInner>, task: PollActivityTaskQueueResponse) 
     let shared = Arc::new(ActivityShared::new(info));
     w.running.map.lock().insert(token.clone(), shared.clone());
     let done = CancellationToken::new();
-    let heartbeater = tokio::spawn(heartbeat_loop(w.clone(), shared.clone(), token.clone(), throttle, done.clone()));
+    let heartbeater = tokio::spawn(heartbeat_loop(
+        w.clone(),
+        shared.clone(),
+        token.clone(),
+        throttle,
+        done.clone(),
+    ));
 
     let input = payload::payload_list(&task.input).to_vec();
     let body = entry.start(ActivityContext::new(shared.clone()), &input);
@@ -152,7 +166,11 @@ async fn run_attempt(w: &Arc<WorkerInner>, task: PollActivityTaskQueueResponse) 
                 namespace: w.namespace.clone(),
                 ..Default::default()
             };
-            log_response(w.service.respond_activity_task_completed(tonic::Request::new(req)).await);
+            log_response(
+                w.service
+                    .respond_activity_task_completed(tonic::Request::new(req))
+                    .await,
+            );
         }
         Ok(Err(e)) if e.is_cancelled() && cancel_requested => {
             let req = RespondActivityTaskCanceledRequest {
@@ -162,7 +180,11 @@ async fn run_attempt(w: &Arc<WorkerInner>, task: PollActivityTaskQueueResponse) 
                 namespace: w.namespace.clone(),
                 ..Default::default()
             };
-            log_response(w.service.respond_activity_task_canceled(tonic::Request::new(req)).await);
+            log_response(
+                w.service
+                    .respond_activity_task_canceled(tonic::Request::new(req))
+                    .await,
+            );
         }
         Ok(Err(e)) => report_failed(w, &token, &e, details).await,
         Err(panic) => {
@@ -171,7 +193,13 @@ async fn run_attempt(w: &Arc<WorkerInner>, task: PollActivityTaskQueueResponse) 
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "a panic".to_string());
-            report_failed(w, &token, &ActivityError::retryable(format!("activity panicked: {msg}")), details).await;
+            report_failed(
+                w,
+                &token,
+                &ActivityError::retryable(format!("activity panicked: {msg}")),
+                details,
+            )
+            .await;
         }
     }
 }
@@ -184,13 +212,21 @@ async fn report_failed(
 ) {
     let req = RespondActivityTaskFailedRequest {
         task_token: token.to_vec(),
-        failure: Some(application_failure(&e.to_string(), &e.type_name(), e.is_non_retryable())),
+        failure: Some(application_failure(
+            &e.to_string(),
+            &e.type_name(),
+            e.is_non_retryable(),
+        )),
         identity: w.identity.clone(),
         namespace: w.namespace.clone(),
         last_heartbeat_details: details.and_then(payload::to_payloads),
         ..Default::default()
     };
-    log_response(w.service.respond_activity_task_failed(tonic::Request::new(req)).await);
+    log_response(
+        w.service
+            .respond_activity_task_failed(tonic::Request::new(req))
+            .await,
+    );
 }
 
 fn log_response<T>(r: Result<T, tonic::Status>) {
@@ -222,11 +258,17 @@ async fn heartbeat_loop(
             namespace: w.namespace.clone(),
             ..Default::default()
         };
-        match w.service.record_activity_task_heartbeat(tonic::Request::new(req)).await {
+        match w
+            .service
+            .record_activity_task_heartbeat(tonic::Request::new(req))
+            .await
+        {
             Ok(resp) if resp.get_ref().cancel_requested => shared.deliver_cancel("was cancelled"),
             Ok(_) => {}
             Err(status) if status.code() == tonic::Code::NotFound => {
-                shared.deliver_cancel("was stopped: its workflow is closed or the attempt is no longer current");
+                shared.deliver_cancel(
+                    "was stopped: its workflow is closed or the attempt is no longer current",
+                );
             }
             Err(status) => tracing::debug!("heartbeat not recorded: {status}"),
         }

@@ -178,7 +178,9 @@ impl Worker {
             }
         }
         while tasks.join_next().await.is_some() {}
-        self.inner.running.cancel_all("was cancelled: the worker shut down");
+        self.inner
+            .running
+            .cancel_all("was cancelled: the worker shut down");
     }
 
     /// Asks [`Worker::run`] to stop.

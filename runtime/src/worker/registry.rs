@@ -18,7 +18,11 @@ pub(crate) trait ErasedWorkflow: Send + Sync {
 
 /// A registered activity, without its types.
 pub(crate) trait ErasedActivity: Send + Sync {
-    fn start(&self, ctx: ActivityContext, input: &[RawPayload]) -> BoxFuture<Result<Vec<RawPayload>, ActivityError>>;
+    fn start(
+        &self,
+        ctx: ActivityContext,
+        input: &[RawPayload],
+    ) -> BoxFuture<Result<Vec<RawPayload>, ActivityError>>;
 }
 
 pub(crate) struct WorkflowEntry<W>(PhantomData<fn() -> W>);
@@ -67,7 +71,11 @@ impl<W: WorkflowDefinition> ErasedWorkflow for WorkflowEntry<W> {
 }
 
 impl<A: ActivityDefinition> ErasedActivity for ActivityEntry<A> {
-    fn start(&self, ctx: ActivityContext, input: &[RawPayload]) -> BoxFuture<Result<Vec<RawPayload>, ActivityError>> {
+    fn start(
+        &self,
+        ctx: ActivityContext,
+        input: &[RawPayload],
+    ) -> BoxFuture<Result<Vec<RawPayload>, ActivityError>> {
         match A::decode_input(input) {
             Ok(input) => {
                 let body = A::execute(ctx, input);
@@ -75,7 +83,7 @@ impl<A: ActivityDefinition> ErasedActivity for ActivityEntry<A> {
                     let out = body.await?;
                     payload::encode(&out)
                         .map(|p| vec![p])
-                        .map_err(|e| ActivityError::non_retryable(e))
+                        .map_err(ActivityError::non_retryable)
                 })
             }
             Err(source) => {

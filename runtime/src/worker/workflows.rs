@@ -5,13 +5,14 @@ use crate::proto::common::WorkflowExecution;
 use crate::proto::enums::{EventType, WorkflowTaskFailedCause};
 use crate::proto::history::{HistoryEvent, history_event::Attributes as EvAttr};
 use crate::proto::service::{
-    GetWorkflowExecutionHistoryRequest, PollWorkflowTaskQueueRequest, PollWorkflowTaskQueueResponse,
-    RespondWorkflowTaskCompletedRequest, RespondWorkflowTaskFailedRequest,
+    GetWorkflowExecutionHistoryRequest, PollWorkflowTaskQueueRequest,
+    PollWorkflowTaskQueueResponse, RespondWorkflowTaskCompletedRequest,
+    RespondWorkflowTaskFailedRequest,
 };
+use crate::proto::time_from_proto;
 use crate::workflow::WorkflowInfo;
 use crate::workflow::executor::{ActivationError, WorkflowRun, application_failure};
 use crate::workflow::state::RunState;
-use crate::proto::time_from_proto;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -73,7 +74,10 @@ pub(crate) async fn poll_loop(w: Arc<WorkerInner>) {
     }
 }
 
-async fn full_history(w: &WorkerInner, task: &mut PollWorkflowTaskQueueResponse) -> Result<Vec<HistoryEvent>, tonic::Status> {
+async fn full_history(
+    w: &WorkerInner,
+    task: &mut PollWorkflowTaskQueueResponse,
+) -> Result<Vec<HistoryEvent>, tonic::Status> {
     let mut events = task.history.take().map(|h| h.events).unwrap_or_default();
     let mut token = std::mem::take(&mut task.next_page_token);
     while !token.is_empty() {
@@ -112,7 +116,13 @@ async fn handle_task(w: &WorkerInner, mut task: PollWorkflowTaskQueueResponse) {
         None => match new_run(w, &execution, &history) {
             Ok(run) => run,
             Err(message) => {
-                fail_task(w, &task.task_token, WorkflowTaskFailedCause::WorkflowWorkerUnhandledFailure, message).await;
+                fail_task(
+                    w,
+                    &task.task_token,
+                    WorkflowTaskFailedCause::WorkflowWorkerUnhandledFailure,
+                    message,
+                )
+                .await;
                 return;
             }
         },
@@ -127,8 +137,16 @@ async fn handle_task(w: &WorkerInner, mut task: PollWorkflowTaskQueueResponse) {
                 namespace: w.namespace.clone(),
                 ..Default::default()
             };
-            match w.service.respond_workflow_task_completed(tonic::Request::new(req)).await {
-                Ok(_) if !finished => w.cache.put(execution.run_id.clone(), run, w.options.max_cached_workflows),
+            match w
+                .service
+                .respond_workflow_task_completed(tonic::Request::new(req))
+                .await
+            {
+                Ok(_) if !finished => w.cache.put(
+                    execution.run_id.clone(),
+                    run,
+                    w.options.max_cached_workflows,
+                ),
                 Ok(_) => {}
                 Err(status) => {
                     // The run is rebuilt from history on its next task.
@@ -138,8 +156,12 @@ async fn handle_task(w: &WorkerInner, mut task: PollWorkflowTaskQueueResponse) {
         }
         Err(err) => {
             let cause = match err {
-                ActivationError::NonDeterminism(_) => WorkflowTaskFailedCause::NonDeterministicError,
-                ActivationError::Panic(_) => WorkflowTaskFailedCause::WorkflowWorkerUnhandledFailure,
+                ActivationError::NonDeterminism(_) => {
+                    WorkflowTaskFailedCause::NonDeterministicError
+                }
+                ActivationError::Panic(_) => {
+                    WorkflowTaskFailedCause::WorkflowWorkerUnhandledFailure
+                }
             };
             tracing::error!(workflow_id = %execution.workflow_id, run_id = %execution.run_id, "{err}");
             fail_task(w, &task.task_token, cause, err.to_string()).await;
@@ -167,22 +189,39 @@ async fn fail_task(w: &WorkerInner, token: &[u8], cause: WorkflowTaskFailedCause
         namespace: w.namespace.clone(),
         ..Default::default()
     };
-    if let Err(status) = w.service.respond_workflow_task_failed(tonic::Request::new(req)).await {
+    if let Err(status) = w
+        .service
+        .respond_workflow_task_failed(tonic::Request::new(req))
+        .await
+    {
         tracing::warn!("could not report a failed workflow task: {status}");
     }
 }
 
 /// Builds a run from the `WorkflowExecutionStarted` event that opens `history`.
-fn new_run(w: &WorkerInner, execution: &WorkflowExecution, history: &[HistoryEvent]) -> Result<WorkflowRun, String> {
+fn new_run(
+    w: &WorkerInner,
+    execution: &WorkflowExecution,
+    history: &[HistoryEvent],
+) -> Result<WorkflowRun, String> {
     let first = history.first();
-    let Some(Some(EvAttr::WorkflowExecutionStartedEventAttributes(started))) = first.map(|e| &e.attributes) else {
+    let Some(Some(EvAttr::WorkflowExecutionStartedEventAttributes(started))) =
+        first.map(|e| &e.attributes)
+    else {
         return Err(format!(
             "the history of workflow `{}` does not begin with WorkflowExecutionStarted",
             execution.workflow_id
         ));
     };
-    debug_assert_eq!(first.map(|e| e.event_type), Some(EventType::WorkflowExecutionStarted as i32));
-    let type_name = started.workflow_type.as_ref().map(|t| t.name.clone()).unwrap_or_default();
+    debug_assert_eq!(
+        first.map(|e| e.event_type),
+        Some(EventType::WorkflowExecutionStarted as i32)
+    );
+    let type_name = started
+        .workflow_type
+        .as_ref()
+        .map(|t| t.name.clone())
+        .unwrap_or_default();
     let Some(entry) = w.registry.workflows.get(&type_name).cloned() else {
         return Err(format!(
             "workflow type `{type_name}` is not registered on this worker (task queue `{}`); registered workflow types: {}",
@@ -195,7 +234,11 @@ fn new_run(w: &WorkerInner, execution: &WorkflowExecution, history: &[HistoryEve
         workflow_id: execution.workflow_id.clone(),
         run_id: execution.run_id.clone(),
         workflow_type: type_name,
-        task_queue: started.task_queue.as_ref().map(|q| q.name.clone()).unwrap_or_else(|| w.task_queue.clone()),
+        task_queue: started
+            .task_queue
+            .as_ref()
+            .map(|q| q.name.clone())
+            .unwrap_or_else(|| w.task_queue.clone()),
         attempt: started.attempt.max(1),
         start_time: first
             .and_then(|e| e.event_time.as_ref())
@@ -208,7 +251,10 @@ fn new_run(w: &WorkerInner, execution: &WorkflowExecution, history: &[HistoryEve
         started.first_execution_run_id.clone()
     };
     let input = crate::payload::payload_list(&started.input).to_vec();
-    Ok(WorkflowRun::new(RunState::new(info, stable_seed(&seed_source)), move |ctx| entry.start(ctx, &input)))
+    Ok(WorkflowRun::new(
+        RunState::new(info, stable_seed(&seed_source)),
+        move |ctx| entry.start(ctx, &input),
+    ))
 }
 
 /// FNV-1a: a seed that stays the same across Rust releases, unlike the std hasher.

@@ -307,7 +307,8 @@ impl<A: ActivityDefinition> Future for ActivityFuture<A> {
                 );
                 if ctx_cancelled {
                     // New work on a cancelled context: scheduled and cancelled in one task.
-                    s.commands.push(IssuedCommand::RequestCancelActivity { seq });
+                    s.commands
+                        .push(IssuedCommand::RequestCancelActivity { seq });
                     if let Some(slot) = s.activities.get_mut(&seq) {
                         slot.cancel_requested = true;
                         slot.resolved = true;
@@ -340,11 +341,13 @@ impl<A: ActivityDefinition> Future for ActivityFuture<A> {
                 Cancellation::TryCancel => {
                     slot.resolved = true;
                     this.done = true;
-                    s.commands.push(IssuedCommand::RequestCancelActivity { seq });
+                    s.commands
+                        .push(IssuedCommand::RequestCancelActivity { seq });
                     return Poll::Ready(Err(cancelled_err(&format!("activity `{}`", A::NAME))));
                 }
                 Cancellation::WaitCompleted => {
-                    s.commands.push(IssuedCommand::RequestCancelActivity { seq });
+                    s.commands
+                        .push(IssuedCommand::RequestCancelActivity { seq });
                 }
                 Cancellation::Abandon => {
                     slot.resolved = true;

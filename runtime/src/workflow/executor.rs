@@ -96,7 +96,10 @@ impl WorkflowRun {
 
     /// Applies the events not yet seen and returns the commands for the current workflow task
     /// (the one whose `WorkflowTaskStarted` ends `history`).
-    pub(crate) fn activate(&mut self, history: &[HistoryEvent]) -> Result<Vec<Command>, ActivationError> {
+    pub(crate) fn activate(
+        &mut self,
+        history: &[HistoryEvent],
+    ) -> Result<Vec<Command>, ActivationError> {
         let start = self.processed;
         for i in start..history.len() {
             let event = &history[i];
@@ -124,7 +127,11 @@ impl WorkflowRun {
     }
 
     /// Polls the body until it blocks, after checking that every earlier command was recorded.
-    fn run_activation(&mut self, started: &HistoryEvent, replaying: bool) -> Result<(), ActivationError> {
+    fn run_activation(
+        &mut self,
+        started: &HistoryEvent,
+        replaying: bool,
+    ) -> Result<(), ActivationError> {
         if let Some(c) = self.unmatched.front() {
             return Err(ActivationError::NonDeterminism(format!(
                 "the workflow code issued {} before event {}, but the history has no event for it",
@@ -166,14 +173,20 @@ impl WorkflowRun {
         Ok(())
     }
 
-    fn match_command(&mut self, event: &HistoryEvent, kind: EventType) -> Result<(), ActivationError> {
+    fn match_command(
+        &mut self,
+        event: &HistoryEvent,
+        kind: EventType,
+    ) -> Result<(), ActivationError> {
         let mismatch = |issued: Option<&IssuedCommand>| {
             ActivationError::NonDeterminism(format!(
                 "history event {} is {}{} but the workflow code issued {}",
                 event.event_id,
                 event_type_name(event.event_type),
                 event_detail(event),
-                issued.map(|c| c.describe()).unwrap_or_else(|| "no command".to_string())
+                issued
+                    .map(|c| c.describe())
+                    .unwrap_or_else(|| "no command".to_string())
             ))
         };
         let Some(issued) = self.unmatched.front() else {
@@ -188,7 +201,8 @@ impl WorkflowRun {
                 Some(EvAttr::ActivityTaskScheduledEventAttributes(a)),
             ) => {
                 let same = a.activity_id == seq.to_string()
-                    && a.activity_type.as_ref().map(|t| t.name.as_str()) == Some(activity_type.as_str());
+                    && a.activity_type.as_ref().map(|t| t.name.as_str())
+                        == Some(activity_type.as_str());
                 if same && let Some(slot) = s.activities.get_mut(seq) {
                     slot.scheduled_event_id = Some(event.event_id);
                 }
@@ -201,9 +215,10 @@ impl WorkflowRun {
                 .activities
                 .get(seq)
                 .is_some_and(|slot| slot.scheduled_event_id == Some(a.scheduled_event_id)),
-            (IssuedCommand::StartTimer { seq, .. }, Some(EvAttr::TimerStartedEventAttributes(a))) => {
-                a.timer_id == seq.to_string()
-            }
+            (
+                IssuedCommand::StartTimer { seq, .. },
+                Some(EvAttr::TimerStartedEventAttributes(a)),
+            ) => a.timer_id == seq.to_string(),
             (IssuedCommand::CancelTimer { seq }, Some(EvAttr::TimerCanceledEventAttributes(a))) => {
                 a.timer_id == seq.to_string()
             }
@@ -237,7 +252,11 @@ impl WorkflowRun {
         match (kind, &event.attributes) {
             (_, Some(EvAttr::ActivityTaskCompletedEventAttributes(a))) => {
                 let result = payload::payload_list(&a.result).to_vec();
-                resolve(&mut s, a.scheduled_event_id, ActivityOutcome::Completed(result));
+                resolve(
+                    &mut s,
+                    a.scheduled_event_id,
+                    ActivityOutcome::Completed(result),
+                );
             }
             (_, Some(EvAttr::ActivityTaskFailedEventAttributes(a))) => {
                 let reason = format!("failed: {}", failure_text(a.failure.as_ref()));
@@ -290,14 +309,26 @@ impl WorkflowRun {
                     options,
                 } => {
                     predicted.insert(*seq, next_event_id);
-                    let attrs = schedule_attributes(*seq, activity_type, input, options, &s.info.task_queue);
+                    let attrs = schedule_attributes(
+                        *seq,
+                        activity_type,
+                        input,
+                        options,
+                        &s.info.task_queue,
+                    );
                     (
-                        command(CommandType::ScheduleActivityTask, CmdAttr::ScheduleActivityTaskCommandAttributes(attrs)),
+                        command(
+                            CommandType::ScheduleActivityTask,
+                            CmdAttr::ScheduleActivityTaskCommandAttributes(attrs),
+                        ),
                         1,
                     )
                 }
                 IssuedCommand::RequestCancelActivity { seq } => {
-                    let recorded = s.activities.get(seq).and_then(|slot| slot.scheduled_event_id);
+                    let recorded = s
+                        .activities
+                        .get(seq)
+                        .and_then(|slot| slot.scheduled_event_id);
                     let (id, events) = match recorded {
                         Some(id) => (id, 1),
                         // Not started yet, so the engine also writes ActivityTaskCanceled.
@@ -307,7 +338,9 @@ impl WorkflowRun {
                         command(
                             CommandType::RequestCancelActivityTask,
                             CmdAttr::RequestCancelActivityTaskCommandAttributes(
-                                cmd::RequestCancelActivityTaskCommandAttributes { scheduled_event_id: id },
+                                cmd::RequestCancelActivityTaskCommandAttributes {
+                                    scheduled_event_id: id,
+                                },
                             ),
                         ),
                         events,
@@ -359,9 +392,9 @@ impl WorkflowRun {
                         CommandType::CancelWorkflowExecution,
                         CmdAttr::CancelWorkflowExecutionCommandAttributes(
                             cmd::CancelWorkflowExecutionCommandAttributes {
-                                details: payload::encode(message).ok().map(|p| crate::proto::common::Payloads {
-                                    payloads: vec![p],
-                                }),
+                                details: payload::encode(message)
+                                    .ok()
+                                    .map(|p| crate::proto::common::Payloads { payloads: vec![p] }),
                             },
                         ),
                     ),
@@ -396,7 +429,10 @@ fn schedule_attributes(
             name: activity_type.to_string(),
         }),
         task_queue: Some(TaskQueue {
-            name: o.task_queue.clone().unwrap_or_else(|| workflow_queue.to_string()),
+            name: o
+                .task_queue
+                .clone()
+                .unwrap_or_else(|| workflow_queue.to_string()),
             kind: TaskQueueKind::Normal as i32,
             ..Default::default()
         }),
@@ -421,11 +457,13 @@ pub(crate) fn application_failure(message: &str, type_name: &str, non_retryable:
     Failure {
         message: message.to_string(),
         source: "dacapo".to_string(),
-        failure_info: Some(FailureInfo::ApplicationFailureInfo(ApplicationFailureInfo {
-            r#type: type_name.to_string(),
-            non_retryable,
-            ..Default::default()
-        })),
+        failure_info: Some(FailureInfo::ApplicationFailureInfo(
+            ApplicationFailureInfo {
+                r#type: type_name.to_string(),
+                non_retryable,
+                ..Default::default()
+            },
+        )),
         ..Default::default()
     }
 }
@@ -519,7 +557,10 @@ fn event_detail(event: &HistoryEvent) -> String {
     match &event.attributes {
         Some(EvAttr::ActivityTaskScheduledEventAttributes(a)) => format!(
             " [{}] (activity id {})",
-            a.activity_type.as_ref().map(|t| t.name.as_str()).unwrap_or(""),
+            a.activity_type
+                .as_ref()
+                .map(|t| t.name.as_str())
+                .unwrap_or(""),
             a.activity_id
         ),
         Some(EvAttr::TimerStartedEventAttributes(a)) => format!(" (timer id {})", a.timer_id),

@@ -5,7 +5,9 @@ mod context;
 pub(crate) mod executor;
 pub(crate) mod state;
 
-pub use context::{ActivityCall, ActivityFuture, CancelledFuture, Sleep, WorkflowContext, WorkflowInfo};
+pub use context::{
+    ActivityCall, ActivityFuture, CancelledFuture, Sleep, WorkflowContext, WorkflowInfo,
+};
 pub use executor::ActivationError;
 
 #[cfg(test)]

@@ -53,7 +53,10 @@ impl IssuedCommand {
                 format!("RequestCancelActivityTask (activity id {seq})")
             }
             Self::StartTimer { seq, duration } => {
-                format!("StartTimer (timer id {seq}, {})", humantime::format_duration(*duration))
+                format!(
+                    "StartTimer (timer id {seq}, {})",
+                    humantime::format_duration(*duration)
+                )
             }
             Self::CancelTimer { seq } => format!("CancelTimer (timer id {seq})"),
             Self::Complete { .. } => "CompleteWorkflowExecution".to_string(),
@@ -147,7 +150,10 @@ impl RunState {
     }
 
     /// Finds the activity whose `ActivityTaskScheduled` event has this id.
-    pub(crate) fn activity_by_event(&mut self, scheduled_event_id: i64) -> Option<&mut ActivitySlot> {
+    pub(crate) fn activity_by_event(
+        &mut self,
+        scheduled_event_id: i64,
+    ) -> Option<&mut ActivitySlot> {
         self.activities
             .values_mut()
             .find(|s| s.scheduled_event_id == Some(scheduled_event_id))

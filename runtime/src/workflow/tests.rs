@@ -1,9 +1,9 @@
 //! Executor tests on hand-built histories: commands issued, replay matching, non-determinism.
 
+use super::WorkflowInfo;
 use super::context::WorkflowContext;
 use super::executor::{ActivationError, WorkflowRun};
 use super::state::RunState;
-use super::WorkflowInfo;
 use crate::activity::{ActivityContext, ActivityOptions, Cancellation};
 use crate::definition::{ActivityDefinition, BoxFuture};
 use crate::error::{ActivityError, WorkflowError};
@@ -75,23 +75,27 @@ impl History {
     fn scheduled(&mut self, id: &str, ty: &str) -> i64 {
         self.push(
             EventType::ActivityTaskScheduled,
-            Some(A::ActivityTaskScheduledEventAttributes(h::ActivityTaskScheduledEventAttributes {
-                activity_id: id.into(),
-                activity_type: Some(ActivityType { name: ty.into() }),
-                ..Default::default()
-            })),
+            Some(A::ActivityTaskScheduledEventAttributes(
+                h::ActivityTaskScheduledEventAttributes {
+                    activity_id: id.into(),
+                    activity_type: Some(ActivityType { name: ty.into() }),
+                    ..Default::default()
+                },
+            )),
         )
     }
     fn activity_completed(&mut self, scheduled: i64, value: &str) {
         self.push(
             EventType::ActivityTaskCompleted,
-            Some(A::ActivityTaskCompletedEventAttributes(h::ActivityTaskCompletedEventAttributes {
-                scheduled_event_id: scheduled,
-                result: Some(Payloads {
-                    payloads: vec![payload::encode(value).unwrap()],
-                }),
-                ..Default::default()
-            })),
+            Some(A::ActivityTaskCompletedEventAttributes(
+                h::ActivityTaskCompletedEventAttributes {
+                    scheduled_event_id: scheduled,
+                    result: Some(Payloads {
+                        payloads: vec![payload::encode(value).unwrap()],
+                    }),
+                    ..Default::default()
+                },
+            )),
         );
     }
 }
@@ -138,7 +142,10 @@ fn first_task_schedules_and_a_replay_matches_the_recorded_commands() {
     let Some(C::CompleteWorkflowExecutionCommandAttributes(c)) = &cmds[0].attributes else {
         panic!("no completion attributes");
     };
-    assert_eq!(payload::display(&c.result.as_ref().unwrap().payloads[0]), "\"ab\"");
+    assert_eq!(
+        payload::display(&c.result.as_ref().unwrap().payloads[0]),
+        "\"ab\""
+    );
 }
 
 #[test]
@@ -149,10 +156,12 @@ fn a_different_command_on_replay_is_non_determinism_naming_both() {
     hist.completed();
     hist.push(
         EventType::TimerStarted,
-        Some(A::TimerStartedEventAttributes(h::TimerStartedEventAttributes {
-            timer_id: "1".into(),
-            ..Default::default()
-        })),
+        Some(A::TimerStartedEventAttributes(
+            h::TimerStartedEventAttributes {
+                timer_id: "1".into(),
+                ..Default::default()
+            },
+        )),
     );
     hist.task();
     let mut run = run_of(two_echoes);
@@ -197,7 +206,9 @@ fn new_work_on_a_cancelled_context_is_scheduled_and_cancelled_in_one_task() {
             let r = ctx.activity(Echo, "x".to_string()).await;
             assert!(r.as_ref().is_err_and(|e| e.is_cancelled()));
             // Cleanup on a disconnected context runs normally.
-            ctx.disconnected().activity(Echo, "cleanup".to_string()).await
+            ctx.disconnected()
+                .activity(Echo, "cleanup".to_string())
+                .await
         })
     }
     let mut hist = History::default();
