@@ -12,12 +12,20 @@ const Q: &str = "replay";
 static CALLS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
 fn calls(prefix: &str) -> usize {
-    CALLS.lock().unwrap().iter().filter(|c| c.starts_with(prefix)).count()
+    CALLS
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|c| c.starts_with(prefix))
+        .count()
 }
 
 #[activity(start_to_close = "10s")]
 async fn step(ctx: ActivityContext, label: String) -> Result<String, ActivityError> {
-    CALLS.lock().unwrap().push(format!("{}:{label}", ctx.info().workflow_id));
+    CALLS
+        .lock()
+        .unwrap()
+        .push(format!("{}:{label}", ctx.info().workflow_id));
     Ok(format!("did {label}"))
 }
 
@@ -47,7 +55,9 @@ async fn a_new_worker_finishes_a_run_by_replaying_its_history() {
         .await
         .unwrap();
     wait_for_event(&client, "replayed", "TimerStarted").await;
-    // The worker goes away while the workflow waits on its timer.
+    // The worker goes away while the workflow waits on its timer. The file is released once
+    // the runtime and every client made from it are gone.
+    drop(client);
     rt.shutdown().await;
 
     let rt = Embedded::builder()
@@ -104,6 +114,7 @@ async fn changed_code_fails_the_workflow_task_and_leaves_the_run_open() {
         .await
         .unwrap();
     wait_for_event(&client, "nondet", "TimerStarted").await;
+    drop(client);
     rt.shutdown().await;
 
     let rt = Embedded::builder()
@@ -120,12 +131,22 @@ async fn changed_code_fails_the_workflow_task_and_leaves_the_run_open() {
         .iter()
         .find(|e| dacapo::proto::event_type_name(e.event_type) == "WorkflowTaskFailed")
         .unwrap();
-    let Some(dacapo::proto::history::history_event::Attributes::WorkflowTaskFailedEventAttributes(a)) = &failed.attributes else {
+    let Some(dacapo::proto::history::history_event::Attributes::WorkflowTaskFailedEventAttributes(
+        a,
+    )) = &failed.attributes
+    else {
         panic!("WorkflowTaskFailed without attributes");
     };
-    let message = a.failure.as_ref().map(|f| f.message.clone()).unwrap_or_default();
+    let message = a
+        .failure
+        .as_ref()
+        .map(|f| f.message.clone())
+        .unwrap_or_default();
     assert!(message.contains("non-deterministic"), "{message}");
-    assert!(message.contains("ActivityTaskScheduled [step]"), "{message}");
+    assert!(
+        message.contains("ActivityTaskScheduled [step]"),
+        "{message}"
+    );
     assert!(message.contains("StartTimer"), "{message}");
     assert_eq!(
         a.cause,
@@ -134,11 +155,19 @@ async fn changed_code_fails_the_workflow_task_and_leaves_the_run_open() {
     let d = client.describe_workflow("nondet", None).await.unwrap();
     assert_eq!(d.status, WorkflowStatus::Running, "the run must stay open");
     assert_eq!(calls("nondet:v2"), 0);
-    client.terminate_workflow("nondet", None, "test over").await.unwrap();
+    client
+        .terminate_workflow("nondet", None, "test over")
+        .await
+        .unwrap();
     rt.shutdown().await;
 }
 
-#[activity(start_to_close = "30s", heartbeat_timeout = "1s", initial_interval = "100ms", max_attempts = 3)]
+#[activity(
+    start_to_close = "30s",
+    heartbeat_timeout = "1s",
+    initial_interval = "100ms",
+    max_attempts = 3
+)]
 async fn stalls_once(ctx: ActivityContext) -> Result<i32, ActivityError> {
     let attempt = ctx.info().attempt;
     if attempt == 1 {
@@ -166,12 +195,26 @@ async fn a_heartbeat_timeout_fails_the_attempt_and_the_retry_policy_runs_another
         .unwrap();
     let client = rt.client();
     let h = client
-        .start_workflow(retries_after_heartbeat_timeout, (), StartOptions::new("hb-timeout", Q))
+        .start_workflow(
+            retries_after_heartbeat_timeout,
+            (),
+            StartOptions::new("hb-timeout", Q),
+        )
         .await
         .unwrap();
-    assert_eq!(h.result().await.unwrap(), 2, "the second attempt should have finished");
+    assert_eq!(
+        h.result().await.unwrap(),
+        2,
+        "the second attempt should have finished"
+    );
     let types = event_types(&client.history("hb-timeout", None).await.unwrap());
-    assert!(types.contains(&"ActivityTaskCompleted".to_string()), "{types:?}");
-    assert!(!types.contains(&"ActivityTaskTimedOut".to_string()), "a retried attempt writes no event: {types:?}");
+    assert!(
+        types.contains(&"ActivityTaskCompleted".to_string()),
+        "{types:?}"
+    );
+    assert!(
+        !types.contains(&"ActivityTaskTimedOut".to_string()),
+        "a retried attempt writes no event: {types:?}"
+    );
     rt.shutdown().await;
 }

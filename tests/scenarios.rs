@@ -13,17 +13,26 @@ const Q: &str = "scenarios";
 static LOG: Mutex<Vec<(String, &'static str)>> = Mutex::new(Vec::new());
 
 fn log(ctx: &ActivityContext, what: &'static str) {
-    LOG.lock().unwrap().push((ctx.info().workflow_id.clone(), what));
+    LOG.lock()
+        .unwrap()
+        .push((ctx.info().workflow_id.clone(), what));
 }
 
 fn count(workflow_id: &str, what: &str) -> usize {
-    LOG.lock().unwrap().iter().filter(|(w, x)| w == workflow_id && *x == what).count()
+    LOG.lock()
+        .unwrap()
+        .iter()
+        .filter(|(w, x)| w == workflow_id && *x == what)
+        .count()
 }
 
 async fn wait_count(workflow_id: &str, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while count(workflow_id, what) == 0 {
-        assert!(Instant::now() < deadline, "{workflow_id}: no `{what}` within 10 s");
+        assert!(
+            Instant::now() < deadline,
+            "{workflow_id}: no `{what}` within 10 s"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -120,18 +129,31 @@ async fn runtime() -> Embedded {
         .expect("the in-memory engine starts")
 }
 
-const WFT: [&str; 3] = ["WorkflowTaskScheduled", "WorkflowTaskStarted", "WorkflowTaskCompleted"];
+const WFT: [&str; 3] = [
+    "WorkflowTaskScheduled",
+    "WorkflowTaskStarted",
+    "WorkflowTaskCompleted",
+];
 
 fn with_tasks(parts: &[&[&str]]) -> Vec<String> {
-    parts.iter().flat_map(|p| p.iter().map(|s| s.to_string())).collect()
+    parts
+        .iter()
+        .flat_map(|p| p.iter().map(|s| s.to_string()))
+        .collect()
 }
 
 #[tokio::test]
 async fn s1_cancel_of_an_unknown_id_is_not_found_and_records_nothing() {
     let rt = runtime().await;
     let client = rt.client();
-    let err = client.cancel_workflow("nope", None, "test").await.unwrap_err();
-    assert!(matches!(&err, ClientError::NotFound(m) if m.contains("nope")), "{err:?}");
+    let err = client
+        .cancel_workflow("nope", None, "test")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ClientError::NotFound(m) if m.contains("nope")),
+        "{err:?}"
+    );
     let err = client.describe_workflow("nope", None).await.unwrap_err();
     assert!(matches!(err, ClientError::NotFound(_)), "{err:?}");
     let err = client.cancel_workflow("", None, "test").await.unwrap_err();
@@ -149,7 +171,10 @@ async fn s2_seed_sample_cancelled_while_the_activity_heartbeats() {
         .unwrap();
     wait_for_event(&client, "s2", "ActivityTaskScheduled").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    client.cancel_workflow("s2", None, "scenario 2").await.unwrap();
+    client
+        .cancel_workflow("s2", None, "scenario 2")
+        .await
+        .unwrap();
     let err = h.result().await.unwrap_err();
     assert!(err.is_cancelled(), "{err:?}");
     let d = client.describe_workflow("s2", None).await.unwrap();
@@ -162,15 +187,26 @@ async fn s2_seed_sample_cancelled_while_the_activity_heartbeats() {
             &WFT,
             &["ActivityTaskScheduled", "WorkflowExecutionCancelRequested"],
             &WFT,
-            &["ActivityTaskCancelRequested", "ActivityTaskStarted", "ActivityTaskCanceled"],
+            &[
+                "ActivityTaskCancelRequested",
+                "ActivityTaskStarted",
+                "ActivityTaskCanceled"
+            ],
             &WFT,
-            &["ActivityTaskScheduled", "ActivityTaskStarted", "ActivityTaskCompleted"],
+            &[
+                "ActivityTaskScheduled",
+                "ActivityTaskStarted",
+                "ActivityTaskCompleted"
+            ],
             &WFT,
             &["WorkflowExecutionCanceled"],
         ])
     );
     let lines = dacapo::proto::describe_history(&history);
-    assert_eq!(lines[4], "5 ActivityTaskScheduled [activity_to_be_canceled]");
+    assert_eq!(
+        lines[4],
+        "5 ActivityTaskScheduled [activity_to_be_canceled]"
+    );
     assert_eq!(lines[15], "16 ActivityTaskScheduled [cleanup_activity]");
     assert_eq!(count("s2", "skipped ran"), 0, "activity_to_be_skipped ran");
     assert_eq!(count("s2", "cleanup"), 1);
@@ -187,7 +223,10 @@ async fn s3_cancelled_before_the_first_workflow_task() {
         .start_workflow(seed_workflow, 500, StartOptions::new("s3", Q))
         .await
         .unwrap();
-    client.cancel_workflow("s3", None, "scenario 3").await.unwrap();
+    client
+        .cancel_workflow("s3", None, "scenario 3")
+        .await
+        .unwrap();
     let worker = Worker::builder(rt.service(), Q)
         .workflow(seed_workflow)
         .activity(activity_to_be_canceled)
@@ -224,10 +263,17 @@ async fn s3_cancelled_before_the_first_workflow_task() {
             "WorkflowExecutionCanceled",
         ])
     );
-    assert_eq!(count("s3", "stopped") + count("s3", "skipped ran"), 0, "the cancelled activity ran");
+    assert_eq!(
+        count("s3", "stopped") + count("s3", "skipped ran"),
+        0,
+        "the cancelled activity ran"
+    );
     assert_eq!(count("s3", "cleanup"), 1);
     let lines = dacapo::proto::describe_history(&history);
-    assert_eq!(lines[5], "6 ActivityTaskScheduled [activity_to_be_canceled]");
+    assert_eq!(
+        lines[5],
+        "6 ActivityTaskScheduled [activity_to_be_canceled]"
+    );
     assert_eq!(lines[8], "9 ActivityTaskScheduled [cleanup_activity]");
     worker.shutdown();
     let _ = running.await;
@@ -238,9 +284,15 @@ async fn s3_cancelled_before_the_first_workflow_task() {
 async fn s4_activity_never_started_with_wait_completed() {
     let rt = runtime().await;
     let client = rt.client();
-    let h = client.start_workflow(never_started, (), StartOptions::new("s4", Q)).await.unwrap();
+    let h = client
+        .start_workflow(never_started, (), StartOptions::new("s4", Q))
+        .await
+        .unwrap();
     wait_for_event(&client, "s4", "ActivityTaskScheduled").await;
-    client.cancel_workflow("s4", None, "scenario 4").await.unwrap();
+    client
+        .cancel_workflow("s4", None, "scenario 4")
+        .await
+        .unwrap();
     assert!(h.result().await.unwrap_err().is_cancelled());
     let history = client.history("s4", None).await.unwrap();
     assert_eq!(
@@ -262,10 +314,16 @@ async fn s4_activity_never_started_with_wait_completed() {
 async fn s5_try_cancel_closes_at_once_and_the_activity_is_stopped() {
     let rt = runtime().await;
     let client = rt.client();
-    let h = client.start_workflow(try_cancel, (), StartOptions::new("s5", Q)).await.unwrap();
+    let h = client
+        .start_workflow(try_cancel, (), StartOptions::new("s5", Q))
+        .await
+        .unwrap();
     wait_for_event(&client, "s5", "ActivityTaskScheduled").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    client.cancel_workflow("s5", None, "scenario 5").await.unwrap();
+    client
+        .cancel_workflow("s5", None, "scenario 5")
+        .await
+        .unwrap();
     assert!(h.result().await.unwrap_err().is_cancelled());
     let history = client.history("s5", None).await.unwrap();
     assert_eq!(
@@ -286,11 +344,20 @@ async fn s5_try_cancel_closes_at_once_and_the_activity_is_stopped() {
 async fn s6_pending_timer_is_cancelled() {
     let rt = runtime().await;
     let client = rt.client();
-    let h = client.start_workflow(pending_timer, (), StartOptions::new("s6", Q)).await.unwrap();
+    let h = client
+        .start_workflow(pending_timer, (), StartOptions::new("s6", Q))
+        .await
+        .unwrap();
     wait_for_event(&client, "s6", "TimerStarted").await;
-    client.cancel_workflow("s6", None, "scenario 6").await.unwrap();
+    client
+        .cancel_workflow("s6", None, "scenario 6")
+        .await
+        .unwrap();
     assert!(h.result().await.unwrap_err().is_cancelled());
-    assert_eq!(client.describe_workflow("s6", None).await.unwrap().status, WorkflowStatus::Canceled);
+    assert_eq!(
+        client.describe_workflow("s6", None).await.unwrap().status,
+        WorkflowStatus::Canceled
+    );
     let history = client.history("s6", None).await.unwrap();
     assert_eq!(
         event_types(&history),
@@ -309,11 +376,20 @@ async fn s6_pending_timer_is_cancelled() {
 async fn s7_body_that_catches_the_cancel_completes() {
     let rt = runtime().await;
     let client = rt.client();
-    let h = client.start_workflow(catches_cancel, (), StartOptions::new("s7", Q)).await.unwrap();
+    let h = client
+        .start_workflow(catches_cancel, (), StartOptions::new("s7", Q))
+        .await
+        .unwrap();
     wait_for_event(&client, "s7", "TimerStarted").await;
-    client.cancel_workflow("s7", None, "scenario 7").await.unwrap();
+    client
+        .cancel_workflow("s7", None, "scenario 7")
+        .await
+        .unwrap();
     assert_eq!(h.result().await.unwrap(), "caught the cancel");
-    assert_eq!(client.describe_workflow("s7", None).await.unwrap().status, WorkflowStatus::Completed);
+    assert_eq!(
+        client.describe_workflow("s7", None).await.unwrap().status,
+        WorkflowStatus::Completed
+    );
     let history = client.history("s7", None).await.unwrap();
     assert_eq!(
         event_types(&history),
@@ -327,7 +403,10 @@ async fn s7_body_that_catches_the_cancel_completes() {
     );
     // A second cancel of a closed run succeeds and writes nothing.
     client.cancel_workflow("s7", None, "again").await.unwrap();
-    assert_eq!(client.history("s7", None).await.unwrap().len(), history.len());
+    assert_eq!(
+        client.history("s7", None).await.unwrap().len(),
+        history.len()
+    );
     rt.shutdown().await;
 }
 
@@ -335,10 +414,16 @@ async fn s7_body_that_catches_the_cancel_completes() {
 async fn s9_terminate_runs_no_cleanup_and_stops_the_activity() {
     let rt = runtime().await;
     let client = rt.client();
-    let h = client.start_workflow(seed_workflow, 0, StartOptions::new("s9", Q)).await.unwrap();
+    let h = client
+        .start_workflow(seed_workflow, 0, StartOptions::new("s9", Q))
+        .await
+        .unwrap();
     wait_for_event(&client, "s9", "ActivityTaskScheduled").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    client.terminate_workflow("s9", None, "scenario 9").await.unwrap();
+    client
+        .terminate_workflow("s9", None, "scenario 9")
+        .await
+        .unwrap();
     let err = h.result().await.unwrap_err();
     assert!(matches!(err, ClientError::Terminated { .. }), "{err:?}");
     let history = client.history("s9", None).await.unwrap();
@@ -352,7 +437,10 @@ async fn s9_terminate_runs_no_cleanup_and_stops_the_activity() {
     );
     wait_count("s9", "stopped").await;
     assert_eq!(count("s9", "cleanup"), 0, "cleanup ran after terminate");
-    let err = client.terminate_workflow("s9", None, "again").await.unwrap_err();
+    let err = client
+        .terminate_workflow("s9", None, "again")
+        .await
+        .unwrap_err();
     assert!(matches!(err, ClientError::NotFound(_)), "{err:?}");
     rt.shutdown().await;
 }
@@ -361,9 +449,18 @@ async fn s9_terminate_runs_no_cleanup_and_stops_the_activity() {
 async fn starting_a_running_id_is_refused() {
     let rt = runtime().await;
     let client = rt.client();
-    client.start_workflow(pending_timer, (), StartOptions::new("dup", Q)).await.unwrap();
-    let err = client.start_workflow(pending_timer, (), StartOptions::new("dup", Q)).await.unwrap_err();
+    client
+        .start_workflow(pending_timer, (), StartOptions::new("dup", Q))
+        .await
+        .unwrap();
+    let err = client
+        .start_workflow(pending_timer, (), StartOptions::new("dup", Q))
+        .await
+        .unwrap_err();
     assert!(matches!(err, ClientError::AlreadyStarted { .. }), "{err:?}");
-    client.terminate_workflow("dup", None, "done").await.unwrap();
+    client
+        .terminate_workflow("dup", None, "done")
+        .await
+        .unwrap();
     rt.shutdown().await;
 }

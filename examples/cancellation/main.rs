@@ -89,9 +89,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let client = runtime.client();
 
     let handle = client
-        .start_workflow(your_workflow, (), StartOptions::new(&args.workflow_id, "cancel-activity"))
+        .start_workflow(
+            your_workflow,
+            (),
+            StartOptions::new(&args.workflow_id, "cancel-activity"),
+        )
         .await?;
-    println!("started workflow {} (run {})", handle.workflow_id, handle.run_id);
+    println!(
+        "started workflow {} (run {})",
+        handle.workflow_id, handle.run_id
+    );
 
     // Let the activity heartbeat about three times.
     tokio::time::sleep(Duration::from_millis(2_500)).await;
@@ -108,10 +115,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     println!("result: workflow {outcome}");
 
-    let description = client.describe_workflow(&handle.workflow_id, Some(&handle.run_id)).await?;
+    let description = client
+        .describe_workflow(&handle.workflow_id, Some(&handle.run_id))
+        .await?;
     println!("final status: {}", description.status);
     println!("history:");
-    let history = client.history(&handle.workflow_id, Some(&handle.run_id)).await?;
+    let history = client
+        .history(&handle.workflow_id, Some(&handle.run_id))
+        .await?;
     for line in dacapo::proto::describe_history(&history) {
         println!("  {line}");
     }
@@ -122,7 +133,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     if description.status != dacapo::WorkflowStatus::Canceled {
-        return Err(format!("expected the workflow to close Canceled, it is {}", description.status).into());
+        return Err(format!(
+            "expected the workflow to close Canceled, it is {}",
+            description.status
+        )
+        .into());
     }
     Ok(())
 }

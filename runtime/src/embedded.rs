@@ -177,15 +177,21 @@ impl Embedded {
         &self.engine
     }
 
-    /// Stops the worker and the engine. In-flight work resumes from the store next time.
+    /// Stops the worker and the engine. In-flight work resumes from the store next time. The
+    /// store file is released once every [`Client`] made from this runtime is dropped too.
     pub async fn shutdown(self) {
         if let Some(w) = &self.worker {
             w.shutdown();
         }
-        self.engine.shutdown();
-        for t in self.tasks {
+        let mut tasks = self.tasks.into_iter();
+        if let Some(runner) = tasks.next() {
+            let _ = runner.await;
+        }
+        for t in tasks {
             t.abort();
             let _ = t.await;
         }
+        self.engine.shutdown();
+        // Dropping the last handle on the engine closes its store and releases the file.
     }
 }

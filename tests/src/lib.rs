@@ -6,7 +6,10 @@ use std::time::{Duration, Instant};
 
 /// The event type names of a history, in order.
 pub fn event_types(events: &[HistoryEvent]) -> Vec<String> {
-    events.iter().map(|e| dacapo::proto::event_type_name(e.event_type)).collect()
+    events
+        .iter()
+        .map(|e| dacapo::proto::event_type_name(e.event_type))
+        .collect()
 }
 
 /// Waits (up to 30 s) until the run's history contains an event of type `name`; returns it all.
@@ -17,7 +20,11 @@ pub async fn wait_for_event(client: &Client, workflow_id: &str, name: &str) -> V
         if event_types(&events).iter().any(|t| t == name) {
             return events;
         }
-        assert!(Instant::now() < deadline, "no {name} in the history of {workflow_id} after 30 s: {:?}", event_types(&events));
+        assert!(
+            Instant::now() < deadline,
+            "no {name} in the history of {workflow_id} after 30 s: {:?}",
+            event_types(&events)
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

@@ -1,34 +1,221 @@
-//! Placeholder until the engine lands.
-#![allow(missing_docs, missing_debug_implementations)]
+//! The embedded engine: the subset of Temporal's WorkflowService that dacapo's worker and client
+//! use (and that the `temporal` CLI and other SDKs can talk to), implemented on a [`Store`].
+//!
+//! Working state lives in memory behind one lock; every change is written through the store by
+//! a single writer thread that groups concurrent changes into one transaction. A request is
+//! answered only after the transaction holding its changes has committed. A second thread fires
+//! deadlines: user timers, workflow-task and activity timeouts, retry back-offs, run timeouts.
+//!
+//! Histories follow Temporal's rules, event for event: see `SEMANTICS.md` and the module docs of
+//! `workflow_task`, `commands` and `activity`.
+//!
+//! [`Store`]: crate::store::Store
+
+use crate::store::{MemoryStore, SqliteStore, Store, StoreError};
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::Duration;
-#[derive(Clone, Debug)]
+
+mod activity;
+mod clock;
+mod commands;
+mod driver;
+mod history;
+mod retry;
+mod run;
+mod service;
+mod shared;
+mod start;
+mod state;
+mod status;
+mod token;
+mod validate;
+mod visibility;
+mod workflow_task;
+
+#[cfg(test)]
+mod tests;
+
+use self::shared::Core;
+
+/// How an [`Engine`] behaves.
+#[derive(Debug, Clone)]
 pub struct EngineConfig {
+    /// Namespaces that exist; requests naming any other get `NotFound`. Default `["default"]`.
     pub namespaces: Vec<String>,
+    /// How long a poll for a task, or a history read with `wait_new_event`, waits before it
+    /// answers empty. Default 60 s.
     pub long_poll_timeout: Duration,
+    /// Start-to-close timeout of a workflow task when the start request sets none. Default 10 s.
+    pub default_workflow_task_timeout: Duration,
+    /// Largest payload (input, result, details, failure) a request may carry. Default 2 MiB.
+    pub max_payload_bytes: usize,
 }
+
 impl Default for EngineConfig {
     fn default() -> Self {
         Self {
-            namespaces: vec!["default".into()],
+            namespaces: vec!["default".to_string()],
             long_poll_timeout: Duration::from_secs(60),
+            default_workflow_task_timeout: Duration::from_secs(10),
+            max_payload_bytes: 2 * 1024 * 1024,
         }
     }
 }
+
+/// Why an engine could not be created.
 #[derive(Debug, thiserror::Error)]
-#[error("engine")]
-pub struct EngineError;
-#[derive(Clone)]
-pub struct Engine;
-impl Engine {
-    pub fn in_memory(_c: EngineConfig) -> Self {
-        Engine
-    }
-    pub fn open_sqlite(_p: &std::path::Path, _c: EngineConfig) -> Result<Self, EngineError> {
-        Ok(Engine)
-    }
-    pub fn subscribe_activity_cancels(&self) -> tokio::sync::broadcast::Receiver<Vec<u8>> {
-        tokio::sync::broadcast::channel(1).1
-    }
-    pub fn shutdown(&self) {}
+#[non_exhaustive]
+pub enum EngineError {
+    /// The store could not be opened or read.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The configuration is not usable.
+    #[error("invalid engine configuration: {0}")]
+    Config(String),
+    /// A background thread could not be started.
+    #[error("could not start the engine's {what} thread: {source}")]
+    Thread {
+        /// Which thread.
+        what: &'static str,
+        /// The OS error.
+        source: std::io::Error,
+    },
 }
-impl crate::proto::WorkflowService for Engine {}
+
+/// The embedded workflow engine. Implements [`WorkflowService`](crate::proto::WorkflowService).
+///
+/// Cheap to clone: clones share one engine. The engine stops (its threads exit, pending writes
+/// are flushed) when the last clone is dropped, or earlier with [`Engine::shutdown`].
+///
+/// # Cancel safety
+/// Every RPC future may be dropped at any await point; a change it made is still committed. A
+/// poll dropped after it took a task (the caller gave up just as a task arrived) leaves that
+/// task started, and it comes back when its timeout passes, exactly as with Temporal.
+#[derive(Clone)]
+pub struct Engine {
+    handle: Arc<Handle>,
+}
+
+/// Owns the background threads; dropping the last one stops them.
+struct Handle {
+    core: Arc<Core>,
+    driver: Option<JoinHandle<()>>,
+    writer: Option<JoinHandle<()>>,
+}
+
+impl Engine {
+    /// An engine whose state lives in memory only.
+    ///
+    /// # Panics
+    /// Panics when the configuration is invalid (no namespaces) or the OS refuses to start a
+    /// thread; use [`Engine::with_store`] to get these as errors.
+    pub fn in_memory(config: EngineConfig) -> Engine {
+        match Self::with_store(Arc::new(MemoryStore::new()), config) {
+            Ok(engine) => engine,
+            Err(e) => panic!("cannot start the in-memory engine: {e}"),
+        }
+    }
+
+    /// An engine on the SQLite database at `path`, created when missing. An existing database
+    /// is resumed: open runs, their pending timers (late ones fire at once), activity attempts
+    /// and task queues come back as they were at the last commit.
+    ///
+    /// # Errors
+    /// [`EngineError::Store`] naming the file when it cannot be created (missing or read-only
+    /// directory), is not a SQLite database or is corrupt, or was written by a newer dacapo.
+    pub fn open_sqlite(
+        path: impl AsRef<Path>,
+        config: EngineConfig,
+    ) -> Result<Engine, EngineError> {
+        let store = SqliteStore::open(path)?;
+        Self::with_store(Arc::new(store), config)
+    }
+
+    /// An engine on any [`Store`], resuming whatever state it holds.
+    ///
+    /// # Errors
+    /// Fails when the store cannot be read, the configuration is invalid, or a thread cannot
+    /// be started.
+    pub fn with_store(store: Arc<dyn Store>, config: EngineConfig) -> Result<Engine, EngineError> {
+        if config.namespaces.is_empty() || config.namespaces.iter().any(String::is_empty) {
+            return Err(EngineError::Config(
+                "`namespaces` must list at least one non-empty namespace name".into(),
+            ));
+        }
+        let snapshot = store.load()?;
+        let (core, receiver) = Core::new(store, config, snapshot);
+        let core = Arc::new(core);
+        let writer = {
+            let core = Arc::clone(&core);
+            std::thread::Builder::new()
+                .name("dacapo-engine-writer".into())
+                .spawn(move || core.run_writer(receiver))
+                .map_err(|source| EngineError::Thread {
+                    what: "writer",
+                    source,
+                })?
+        };
+        let driver = {
+            let core = Arc::clone(&core);
+            std::thread::Builder::new()
+                .name("dacapo-engine-timers".into())
+                .spawn(move || driver::run(&core))
+                .map_err(|source| EngineError::Thread {
+                    what: "timer",
+                    source,
+                })?
+        };
+        Ok(Engine {
+            handle: Arc::new(Handle {
+                core,
+                driver: Some(driver),
+                writer: Some(writer),
+            }),
+        })
+    }
+
+    /// Stops the engine: timers stop firing, pending long polls answer at once (empty), and
+    /// every later request gets `Unavailable`. Changes already accepted are still written.
+    pub fn shutdown(&self) {
+        self.handle.core.shutdown();
+    }
+
+    /// A stream of activity task tokens to deliver a cancel to at once: each token is that of a
+    /// started activity attempt whose cancel request, or whose workflow's close, was just
+    /// committed. An in-process worker uses it to stop an activity without waiting for its next
+    /// heartbeat. Tokens are byte-equal to the `task_token` the attempt was polled with.
+    pub fn subscribe_activity_cancels(&self) -> tokio::sync::broadcast::Receiver<Vec<u8>> {
+        self.handle.core.subscribe_cancels()
+    }
+
+    pub(crate) fn core(&self) -> &Core {
+        &self.handle.core
+    }
+}
+
+impl fmt::Debug for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Engine")
+            .field("store", &self.handle.core.store)
+            .field("config", &self.handle.core.cfg)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        // Stop the timer thread first so that nothing is submitted after the writer's channel
+        // closes; then let the writer drain what was accepted and close the store.
+        self.core.shutdown();
+        if let Some(driver) = self.driver.take() {
+            let _ = driver.join();
+        }
+        self.core.close_writer();
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+    }
+}

@@ -39,10 +39,11 @@ impl RunningActivities {
             None => false,
         }
     }
-    pub(crate) fn cancel_all(&self, reason: &str) {
+    /// Stops every attempt for a shutdown. No cancel was requested, so they report as failed
+    /// and the retry policy runs them again.
+    pub(crate) fn cancel_all(&self) {
         for shared in self.map.lock().values() {
             shared.cancel.cancel();
-            let _ = reason;
         }
     }
 }
@@ -71,9 +72,9 @@ pub(crate) async fn poll_loop(w: Arc<WorkerInner>, limit: Arc<Semaphore>) {
                 if task.task_token.is_empty() {
                     continue;
                 }
-                let w = w.clone();
-                tokio::spawn(async move {
-                    run_attempt(&w, task).await;
+                let worker = w.clone();
+                w.attempts.lock().spawn(async move {
+                    run_attempt(&worker, task).await;
                     drop(permit);
                 });
             }

@@ -30,6 +30,8 @@ pub struct WorkerOptions {
     pub max_cached_workflows: usize,
     /// Heartbeat throttle for activities without a heartbeat timeout.
     pub default_heartbeat_throttle: Duration,
+    /// How long [`Worker::run`] waits, after a shutdown, for cancelled activities to return.
+    pub shutdown_grace: Duration,
 }
 
 impl Default for WorkerOptions {
@@ -40,6 +42,7 @@ impl Default for WorkerOptions {
             max_concurrent_activities: 200,
             max_cached_workflows: 10_000,
             default_heartbeat_throttle: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(5),
         }
     }
 }
@@ -105,6 +108,7 @@ impl WorkerBuilder {
                 options: self.options,
                 cache: workflows::Cache::default(),
                 running: RunningActivities::default(),
+                attempts: parking_lot::Mutex::new(tokio::task::JoinSet::new()),
                 shutdown: CancellationToken::new(),
             }),
         }
@@ -120,6 +124,7 @@ pub(crate) struct WorkerInner {
     pub(crate) options: WorkerOptions,
     pub(crate) cache: workflows::Cache,
     pub(crate) running: RunningActivities,
+    pub(crate) attempts: parking_lot::Mutex<tokio::task::JoinSet<()>>,
     pub(crate) shutdown: CancellationToken,
 }
 
@@ -162,8 +167,10 @@ impl Worker {
         }
     }
 
-    /// Polls and runs tasks until [`Worker::shutdown`] is called. In-flight activities are
-    /// cancelled at shutdown; their attempts are retried by the engine once they time out.
+    /// Polls and runs tasks until [`Worker::shutdown`] is called. At shutdown, polling stops,
+    /// workflow tasks in hand are finished, and running activities are cancelled and given
+    /// [`WorkerOptions::shutdown_grace`] to report; attempts that did not report are retried by
+    /// the server once they time out.
     pub async fn run(&self) {
         let mut tasks = tokio::task::JoinSet::new();
         for _ in 0..self.inner.options.workflow_pollers.max(1) {
@@ -178,9 +185,21 @@ impl Worker {
             }
         }
         while tasks.join_next().await.is_some() {}
-        self.inner
-            .running
-            .cancel_all("was cancelled: the worker shut down");
+        // Pollers have stopped; give in-flight attempts a moment to notice the cancel and report.
+        self.inner.running.cancel_all();
+        let mut attempts = std::mem::take(&mut *self.inner.attempts.lock());
+        let grace = tokio::time::sleep(self.inner.options.shutdown_grace);
+        tokio::pin!(grace);
+        loop {
+            tokio::select! {
+                next = attempts.join_next() => if next.is_none() { break },
+                _ = &mut grace => {
+                    attempts.abort_all();
+                    while attempts.join_next().await.is_some() {}
+                    break;
+                }
+            }
+        }
     }
 
     /// Asks [`Worker::run`] to stop.

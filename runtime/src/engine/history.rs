@@ -1,0 +1,194 @@
+//! `GetWorkflowExecutionHistory`: pages of events, long-polling for new ones with
+//! `wait_new_event`, or only the close event with the CLOSE_EVENT filter (which is how a client
+//! waits for a result). Open runs are served from memory, closed ones from the store.
+
+use super::shared::Core;
+use super::state::State;
+use super::status::{internal, invalid, workflow_not_found};
+use super::token::HistoryCursor;
+use super::validate;
+use crate::proto::enums::HistoryEventFilterType;
+use crate::proto::history::{History, HistoryEvent};
+use crate::proto::service::{
+    GetWorkflowExecutionHistoryRequest, GetWorkflowExecutionHistoryResponse,
+};
+use std::sync::Arc;
+use tonic::Status;
+
+const DEFAULT_PAGE_SIZE: usize = 1000;
+
+/// What a look at the state found.
+enum Found {
+    /// Events of an open run, read from memory.
+    Events {
+        events: Vec<HistoryEvent>,
+        next_event_id: i64,
+        seq: u64,
+    },
+    /// The run is closed: read its events from the store.
+    Closed { next_event_id: i64, seq: u64 },
+}
+
+/// `GetWorkflowExecutionHistory`.
+pub(crate) async fn get(
+    core: &Core,
+    req: GetWorkflowExecutionHistoryRequest,
+) -> Result<GetWorkflowExecutionHistoryResponse, Status> {
+    core.check_namespace(&req.namespace)?;
+    let exec = validate::execution(&req.execution)?;
+    let cursor = if req.next_page_token.is_empty() {
+        None
+    } else {
+        Some(HistoryCursor::decode(&req.next_page_token)?)
+    };
+    let run_id = {
+        let st = core.state.lock();
+        match &cursor {
+            Some(c) => {
+                if !exec.run_id.is_empty() && exec.run_id != c.run_id {
+                    return Err(invalid("run_id does not match the run of next_page_token"));
+                }
+                let owned = st.record(&c.run_id).is_some_and(|r| {
+                    r.namespace == req.namespace && r.workflow_id == exec.workflow_id
+                });
+                if !owned {
+                    return Err(workflow_not_found(&exec.workflow_id, &c.run_id));
+                }
+                c.run_id.clone()
+            }
+            None => st.resolve(&req.namespace, &exec)?,
+        }
+    };
+    let page = usize::try_from(req.maximum_page_size)
+        .ok()
+        .filter(|p| *p > 0)
+        .unwrap_or(DEFAULT_PAGE_SIZE);
+    let wait = req.wait_new_event;
+    let notifier = |st: &mut State| {
+        if wait {
+            st.runs.get(&run_id).map(|r| Arc::clone(&r.history_notify))
+        } else {
+            None
+        }
+    };
+    let timeout = core.cfg.long_poll_timeout;
+    let token = |next_event_id| {
+        HistoryCursor {
+            run_id: run_id.clone(),
+            next_event_id,
+        }
+        .encode()
+    };
+    if req.history_event_filter_type == HistoryEventFilterType::CloseEvent as i32 {
+        let closed = core
+            .long_poll(timeout, notifier, |st| {
+                closed_run(st, &run_id, &exec.workflow_id)
+            })
+            .await?;
+        let Some((close_event_id, seq)) = closed else {
+            let next_page_token = if wait { token(0) } else { Vec::new() };
+            return Ok(response(Vec::new(), next_page_token));
+        };
+        core.committed(seq).await?;
+        let events = read_store(core, &run_id, close_event_id, 1).await?;
+        return Ok(response(events, Vec::new()));
+    }
+    let from = cursor.map_or(1, |c| c.next_event_id).max(1);
+    let found = core
+        .long_poll(timeout, notifier, |st| {
+            look(st, &run_id, &exec.workflow_id, from, page)
+        })
+        .await?;
+    let (events, next_event_id, open) = match found {
+        None => {
+            let next_page_token = if wait { token(from) } else { Vec::new() };
+            return Ok(response(Vec::new(), next_page_token));
+        }
+        Some(Found::Events {
+            events,
+            next_event_id,
+            seq,
+        }) => {
+            core.committed(seq).await?;
+            (events, next_event_id, true)
+        }
+        Some(Found::Closed { next_event_id, seq }) => {
+            core.committed(seq).await?;
+            let events = read_store(core, &run_id, from, page).await?;
+            (events, next_event_id, false)
+        }
+    };
+    let after = from + events.len() as i64;
+    let next_page_token = if after < next_event_id || (open && wait) {
+        token(after)
+    } else {
+        Vec::new()
+    };
+    Ok(response(events, next_page_token))
+}
+
+fn response(
+    events: Vec<HistoryEvent>,
+    next_page_token: Vec<u8>,
+) -> GetWorkflowExecutionHistoryResponse {
+    GetWorkflowExecutionHistoryResponse {
+        history: Some(History { events }),
+        next_page_token,
+        ..Default::default()
+    }
+}
+
+/// Events from `from` of an open run, or where to read a closed one. `None`: nothing new yet.
+fn look(
+    st: &State,
+    run_id: &str,
+    workflow_id: &str,
+    from: i64,
+    page: usize,
+) -> Result<Option<Found>, Status> {
+    if let Some(run) = st.runs.get(run_id) {
+        let next_event_id = run.rec.next_event_id;
+        if from >= next_event_id {
+            return Ok(None);
+        }
+        let start = usize::try_from(from - 1).unwrap_or(0);
+        let end = run.events.len().min(start.saturating_add(page));
+        return Ok(Some(Found::Events {
+            events: run.events.get(start..end).unwrap_or_default().to_vec(),
+            next_event_id,
+            seq: st.last_seq,
+        }));
+    }
+    match st.closed.get(run_id) {
+        Some(rec) => Ok(Some(Found::Closed {
+            next_event_id: rec.next_event_id,
+            seq: st.last_seq,
+        })),
+        None => Err(workflow_not_found(workflow_id, run_id)),
+    }
+}
+
+/// The close event's id once the run is closed; `None` while it runs.
+fn closed_run(st: &State, run_id: &str, workflow_id: &str) -> Result<Option<(i64, u64)>, Status> {
+    if st.runs.contains_key(run_id) {
+        return Ok(None);
+    }
+    match st.closed.get(run_id) {
+        Some(rec) => Ok(Some((rec.next_event_id - 1, st.last_seq))),
+        None => Err(workflow_not_found(workflow_id, run_id)),
+    }
+}
+
+async fn read_store(
+    core: &Core,
+    run_id: &str,
+    from: i64,
+    max: usize,
+) -> Result<Vec<HistoryEvent>, Status> {
+    let store = Arc::clone(&core.store);
+    let run_id = run_id.to_string();
+    tokio::task::spawn_blocking(move || store.read_history(&run_id, from, max))
+        .await
+        .map_err(|e| internal(format!("history read was interrupted: {e}")))?
+        .map_err(|e| internal(format!("could not read the history from the store: {e}")))
+}

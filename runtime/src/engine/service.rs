@@ -1,0 +1,380 @@
+//! The WorkflowService implementation: one thin method per RPC, delegating to the module that
+//! owns it. RPCs not listed keep the trait's default answer, `Unimplemented`.
+
+use super::Engine;
+use super::activity::{self, Report, Target};
+use super::clock::dur;
+use super::token::{TaskKind, TaskToken};
+use super::{history, start, visibility, workflow_task};
+use crate::proto::WorkflowService;
+use crate::proto::enums::NamespaceState;
+use crate::proto::namespace::{NamespaceConfig, NamespaceInfo, namespace_info};
+use crate::proto::service::get_system_info_response::Capabilities;
+use crate::proto::service::*;
+use tonic::{Request, Response, Status};
+
+type Rpc<T> = Result<Response<T>, Status>;
+
+/// Retention the engine reports; it keeps closed runs until their store is deleted.
+const RETENTION_MS: i64 = 30 * 24 * 3600 * 1000;
+
+impl Engine {
+    fn namespace(&self, name: &str) -> DescribeNamespaceResponse {
+        DescribeNamespaceResponse {
+            namespace_info: Some(NamespaceInfo {
+                name: name.to_string(),
+                state: NamespaceState::Registered as i32,
+                description: "a namespace of the embedded dacapo engine".to_string(),
+                id: namespace_id(name),
+                capabilities: Some(namespace_info::Capabilities::default()),
+                ..Default::default()
+            }),
+            config: Some(NamespaceConfig {
+                workflow_execution_retention_ttl: Some(dur(RETENTION_MS)),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+}
+
+/// A stable UUID-shaped id for a namespace name (FNV-1a, twice).
+fn namespace_id(name: &str) -> String {
+    let hash = |seed: u64| {
+        name.bytes().fold(seed, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        })
+    };
+    let bits =
+        (u128::from(hash(0xcbf2_9ce4_8422_2325)) << 64) | u128::from(hash(0x8422_2325_cbf2_9ce4));
+    uuid::Builder::from_u128(bits).into_uuid().to_string()
+}
+
+fn activity_token(engine: &Engine, token: &[u8], namespace: &str) -> Result<Target, Status> {
+    engine.core().check_namespace(namespace)?;
+    TaskToken::decode(token, TaskKind::Activity, namespace).map(Target::Token)
+}
+
+fn by_id(workflow_id: &str, run_id: &str, activity_id: &str) -> Target {
+    Target::Id {
+        workflow_id: workflow_id.to_string(),
+        run_id: run_id.to_string(),
+        activity_id: activity_id.to_string(),
+    }
+}
+
+#[tonic::async_trait]
+impl WorkflowService for Engine {
+    async fn get_system_info(
+        &self,
+        _: Request<GetSystemInfoRequest>,
+    ) -> Rpc<GetSystemInfoResponse> {
+        self.core().check_available()?;
+        Ok(Response::new(GetSystemInfoResponse {
+            server_version: concat!("dacapo-", env!("CARGO_PKG_VERSION")).to_string(),
+            capabilities: Some(Capabilities {
+                signal_and_query_header: true,
+                internal_error_differentiation: true,
+                activity_failure_include_heartbeat: true,
+                encoded_failure_attributes: true,
+                sdk_metadata: true,
+                ..Default::default()
+            }),
+        }))
+    }
+
+    async fn describe_namespace(
+        &self,
+        request: Request<DescribeNamespaceRequest>,
+    ) -> Rpc<DescribeNamespaceResponse> {
+        let req = request.into_inner();
+        self.core().check_available()?;
+        let found = self.core().cfg.namespaces.iter().find(|n| {
+            (!req.namespace.is_empty() && **n == req.namespace)
+                || (!req.id.is_empty() && namespace_id(n) == req.id)
+        });
+        match found {
+            Some(name) => Ok(Response::new(self.namespace(name))),
+            None if req.namespace.is_empty() && req.id.is_empty() => {
+                Err(Status::invalid_argument("namespace is not set"))
+            }
+            None => Err(Status::not_found(format!(
+                "namespace \"{}\" not found",
+                if req.namespace.is_empty() {
+                    &req.id
+                } else {
+                    &req.namespace
+                }
+            ))),
+        }
+    }
+
+    async fn list_namespaces(
+        &self,
+        _: Request<ListNamespacesRequest>,
+    ) -> Rpc<ListNamespacesResponse> {
+        self.core().check_available()?;
+        let namespaces = self
+            .core()
+            .cfg
+            .namespaces
+            .iter()
+            .map(|n| self.namespace(n))
+            .collect();
+        Ok(Response::new(ListNamespacesResponse {
+            namespaces,
+            next_page_token: Vec::new(),
+        }))
+    }
+
+    async fn start_workflow_execution(
+        &self,
+        request: Request<StartWorkflowExecutionRequest>,
+    ) -> Rpc<StartWorkflowExecutionResponse> {
+        start::start(self.core(), request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn signal_with_start_workflow_execution(
+        &self,
+        request: Request<SignalWithStartWorkflowExecutionRequest>,
+    ) -> Rpc<SignalWithStartWorkflowExecutionResponse> {
+        start::signal_with_start(self.core(), request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn signal_workflow_execution(
+        &self,
+        request: Request<SignalWorkflowExecutionRequest>,
+    ) -> Rpc<SignalWorkflowExecutionResponse> {
+        start::signal(self.core(), request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn request_cancel_workflow_execution(
+        &self,
+        request: Request<RequestCancelWorkflowExecutionRequest>,
+    ) -> Rpc<RequestCancelWorkflowExecutionResponse> {
+        start::request_cancel(self.core(), request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn terminate_workflow_execution(
+        &self,
+        request: Request<TerminateWorkflowExecutionRequest>,
+    ) -> Rpc<TerminateWorkflowExecutionResponse> {
+        start::terminate(self.core(), request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn describe_workflow_execution(
+        &self,
+        request: Request<DescribeWorkflowExecutionRequest>,
+    ) -> Rpc<DescribeWorkflowExecutionResponse> {
+        visibility::describe(self.core(), request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn get_workflow_execution_history(
+        &self,
+        request: Request<GetWorkflowExecutionHistoryRequest>,
+    ) -> Rpc<GetWorkflowExecutionHistoryResponse> {
+        history::get(self.core(), request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn list_workflow_executions(
+        &self,
+        request: Request<ListWorkflowExecutionsRequest>,
+    ) -> Rpc<ListWorkflowExecutionsResponse> {
+        visibility::list(self.core(), request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn count_workflow_executions(
+        &self,
+        request: Request<CountWorkflowExecutionsRequest>,
+    ) -> Rpc<CountWorkflowExecutionsResponse> {
+        visibility::count(self.core(), request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn poll_workflow_task_queue(
+        &self,
+        request: Request<PollWorkflowTaskQueueRequest>,
+    ) -> Rpc<PollWorkflowTaskQueueResponse> {
+        workflow_task::poll(self.core(), request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn respond_workflow_task_completed(
+        &self,
+        request: Request<RespondWorkflowTaskCompletedRequest>,
+    ) -> Rpc<RespondWorkflowTaskCompletedResponse> {
+        workflow_task::respond_completed(self.core(), request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn respond_workflow_task_failed(
+        &self,
+        request: Request<RespondWorkflowTaskFailedRequest>,
+    ) -> Rpc<RespondWorkflowTaskFailedResponse> {
+        workflow_task::respond_failed(self.core(), request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn poll_activity_task_queue(
+        &self,
+        request: Request<PollActivityTaskQueueRequest>,
+    ) -> Rpc<PollActivityTaskQueueResponse> {
+        activity::poll(self.core(), request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn record_activity_task_heartbeat(
+        &self,
+        request: Request<RecordActivityTaskHeartbeatRequest>,
+    ) -> Rpc<RecordActivityTaskHeartbeatResponse> {
+        let r = request.into_inner();
+        let target = activity_token(self, &r.task_token, &r.namespace)?;
+        let report = Report::Heartbeat(r.details);
+        let cancel_requested =
+            activity::report(self.core(), &r.namespace, target, &r.identity, report).await?;
+        Ok(Response::new(RecordActivityTaskHeartbeatResponse {
+            cancel_requested,
+            ..Default::default()
+        }))
+    }
+
+    async fn record_activity_task_heartbeat_by_id(
+        &self,
+        request: Request<RecordActivityTaskHeartbeatByIdRequest>,
+    ) -> Rpc<RecordActivityTaskHeartbeatByIdResponse> {
+        let r = request.into_inner();
+        let target = by_id(&r.workflow_id, &r.run_id, &r.activity_id);
+        let report = Report::Heartbeat(r.details);
+        let cancel_requested =
+            activity::report(self.core(), &r.namespace, target, &r.identity, report).await?;
+        Ok(Response::new(RecordActivityTaskHeartbeatByIdResponse {
+            cancel_requested,
+            ..Default::default()
+        }))
+    }
+
+    async fn respond_activity_task_completed(
+        &self,
+        request: Request<RespondActivityTaskCompletedRequest>,
+    ) -> Rpc<RespondActivityTaskCompletedResponse> {
+        let r = request.into_inner();
+        let target = activity_token(self, &r.task_token, &r.namespace)?;
+        activity::report(
+            self.core(),
+            &r.namespace,
+            target,
+            &r.identity,
+            Report::Completed(r.result),
+        )
+        .await?;
+        Ok(Response::new(
+            RespondActivityTaskCompletedResponse::default(),
+        ))
+    }
+
+    async fn respond_activity_task_completed_by_id(
+        &self,
+        request: Request<RespondActivityTaskCompletedByIdRequest>,
+    ) -> Rpc<RespondActivityTaskCompletedByIdResponse> {
+        let r = request.into_inner();
+        let target = by_id(&r.workflow_id, &r.run_id, &r.activity_id);
+        activity::report(
+            self.core(),
+            &r.namespace,
+            target,
+            &r.identity,
+            Report::Completed(r.result),
+        )
+        .await?;
+        Ok(Response::new(
+            RespondActivityTaskCompletedByIdResponse::default(),
+        ))
+    }
+
+    async fn respond_activity_task_failed(
+        &self,
+        request: Request<RespondActivityTaskFailedRequest>,
+    ) -> Rpc<RespondActivityTaskFailedResponse> {
+        let r = request.into_inner();
+        let target = activity_token(self, &r.task_token, &r.namespace)?;
+        let report = Report::Failed {
+            failure: r.failure,
+            last_heartbeat_details: r.last_heartbeat_details,
+        };
+        activity::report(self.core(), &r.namespace, target, &r.identity, report).await?;
+        Ok(Response::new(RespondActivityTaskFailedResponse::default()))
+    }
+
+    async fn respond_activity_task_failed_by_id(
+        &self,
+        request: Request<RespondActivityTaskFailedByIdRequest>,
+    ) -> Rpc<RespondActivityTaskFailedByIdResponse> {
+        let r = request.into_inner();
+        let target = by_id(&r.workflow_id, &r.run_id, &r.activity_id);
+        let report = Report::Failed {
+            failure: r.failure,
+            last_heartbeat_details: r.last_heartbeat_details,
+        };
+        activity::report(self.core(), &r.namespace, target, &r.identity, report).await?;
+        Ok(Response::new(
+            RespondActivityTaskFailedByIdResponse::default(),
+        ))
+    }
+
+    async fn respond_activity_task_canceled(
+        &self,
+        request: Request<RespondActivityTaskCanceledRequest>,
+    ) -> Rpc<RespondActivityTaskCanceledResponse> {
+        let r = request.into_inner();
+        let target = activity_token(self, &r.task_token, &r.namespace)?;
+        activity::report(
+            self.core(),
+            &r.namespace,
+            target,
+            &r.identity,
+            Report::Canceled(r.details),
+        )
+        .await?;
+        Ok(Response::new(RespondActivityTaskCanceledResponse::default()))
+    }
+
+    async fn respond_activity_task_canceled_by_id(
+        &self,
+        request: Request<RespondActivityTaskCanceledByIdRequest>,
+    ) -> Rpc<RespondActivityTaskCanceledByIdResponse> {
+        let r = request.into_inner();
+        let target = by_id(&r.workflow_id, &r.run_id, &r.activity_id);
+        activity::report(
+            self.core(),
+            &r.namespace,
+            target,
+            &r.identity,
+            Report::Canceled(r.details),
+        )
+        .await?;
+        Ok(Response::new(
+            RespondActivityTaskCanceledByIdResponse::default(),
+        ))
+    }
+}

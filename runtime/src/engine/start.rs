@@ -1,0 +1,508 @@
+//! Requests that start or steer a run from outside: start (with signal-with-start), signal,
+//! request-cancel and terminate.
+
+use super::clock::{now_ms, opt_dur, opt_ts};
+use super::run::Run;
+use super::shared::Core;
+use super::state::{Effects, State};
+use super::status::{already_started, invalid, workflow_completed, workflow_not_found};
+use super::validate;
+use super::workflow_task::force_close_task;
+use crate::proto::common::{
+    Header, Memo, Payloads, RetryPolicy, SearchAttributes, WorkflowExecution, WorkflowType,
+};
+use crate::proto::enums::{
+    TaskQueueKind, WorkflowExecutionStatus as Status_, WorkflowIdConflictPolicy,
+    WorkflowIdReusePolicy,
+};
+use crate::proto::history::history_event::Attributes as Ev;
+use crate::proto::history::{
+    WorkflowExecutionCancelRequestedEventAttributes, WorkflowExecutionSignaledEventAttributes,
+    WorkflowExecutionStartedEventAttributes, WorkflowExecutionTerminatedEventAttributes,
+};
+use crate::proto::service::*;
+use crate::proto::taskqueue::TaskQueue;
+use crate::store::ExecutionRecord;
+use prost::Message;
+use tonic::Status;
+
+/// How many signal request ids a run remembers for de-duplication.
+const SIGNAL_DEDUPE_WINDOW: usize = 100;
+
+/// The validated parts of a start or signal-with-start request.
+struct StartParams {
+    namespace: String,
+    workflow_id: String,
+    workflow_type: String,
+    task_queue: String,
+    input: Option<Payloads>,
+    execution_timeout_ms: i64,
+    run_timeout_ms: i64,
+    task_timeout_ms: i64,
+    start_delay_ms: i64,
+    identity: String,
+    request_id: String,
+    reuse: WorkflowIdReusePolicy,
+    conflict: WorkflowIdConflictPolicy,
+    retry_policy: Option<RetryPolicy>,
+    memo: Option<Memo>,
+    search_attributes: Option<SearchAttributes>,
+    header: Option<Header>,
+}
+
+/// The signal of a signal-with-start or signal request.
+struct SignalParams {
+    name: String,
+    input: Option<Payloads>,
+    identity: String,
+    header: Option<Header>,
+    request_id: String,
+}
+
+macro_rules! start_params {
+    ($core:expr, $req:expr) => {{
+        let req = $req;
+        let ms = |d: &Option<prost_wkt_types::Duration>, f: &str| {
+            super::clock::duration_ms(d, f).map_err(invalid)
+        };
+        let limit = $core.cfg.max_payload_bytes;
+        validate::payloads(&req.input, "input", limit)?;
+        let extras = req.memo.as_ref().map_or(0, Message::encoded_len)
+            + req
+                .search_attributes
+                .as_ref()
+                .map_or(0, Message::encoded_len)
+            + req.header.as_ref().map_or(0, Message::encoded_len);
+        if extras > limit {
+            return Err(super::status::too_large(
+                "memo, search attributes and header",
+                extras,
+                limit,
+            ));
+        }
+        if !req.cron_schedule.is_empty() {
+            return Err(invalid(
+                "cron_schedule is not supported by the dacapo engine",
+            ));
+        }
+        let task_timeout = ms(&req.workflow_task_timeout, "workflow_task_timeout")?;
+        StartParams {
+            namespace: req.namespace.clone(),
+            workflow_id: validate::required(&req.workflow_id, "workflow_id")?.to_string(),
+            workflow_type: validate::required(
+                req.workflow_type
+                    .as_ref()
+                    .map(|t| t.name.as_str())
+                    .unwrap_or_default(),
+                "workflow_type.name",
+            )?
+            .to_string(),
+            task_queue: validate::task_queue(&req.task_queue, "task_queue.name")?,
+            input: req.input.clone(),
+            execution_timeout_ms: ms(
+                &req.workflow_execution_timeout,
+                "workflow_execution_timeout",
+            )?,
+            run_timeout_ms: ms(&req.workflow_run_timeout, "workflow_run_timeout")?,
+            task_timeout_ms: if task_timeout > 0 {
+                task_timeout
+            } else {
+                i64::try_from($core.cfg.default_workflow_task_timeout.as_millis())
+                    .unwrap_or(i64::MAX)
+            },
+            start_delay_ms: ms(&req.workflow_start_delay, "workflow_start_delay")?,
+            identity: req.identity.clone(),
+            request_id: if req.request_id.is_empty() {
+                uuid::Uuid::new_v4().to_string()
+            } else {
+                req.request_id.clone()
+            },
+            reuse: WorkflowIdReusePolicy::try_from(req.workflow_id_reuse_policy)
+                .unwrap_or(WorkflowIdReusePolicy::Unspecified),
+            conflict: WorkflowIdConflictPolicy::try_from(req.workflow_id_conflict_policy)
+                .unwrap_or(WorkflowIdConflictPolicy::Unspecified),
+            retry_policy: req.retry_policy.clone(),
+            memo: req.memo.clone(),
+            search_attributes: req.search_attributes.clone(),
+            header: req.header.clone(),
+        }
+    }};
+}
+
+/// `StartWorkflowExecution`.
+pub(crate) async fn start(
+    core: &Core,
+    req: StartWorkflowExecutionRequest,
+) -> Result<StartWorkflowExecutionResponse, Status> {
+    core.check_namespace(&req.namespace)?;
+    let params = start_params!(core, &req);
+    let (outcome, seq) = {
+        let mut st = core.state.lock();
+        let mut fx = Effects::default();
+        let outcome = start_locked(&mut st, &mut fx, params, None)?;
+        (outcome, core.finish(&mut st, fx))
+    };
+    core.committed(seq).await?;
+    Ok(StartWorkflowExecutionResponse {
+        run_id: outcome.run_id.clone(),
+        first_execution_run_id: outcome.run_id,
+        started: outcome.started,
+        status: Status_::Running as i32,
+        ..Default::default()
+    })
+}
+
+/// `SignalWithStartWorkflowExecution`: signals the running run of the id, or starts one with
+/// the signal as its second event.
+pub(crate) async fn signal_with_start(
+    core: &Core,
+    req: SignalWithStartWorkflowExecutionRequest,
+) -> Result<SignalWithStartWorkflowExecutionResponse, Status> {
+    core.check_namespace(&req.namespace)?;
+    let params = start_params!(core, &req);
+    validate::required(&req.signal_name, "signal_name")?;
+    validate::payloads(
+        &req.signal_input,
+        "signal_input",
+        core.cfg.max_payload_bytes,
+    )?;
+    let signal = SignalParams {
+        name: req.signal_name.clone(),
+        input: req.signal_input.clone(),
+        identity: req.identity.clone(),
+        header: req.header.clone(),
+        request_id: params.request_id.clone(),
+    };
+    let (outcome, seq) = {
+        let mut st = core.state.lock();
+        let mut fx = Effects::default();
+        let outcome = start_locked(&mut st, &mut fx, params, Some(signal))?;
+        (outcome, core.finish(&mut st, fx))
+    };
+    core.committed(seq).await?;
+    Ok(SignalWithStartWorkflowExecutionResponse {
+        run_id: outcome.run_id.clone(),
+        first_execution_run_id: outcome.run_id,
+        started: outcome.started,
+        ..Default::default()
+    })
+}
+
+struct Started {
+    run_id: String,
+    started: bool,
+}
+
+fn start_locked(
+    st: &mut State,
+    fx: &mut Effects,
+    p: StartParams,
+    signal: Option<SignalParams>,
+) -> Result<Started, Status> {
+    let now = now_ms();
+    let key = (p.namespace.clone(), p.workflow_id.clone());
+    if let Some(current) = st.current.get(&key).cloned() {
+        let existing = |started| {
+            Ok(Started {
+                run_id: current.clone(),
+                started,
+            })
+        };
+        if let Some(run) = st.runs.get_mut(&current) {
+            if run.rec.start_request_id == p.request_id {
+                return existing(true);
+            }
+            // The deprecated reuse policy TerminateIfRunning (4) asks for the same.
+            let terminate = p.conflict == WorkflowIdConflictPolicy::TerminateExisting
+                || (p.conflict == WorkflowIdConflictPolicy::Unspecified && p.reuse as i32 == 4);
+            if terminate {
+                fx.touch(&current);
+                let reason = "terminated to start a new run with the same workflow id";
+                terminate_run(run, fx, now, reason, None, &p.identity);
+            } else if let Some(signal) = signal {
+                fx.touch(&current);
+                add_signal(run, fx, now, signal);
+                return existing(false);
+            } else if p.conflict == WorkflowIdConflictPolicy::UseExisting {
+                return existing(false);
+            } else {
+                return Err(already_started(
+                    format!(
+                        "workflow execution already started: workflow id \"{}\" is running as run \"{current}\"",
+                        p.workflow_id
+                    ),
+                    &current,
+                    &run.rec.start_request_id,
+                ));
+            }
+        } else if let Some(rec) = st.closed.get(&current) {
+            if rec.start_request_id == p.request_id {
+                return existing(true);
+            }
+            check_reuse(rec, p.reuse, &p.workflow_id)?;
+        }
+    }
+    let run_id = uuid::Uuid::new_v4().to_string();
+    let mut run = new_run(&p, &run_id, now);
+    if let Some(signal) = signal {
+        remember_signal(&mut run.rec, &signal.request_id);
+        run.append(now, signal_event(signal));
+    }
+    if p.start_delay_ms == 0 {
+        run.schedule_workflow_task(fx, now, 1, 0);
+    }
+    st.insert_run(run);
+    fx.touch(&run_id);
+    Ok(Started {
+        run_id,
+        started: true,
+    })
+}
+
+/// Applies the id reuse policy to the latest, closed run of the id.
+fn check_reuse(
+    rec: &ExecutionRecord,
+    reuse: WorkflowIdReusePolicy,
+    workflow_id: &str,
+) -> Result<(), Status> {
+    let failed = [
+        Status_::Failed,
+        Status_::Canceled,
+        Status_::Terminated,
+        Status_::TimedOut,
+    ]
+    .iter()
+    .any(|s| *s as i32 == rec.status);
+    let refusal = match reuse {
+        WorkflowIdReusePolicy::RejectDuplicate => "the id reuse policy rejects duplicates",
+        WorkflowIdReusePolicy::AllowDuplicateFailedOnly if !failed => {
+            "the id reuse policy allows a new run only after a failed one, and the last run succeeded"
+        }
+        _ => return Ok(()),
+    };
+    Err(already_started(
+        format!(
+            "workflow execution already finished: workflow id \"{workflow_id}\" ran as run \"{}\" and {refusal}",
+            rec.run_id
+        ),
+        &rec.run_id,
+        &rec.start_request_id,
+    ))
+}
+
+fn new_run(p: &StartParams, run_id: &str, now: i64) -> Run {
+    let begin = now + p.start_delay_ms;
+    let deadline = [p.run_timeout_ms, p.execution_timeout_ms]
+        .into_iter()
+        .filter(|t| *t > 0)
+        .min()
+        .map_or(0, |t| begin.saturating_add(t));
+    let rec = ExecutionRecord {
+        namespace: p.namespace.clone(),
+        workflow_id: p.workflow_id.clone(),
+        run_id: run_id.to_string(),
+        workflow_type: p.workflow_type.clone(),
+        task_queue: p.task_queue.clone(),
+        status: Status_::Running as i32,
+        start_time_ms: now,
+        next_event_id: 1,
+        start_request_id: p.request_id.clone(),
+        workflow_task_timeout_ms: p.task_timeout_ms,
+        run_timeout_ms: p.run_timeout_ms,
+        execution_timeout_ms: p.execution_timeout_ms,
+        run_deadline_ms: deadline,
+        first_task_not_before_ms: if p.start_delay_ms > 0 { begin } else { 0 },
+        ..Default::default()
+    };
+    let mut run = Run::new(rec);
+    let started = WorkflowExecutionStartedEventAttributes {
+        workflow_type: Some(WorkflowType {
+            name: p.workflow_type.clone(),
+        }),
+        task_queue: Some(TaskQueue {
+            name: p.task_queue.clone(),
+            kind: TaskQueueKind::Normal as i32,
+            normal_name: String::new(),
+        }),
+        input: p.input.clone(),
+        workflow_execution_timeout: opt_dur(p.execution_timeout_ms),
+        workflow_run_timeout: opt_dur(p.run_timeout_ms),
+        workflow_task_timeout: opt_dur(p.task_timeout_ms),
+        original_execution_run_id: run_id.to_string(),
+        identity: p.identity.clone(),
+        first_execution_run_id: run_id.to_string(),
+        retry_policy: p.retry_policy.clone(),
+        attempt: 1,
+        workflow_execution_expiration_time: opt_ts(if p.execution_timeout_ms > 0 {
+            begin + p.execution_timeout_ms
+        } else {
+            0
+        }),
+        first_workflow_task_backoff: opt_dur(p.start_delay_ms),
+        memo: p.memo.clone(),
+        search_attributes: p.search_attributes.clone(),
+        header: p.header.clone(),
+        workflow_id: p.workflow_id.clone(),
+        ..Default::default()
+    };
+    run.append(now, Ev::WorkflowExecutionStartedEventAttributes(started));
+    run.rec.start_sequence = run.events.first().map_or(0, |e| e.task_id);
+    run
+}
+
+fn signal_event(s: SignalParams) -> Ev {
+    Ev::WorkflowExecutionSignaledEventAttributes(WorkflowExecutionSignaledEventAttributes {
+        signal_name: s.name,
+        input: s.input,
+        identity: s.identity,
+        header: s.header,
+        request_id: s.request_id,
+        ..Default::default()
+    })
+}
+
+/// Remembers a signal's request id; returns false when it was seen already.
+fn remember_signal(rec: &mut ExecutionRecord, request_id: &str) -> bool {
+    if request_id.is_empty() {
+        return true;
+    }
+    if rec.signal_request_ids.iter().any(|r| r == request_id) {
+        return false;
+    }
+    if rec.signal_request_ids.len() >= SIGNAL_DEDUPE_WINDOW {
+        rec.signal_request_ids.remove(0);
+    }
+    rec.signal_request_ids.push(request_id.to_string());
+    true
+}
+
+fn add_signal(run: &mut Run, fx: &mut Effects, now: i64, signal: SignalParams) {
+    if remember_signal(&mut run.rec, &signal.request_id) {
+        run.add_events(fx, now, vec![signal_event(signal)]);
+    }
+}
+
+/// Finds the open run an execution reference names.
+fn open_run<'a>(
+    st: &'a mut State,
+    namespace: &str,
+    exec: &WorkflowExecution,
+) -> Result<&'a mut Run, Status> {
+    let run_id = st.resolve(namespace, exec)?;
+    st.runs.get_mut(&run_id).ok_or_else(workflow_completed)
+}
+
+/// `SignalWorkflowExecution`: writes `WorkflowExecutionSignaled` (held while a task runs).
+pub(crate) async fn signal(
+    core: &Core,
+    req: SignalWorkflowExecutionRequest,
+) -> Result<SignalWorkflowExecutionResponse, Status> {
+    core.check_namespace(&req.namespace)?;
+    let exec = validate::execution(&req.workflow_execution)?;
+    validate::required(&req.signal_name, "signal_name")?;
+    validate::payloads(&req.input, "input", core.cfg.max_payload_bytes)?;
+    let seq = {
+        let mut st = core.state.lock();
+        let run = open_run(&mut st, &req.namespace, &exec)?;
+        let mut fx = Effects::default();
+        fx.touch(&run.rec.run_id);
+        let signal = SignalParams {
+            name: req.signal_name,
+            input: req.input,
+            identity: req.identity,
+            header: req.header,
+            request_id: req.request_id,
+        };
+        add_signal(run, &mut fx, now_ms(), signal);
+        core.finish(&mut st, fx)
+    };
+    core.committed(seq).await?;
+    Ok(SignalWorkflowExecutionResponse::default())
+}
+
+/// `RequestCancelWorkflowExecution` (SEMANTICS 1.2): at most one `WorkflowExecutionCancelRequested`
+/// per run; a closed run or a repeated request succeeds without writing anything.
+pub(crate) async fn request_cancel(
+    core: &Core,
+    req: RequestCancelWorkflowExecutionRequest,
+) -> Result<RequestCancelWorkflowExecutionResponse, Status> {
+    core.check_namespace(&req.namespace)?;
+    let exec = validate::execution(&req.workflow_execution)?;
+    let seq = {
+        let mut st = core.state.lock();
+        let run_id = st.resolve(&req.namespace, &exec)?;
+        if !req.first_execution_run_id.is_empty() && req.first_execution_run_id != run_id {
+            return Err(workflow_not_found(&exec.workflow_id, &exec.run_id));
+        }
+        let Some(run) = st.runs.get_mut(&run_id) else {
+            return Ok(RequestCancelWorkflowExecutionResponse::default());
+        };
+        if run.rec.cancel_requested {
+            return Ok(RequestCancelWorkflowExecutionResponse::default());
+        }
+        run.rec.cancel_requested = true;
+        let attrs = WorkflowExecutionCancelRequestedEventAttributes {
+            cause: req.reason,
+            identity: req.identity,
+            ..Default::default()
+        };
+        let mut fx = Effects::default();
+        fx.touch(&run_id);
+        run.add_events(
+            &mut fx,
+            now_ms(),
+            vec![Ev::WorkflowExecutionCancelRequestedEventAttributes(attrs)],
+        );
+        core.finish(&mut st, fx)
+    };
+    core.committed(seq).await?;
+    Ok(RequestCancelWorkflowExecutionResponse::default())
+}
+
+/// `TerminateWorkflowExecution`: closes the run at once; no workflow code runs.
+pub(crate) async fn terminate(
+    core: &Core,
+    req: TerminateWorkflowExecutionRequest,
+) -> Result<TerminateWorkflowExecutionResponse, Status> {
+    core.check_namespace(&req.namespace)?;
+    let exec = validate::execution(&req.workflow_execution)?;
+    validate::payloads(&req.details, "details", core.cfg.max_payload_bytes)?;
+    let seq = {
+        let mut st = core.state.lock();
+        let run = open_run(&mut st, &req.namespace, &exec)?;
+        if !req.first_execution_run_id.is_empty() && req.first_execution_run_id != run.rec.run_id {
+            return Err(workflow_not_found(&exec.workflow_id, &exec.run_id));
+        }
+        let mut fx = Effects::default();
+        fx.touch(&run.rec.run_id);
+        terminate_run(
+            run,
+            &mut fx,
+            now_ms(),
+            &req.reason,
+            req.details,
+            &req.identity,
+        );
+        core.finish(&mut st, fx)
+    };
+    core.committed(seq).await?;
+    Ok(TerminateWorkflowExecutionResponse::default())
+}
+
+fn terminate_run(
+    run: &mut Run,
+    fx: &mut Effects,
+    now: i64,
+    reason: &str,
+    details: Option<Payloads>,
+    identity: &str,
+) {
+    force_close_task(run, fx, now);
+    let attrs = WorkflowExecutionTerminatedEventAttributes {
+        reason: reason.to_string(),
+        details,
+        identity: identity.to_string(),
+    };
+    run.append(now, Ev::WorkflowExecutionTerminatedEventAttributes(attrs));
+    run.close(fx, now, Status_::Terminated);
+}

@@ -1,0 +1,245 @@
+//! The engine's working state, all behind one lock: open runs with their histories, the records
+//! of closed runs, the task queues, and the deadline heap the timer thread sleeps on.
+
+use super::run::Run;
+use super::status::workflow_not_found;
+use crate::proto::common::WorkflowExecution;
+use crate::proto::enums::WorkflowExecutionStatus;
+use crate::store::{ExecutionRecord, Snapshot, WriteOp};
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, BinaryHeap, HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::mpsc;
+use tokio::sync::Notify;
+use tonic::Status;
+
+/// Where a run sorts in lists: (start time, start sequence, run id).
+pub(crate) type StartKey = (i64, i64, String);
+
+/// A task queue: (namespace, queue name).
+pub(crate) type QueueKey = (String, String);
+
+/// A workflow task waiting in a queue. Checked against the run when taken: it may be stale.
+#[derive(Debug, Clone)]
+pub(crate) struct WftEntry {
+    pub run_id: String,
+    pub scheduled_event_id: i64,
+}
+
+/// An activity attempt waiting in a queue. Checked against the run when taken.
+#[derive(Debug, Clone)]
+pub(crate) struct ActEntry {
+    pub run_id: String,
+    pub scheduled_event_id: i64,
+    pub attempt: i32,
+}
+
+/// What one change does besides mutating runs: runs to write out, tasks to enqueue, cancels to
+/// announce once committed.
+#[derive(Debug, Default)]
+pub(crate) struct Effects {
+    pub touched: BTreeSet<String>,
+    pub wft_ready: Vec<(QueueKey, WftEntry)>,
+    pub act_ready: Vec<(QueueKey, ActEntry)>,
+    pub cancel_tokens: Vec<Vec<u8>>,
+}
+
+impl Effects {
+    /// Adds the effects of a nested change that succeeded.
+    pub(crate) fn extend(&mut self, other: Effects) {
+        self.touched.extend(other.touched);
+        self.wft_ready.extend(other.wft_ready);
+        self.act_ready.extend(other.act_ready);
+        self.cancel_tokens.extend(other.cancel_tokens);
+    }
+
+    pub(crate) fn touch(&mut self, run_id: &str) {
+        if !self.touched.contains(run_id) {
+            self.touched.insert(run_id.to_string());
+        }
+    }
+}
+
+/// One unit for the writer thread.
+#[derive(Debug)]
+pub(crate) struct Commit {
+    pub seq: u64,
+    pub ops: Vec<WriteOp>,
+    pub cancel_tokens: Vec<Vec<u8>>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct State {
+    /// Open runs by run id.
+    pub runs: HashMap<String, Run>,
+    /// Records of closed runs by run id.
+    pub closed: HashMap<String, ExecutionRecord>,
+    /// (namespace, workflow id) -> the latest run.
+    pub current: HashMap<(String, String), String>,
+    /// Every run by (start time, start sequence, run id), for listing newest first.
+    pub by_start: BTreeSet<StartKey>,
+    wft_queues: HashMap<QueueKey, VecDeque<WftEntry>>,
+    act_queues: HashMap<QueueKey, VecDeque<ActEntry>>,
+    wft_notify: HashMap<QueueKey, Arc<Notify>>,
+    act_notify: HashMap<QueueKey, Arc<Notify>>,
+    deadlines: BinaryHeap<Reverse<(i64, String)>>,
+    armed: HashMap<String, i64>,
+    /// When the timer thread plans to wake next.
+    pub driver_next: i64,
+    /// The writer thread's inbox; `None` once the engine is dropped.
+    pub writer: Option<mpsc::Sender<Commit>>,
+    /// Sequence number of the last submitted commit.
+    pub last_seq: u64,
+}
+
+impl State {
+    /// Rebuilds the state from a store snapshot. Queues and deadlines are armed by the caller.
+    pub(crate) fn from_snapshot(snapshot: Snapshot, writer: mpsc::Sender<Commit>) -> State {
+        let mut st = State {
+            writer: Some(writer),
+            driver_next: i64::MAX,
+            ..State::default()
+        };
+        let mut rows: HashMap<String, _> = snapshot
+            .open_runs
+            .into_iter()
+            .map(|r| (r.run_id.clone(), r))
+            .collect();
+        let mut latest: HashMap<(String, String), (bool, i64, String)> = HashMap::new();
+        for rec in snapshot.executions {
+            let key = (rec.namespace.clone(), rec.workflow_id.clone());
+            let open = rec.status == WorkflowExecutionStatus::Running as i32;
+            let rank = (open, rec.start_time_ms, rec.run_id.clone());
+            if latest.get(&key).is_none_or(|best| *best < rank) {
+                latest.insert(key, rank);
+            }
+            st.by_start
+                .insert((rec.start_time_ms, rec.start_sequence, rec.run_id.clone()));
+            if open {
+                let run_rows = rows.remove(&rec.run_id).unwrap_or_default();
+                st.runs
+                    .insert(rec.run_id.clone(), Run::restore(rec, run_rows));
+            } else {
+                st.closed.insert(rec.run_id.clone(), rec);
+            }
+        }
+        st.current = latest
+            .into_iter()
+            .map(|(key, (_, _, run_id))| (key, run_id))
+            .collect();
+        st
+    }
+
+    /// Registers a new run.
+    pub(crate) fn insert_run(&mut self, run: Run) {
+        let rec = &run.rec;
+        self.current.insert(
+            (rec.namespace.clone(), rec.workflow_id.clone()),
+            rec.run_id.clone(),
+        );
+        self.by_start
+            .insert((rec.start_time_ms, rec.start_sequence, rec.run_id.clone()));
+        self.runs.insert(rec.run_id.clone(), run);
+    }
+
+    /// The record of any run, open or closed.
+    pub(crate) fn record(&self, run_id: &str) -> Option<&ExecutionRecord> {
+        self.runs
+            .get(run_id)
+            .map(|r| &r.rec)
+            .or_else(|| self.closed.get(run_id))
+    }
+
+    /// The run an execution reference names: the given run of that workflow, or its latest run.
+    pub(crate) fn resolve(
+        &self,
+        namespace: &str,
+        exec: &WorkflowExecution,
+    ) -> Result<String, Status> {
+        let found = if exec.run_id.is_empty() {
+            self.current
+                .get(&(namespace.to_string(), exec.workflow_id.clone()))
+                .cloned()
+        } else {
+            self.record(&exec.run_id)
+                .filter(|r| r.namespace == namespace && r.workflow_id == exec.workflow_id)
+                .map(|r| r.run_id.clone())
+        };
+        found.ok_or_else(|| workflow_not_found(&exec.workflow_id, &exec.run_id))
+    }
+
+    pub(crate) fn wft_notify(&mut self, key: &QueueKey) -> Arc<Notify> {
+        Arc::clone(self.wft_notify.entry(key.clone()).or_default())
+    }
+
+    pub(crate) fn act_notify(&mut self, key: &QueueKey) -> Arc<Notify> {
+        Arc::clone(self.act_notify.entry(key.clone()).or_default())
+    }
+
+    pub(crate) fn push_wft(&mut self, key: QueueKey, entry: WftEntry) {
+        if let Some(n) = self.wft_notify.get(&key) {
+            n.notify_waiters();
+        }
+        self.wft_queues.entry(key).or_default().push_back(entry);
+    }
+
+    pub(crate) fn push_act(&mut self, key: QueueKey, entry: ActEntry) {
+        if let Some(n) = self.act_notify.get(&key) {
+            n.notify_waiters();
+        }
+        self.act_queues.entry(key).or_default().push_back(entry);
+    }
+
+    pub(crate) fn pop_wft(&mut self, key: &QueueKey) -> Option<WftEntry> {
+        self.wft_queues.get_mut(key)?.pop_front()
+    }
+
+    pub(crate) fn pop_act(&mut self, key: &QueueKey) -> Option<ActEntry> {
+        self.act_queues.get_mut(key)?.pop_front()
+    }
+
+    /// How many tasks wait in a workflow task queue (some may be stale).
+    pub(crate) fn wft_backlog(&self, key: &QueueKey) -> usize {
+        self.wft_queues.get(key).map_or(0, VecDeque::len)
+    }
+
+    /// Asks the timer thread to look at `run_id` at `at`, unless it already will by then.
+    /// Returns whether this is earlier than the thread's next planned wake-up.
+    pub(crate) fn arm(&mut self, run_id: &str, at: i64) -> bool {
+        if self.armed.get(run_id).is_some_and(|&t| t <= at) {
+            return false;
+        }
+        self.armed.insert(run_id.to_string(), at);
+        self.deadlines.push(Reverse((at, run_id.to_string())));
+        at < self.driver_next
+    }
+
+    /// Forgets the deadline of a run that closed.
+    pub(crate) fn disarm(&mut self, run_id: &str) {
+        self.armed.remove(run_id);
+    }
+
+    /// Removes and returns the runs whose deadline is at or before `now`.
+    pub(crate) fn pop_due(&mut self, now: i64) -> Vec<String> {
+        let mut due = Vec::new();
+        while let Some(Reverse((at, _))) = self.deadlines.peek() {
+            if *at > now {
+                break;
+            }
+            let Some(Reverse((at, run_id))) = self.deadlines.pop() else {
+                break;
+            };
+            // Entries superseded by an earlier arming are skipped.
+            if self.armed.get(&run_id) == Some(&at) {
+                self.armed.remove(&run_id);
+                due.push(run_id);
+            }
+        }
+        due
+    }
+
+    /// The earliest pending deadline.
+    pub(crate) fn next_deadline(&self) -> Option<i64> {
+        self.deadlines.peek().map(|Reverse((at, _))| *at)
+    }
+}

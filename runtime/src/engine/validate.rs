@@ -1,0 +1,60 @@
+//! Checks on request fields that every RPC shares: ids, payload sizes, task queues.
+
+use super::status::{invalid, too_large};
+use crate::proto::common::{Payloads, WorkflowExecution};
+use crate::proto::failure::Failure;
+use crate::proto::taskqueue::TaskQueue;
+use prost::Message;
+use tonic::Status;
+
+/// Checks a workflow execution reference: the workflow id is required, the run id is optional
+/// but must be a UUID when given.
+pub(crate) fn execution(exec: &Option<WorkflowExecution>) -> Result<WorkflowExecution, Status> {
+    let exec = exec.clone().unwrap_or_default();
+    if exec.workflow_id.is_empty() {
+        return Err(invalid("workflow_execution.workflow_id is not set"));
+    }
+    run_id(&exec.run_id)?;
+    Ok(exec)
+}
+
+/// An optional run id must be a UUID.
+pub(crate) fn run_id(run_id: &str) -> Result<(), Status> {
+    if !run_id.is_empty() && uuid::Uuid::parse_str(run_id).is_err() {
+        return Err(invalid(format!("run_id \"{run_id}\" is not a valid UUID")));
+    }
+    Ok(())
+}
+
+/// A required, non-empty field.
+pub(crate) fn required<'a>(value: &'a str, field: &str) -> Result<&'a str, Status> {
+    if value.is_empty() {
+        Err(invalid(format!("{field} is not set")))
+    } else {
+        Ok(value)
+    }
+}
+
+/// The name of a required task queue.
+pub(crate) fn task_queue(tq: &Option<TaskQueue>, field: &str) -> Result<String, Status> {
+    let name = tq.as_ref().map(|t| t.name.as_str()).unwrap_or_default();
+    required(name, field).map(str::to_string)
+}
+
+/// Rejects payloads over `limit` bytes.
+pub(crate) fn payloads(p: &Option<Payloads>, what: &str, limit: usize) -> Result<(), Status> {
+    size(p.as_ref().map_or(0, Message::encoded_len), what, limit)
+}
+
+/// Rejects a failure (with its details and causes) over `limit` bytes.
+pub(crate) fn failure(f: &Option<Failure>, what: &str, limit: usize) -> Result<(), Status> {
+    size(f.as_ref().map_or(0, Message::encoded_len), what, limit)
+}
+
+fn size(len: usize, what: &str, limit: usize) -> Result<(), Status> {
+    if len > limit {
+        Err(too_large(what, len, limit))
+    } else {
+        Ok(())
+    }
+}

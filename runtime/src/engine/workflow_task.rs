@@ -1,0 +1,393 @@
+//! Workflow tasks: polling, completing, failing and timing out.
+//!
+//! A poll writes `WorkflowTaskStarted` and hands out the full history. While the task is started,
+//! events that need the workflow (signals, cancel requests, activity and timer outcomes) are held
+//! back. Completing the task writes `WorkflowTaskCompleted`, the events of its commands in order,
+//! then the held events, then a new `WorkflowTaskScheduled` if anything new needs the workflow.
+//! A task that fails or times out is rescheduled; consecutive failures back off (attempt n waits
+//! 2^(n-2) s, at most a minute, from the third attempt on) and the run stays open.
+
+use super::clock::{now_ms, ts};
+use super::commands::{self, CommandContext};
+use super::retry::workflow_task_backoff_ms;
+use super::run::Run;
+use super::shared::Core;
+use super::state::{Effects, QueueKey, State};
+use super::status::{invalid, workflow_completed, workflow_task_not_found};
+use super::token::{TaskKind, TaskToken};
+use super::validate;
+use crate::proto::common::WorkflowType;
+use crate::proto::enums::RetryState;
+use crate::proto::enums::{
+    TaskQueueKind, TimeoutType, WorkflowExecutionStatus, WorkflowTaskFailedCause,
+};
+use crate::proto::failure::{Failure, ServerFailureInfo, failure::FailureInfo};
+use crate::proto::history::history_event::Attributes;
+use crate::proto::history::{
+    History, WorkflowExecutionTimedOutEventAttributes, WorkflowTaskCompletedEventAttributes,
+    WorkflowTaskFailedEventAttributes, WorkflowTaskStartedEventAttributes,
+    WorkflowTaskTimedOutEventAttributes,
+};
+use crate::proto::service::{
+    PollWorkflowTaskQueueRequest, PollWorkflowTaskQueueResponse,
+    RespondWorkflowTaskCompletedRequest, RespondWorkflowTaskCompletedResponse,
+    RespondWorkflowTaskFailedRequest, RespondWorkflowTaskFailedResponse,
+};
+use crate::proto::taskqueue::TaskQueue;
+use tonic::Status;
+
+/// Identity the engine writes on events it produces itself.
+pub(crate) const ENGINE_IDENTITY: &str = "dacapo-engine";
+
+/// `PollWorkflowTaskQueue`: waits up to the long-poll timeout for a task.
+pub(crate) async fn poll(
+    core: &Core,
+    req: PollWorkflowTaskQueueRequest,
+) -> Result<PollWorkflowTaskQueueResponse, Status> {
+    core.check_namespace(&req.namespace)?;
+    let queue = validate::task_queue(&req.task_queue, "task_queue.name")?;
+    let key: QueueKey = (req.namespace.clone(), queue);
+    let taken = core
+        .long_poll(
+            core.cfg.long_poll_timeout,
+            |st| Some(st.wft_notify(&key)),
+            |st| Ok(take(core, st, &key, &req.identity)),
+        )
+        .await?;
+    match taken {
+        Some((resp, seq)) => {
+            core.committed(seq).await?;
+            Ok(resp)
+        }
+        None => Ok(PollWorkflowTaskQueueResponse::default()),
+    }
+}
+
+/// Takes the first live task of a queue and starts it.
+fn take(
+    core: &Core,
+    st: &mut State,
+    key: &QueueKey,
+    identity: &str,
+) -> Option<(PollWorkflowTaskQueueResponse, u64)> {
+    while let Some(entry) = st.pop_wft(key) {
+        let backlog = st.wft_backlog(key);
+        let Some(run) = st.runs.get_mut(&entry.run_id) else {
+            continue;
+        };
+        let live = run.wft().is_some_and(|w| {
+            w.scheduled_event_id == entry.scheduled_event_id
+                && w.started_event_id == 0
+                && w.not_before_ms == 0
+        });
+        if !live {
+            continue;
+        }
+        let mut fx = Effects::default();
+        fx.touch(&entry.run_id);
+        let resp = start(run, now_ms(), identity, backlog);
+        let seq = core.finish(st, fx);
+        return Some((resp, seq));
+    }
+    None
+}
+
+/// Starts the scheduled workflow task of `run`: writes `WorkflowTaskStarted` and builds the
+/// poll response carrying the full history.
+fn start(run: &mut Run, now: i64, identity: &str, backlog: usize) -> PollWorkflowTaskQueueResponse {
+    let Some(mut wft) = run.wft() else {
+        return PollWorkflowTaskQueueResponse::default();
+    };
+    let attrs = WorkflowTaskStartedEventAttributes {
+        scheduled_event_id: wft.scheduled_event_id,
+        identity: identity.to_string(),
+        request_id: uuid::Uuid::new_v4().to_string(),
+        history_size_bytes: run.rec.history_size_bytes,
+        ..Default::default()
+    };
+    let started_id = run.append(now, Attributes::WorkflowTaskStartedEventAttributes(attrs));
+    wft.started_event_id = started_id;
+    wft.started_time_ms = now;
+    run.rec.workflow_task = Some(wft);
+    let token = TaskToken {
+        kind: TaskKind::Workflow as u32,
+        namespace: run.rec.namespace.clone(),
+        workflow_id: run.rec.workflow_id.clone(),
+        run_id: run.rec.run_id.clone(),
+        scheduled_event_id: wft.scheduled_event_id,
+        started_event_id: started_id,
+        attempt: wft.attempt,
+        activity_id: String::new(),
+    };
+    PollWorkflowTaskQueueResponse {
+        task_token: token.encode(),
+        workflow_execution: Some(run.execution()),
+        workflow_type: Some(WorkflowType {
+            name: run.rec.workflow_type.clone(),
+        }),
+        previous_started_event_id: run.rec.previous_started_event_id,
+        started_event_id: started_id,
+        attempt: wft.attempt,
+        backlog_count_hint: i64::try_from(backlog).unwrap_or(i64::MAX),
+        history: Some(History {
+            events: run.events.clone(),
+        }),
+        workflow_execution_task_queue: Some(TaskQueue {
+            name: run.rec.task_queue.clone(),
+            kind: TaskQueueKind::Normal as i32,
+            normal_name: String::new(),
+        }),
+        scheduled_time: Some(ts(wft.scheduled_time_ms)),
+        started_time: Some(ts(now)),
+        ..Default::default()
+    }
+}
+
+/// Finds the open run and started task a workflow task token names.
+fn task_run<'a>(st: &'a mut State, token: &TaskToken) -> Result<&'a mut Run, Status> {
+    let Some(run) = st.runs.get_mut(&token.run_id) else {
+        return Err(if st.closed.contains_key(&token.run_id) {
+            workflow_completed()
+        } else {
+            workflow_task_not_found()
+        });
+    };
+    let matches = run.wft().is_some_and(|w| {
+        w.scheduled_event_id == token.scheduled_event_id
+            && w.started_event_id == token.started_event_id
+            && w.started_event_id > 0
+    });
+    if matches {
+        Ok(run)
+    } else {
+        Err(workflow_task_not_found())
+    }
+}
+
+/// `RespondWorkflowTaskCompleted`.
+pub(crate) async fn respond_completed(
+    core: &Core,
+    req: RespondWorkflowTaskCompletedRequest,
+) -> Result<RespondWorkflowTaskCompletedResponse, Status> {
+    core.check_namespace(&req.namespace)?;
+    let token = TaskToken::decode(&req.task_token, TaskKind::Workflow, &req.namespace)?;
+    let (result, seq) = {
+        let mut st = core.state.lock();
+        let run = task_run(&mut st, &token)?;
+        let now = now_ms();
+        let mut fx = Effects::default();
+        fx.touch(&token.run_id);
+        let result = complete(run, &mut fx, now, &req, core.cfg.max_payload_bytes);
+        let mut resp = RespondWorkflowTaskCompletedResponse::default();
+        if result.is_ok() && req.return_new_workflow_task {
+            let ready = run
+                .wft()
+                .is_some_and(|w| w.started_event_id == 0 && w.not_before_ms == 0);
+            if ready {
+                fx.wft_ready.retain(|(_, e)| e.run_id != token.run_id);
+                resp.workflow_task = Some(start(run, now, &req.identity, 0));
+            }
+        }
+        let seq = core.finish(&mut st, fx);
+        (result.map(|()| resp), seq)
+    };
+    core.committed(seq).await?;
+    result.map_err(invalid)
+}
+
+/// Applies a completion to `run`. On an invalid command nothing of the completion is kept: the
+/// task is failed instead, and the error message is returned.
+fn complete(
+    run: &mut Run,
+    fx: &mut Effects,
+    now: i64,
+    req: &RespondWorkflowTaskCompletedRequest,
+    payload_limit: usize,
+) -> Result<(), String> {
+    let Some(wft) = run.wft() else {
+        return Err("no workflow task is pending".into());
+    };
+    let checkpoint = run.checkpoint();
+    let completed = WorkflowTaskCompletedEventAttributes {
+        scheduled_event_id: wft.scheduled_event_id,
+        started_event_id: wft.started_event_id,
+        identity: req.identity.clone(),
+        sdk_metadata: req.sdk_metadata.clone(),
+        metering_metadata: req.metering_metadata,
+        ..Default::default()
+    };
+    let completed_id = run.append(
+        now,
+        Attributes::WorkflowTaskCompletedEventAttributes(completed),
+    );
+    run.rec.previous_started_event_id = wft.started_event_id;
+    run.rec.workflow_task = None;
+    let mut ctx = CommandContext::new(
+        completed_id,
+        &req.identity,
+        !run.held.is_empty(),
+        payload_limit,
+    );
+    if let Err(e) = commands::handle_all(run, &mut ctx, now, &req.commands) {
+        run.rollback(checkpoint);
+        let failure = server_failure(&e.message);
+        fail(
+            run,
+            fx,
+            now,
+            e.cause as i32,
+            Some(failure),
+            &req.identity,
+            true,
+        );
+        return Err(e.message);
+    }
+    let needs_task = ctx.activity_not_started_cancelled;
+    fx.extend(ctx.into_effects());
+    if run.is_open() {
+        let flushed = run.flush_held();
+        if flushed || needs_task || req.force_create_new_workflow_task {
+            run.schedule_workflow_task(fx, now, 1, 0);
+        }
+    }
+    Ok(())
+}
+
+/// A failure as the server reports it.
+pub(crate) fn server_failure(message: &str) -> Failure {
+    Failure {
+        message: message.to_string(),
+        source: ENGINE_IDENTITY.to_string(),
+        failure_info: Some(FailureInfo::ServerFailureInfo(ServerFailureInfo {
+            non_retryable: false,
+        })),
+        ..Default::default()
+    }
+}
+
+/// Writes `WorkflowTaskFailed` for the started task, then the held events, then (when
+/// `reschedule`) a new task: attempt + 1 with back-off, or attempt 1 when held events were
+/// written, since the workflow then has something new to see.
+pub(crate) fn fail(
+    run: &mut Run,
+    fx: &mut Effects,
+    now: i64,
+    cause: i32,
+    failure: Option<Failure>,
+    identity: &str,
+    reschedule: bool,
+) {
+    let Some(wft) = run.wft() else { return };
+    let attrs = WorkflowTaskFailedEventAttributes {
+        scheduled_event_id: wft.scheduled_event_id,
+        started_event_id: wft.started_event_id,
+        cause,
+        failure,
+        identity: identity.to_string(),
+        ..Default::default()
+    };
+    run.append(now, Attributes::WorkflowTaskFailedEventAttributes(attrs));
+    run.rec.workflow_task = None;
+    let flushed = run.flush_held();
+    if reschedule && run.is_open() {
+        retry(run, fx, now, if flushed { 1 } else { wft.attempt + 1 });
+    }
+}
+
+fn retry(run: &mut Run, fx: &mut Effects, now: i64, attempt: i32) {
+    let backoff = workflow_task_backoff_ms(attempt);
+    run.schedule_workflow_task(fx, now, attempt, now + backoff);
+}
+
+/// `RespondWorkflowTaskFailed`: records the worker's failure and schedules a retry.
+pub(crate) async fn respond_failed(
+    core: &Core,
+    req: RespondWorkflowTaskFailedRequest,
+) -> Result<RespondWorkflowTaskFailedResponse, Status> {
+    core.check_namespace(&req.namespace)?;
+    let token = TaskToken::decode(&req.task_token, TaskKind::Workflow, &req.namespace)?;
+    validate::failure(&req.failure, "failure", core.cfg.max_payload_bytes)?;
+    let seq = {
+        let mut st = core.state.lock();
+        let run = task_run(&mut st, &token)?;
+        let mut fx = Effects::default();
+        fx.touch(&token.run_id);
+        let cause = if req.cause == 0 {
+            WorkflowTaskFailedCause::WorkflowWorkerUnhandledFailure as i32
+        } else {
+            req.cause
+        };
+        fail(
+            run,
+            &mut fx,
+            now_ms(),
+            cause,
+            req.failure,
+            &req.identity,
+            true,
+        );
+        core.finish(&mut st, fx)
+    };
+    core.committed(seq).await?;
+    Ok(RespondWorkflowTaskFailedResponse::default())
+}
+
+/// When the workflow task of `run` next needs the timer thread.
+pub(crate) fn next_due(run: &Run) -> Option<i64> {
+    let wft = run.wft()?;
+    if wft.started_event_id > 0 {
+        (run.rec.workflow_task_timeout_ms > 0)
+            .then(|| wft.started_time_ms + run.rec.workflow_task_timeout_ms)
+    } else {
+        (wft.not_before_ms > 0).then_some(wft.not_before_ms)
+    }
+}
+
+/// Times out a started task whose start-to-close timeout passed (the worker crashed or hung:
+/// this is how its task comes back), and releases a task whose back-off ended.
+pub(crate) fn on_due(run: &mut Run, fx: &mut Effects, now: i64) {
+    let Some(mut wft) = run.wft() else { return };
+    let Some(at) = next_due(run) else { return };
+    if now < at {
+        return;
+    }
+    if wft.started_event_id == 0 {
+        wft.not_before_ms = 0;
+        run.rec.workflow_task = Some(wft);
+        run.offer_workflow_task(fx);
+        return;
+    }
+    let attrs = WorkflowTaskTimedOutEventAttributes {
+        scheduled_event_id: wft.scheduled_event_id,
+        started_event_id: wft.started_event_id,
+        timeout_type: TimeoutType::StartToClose as i32,
+    };
+    run.append(now, Attributes::WorkflowTaskTimedOutEventAttributes(attrs));
+    run.rec.workflow_task = None;
+    let flushed = run.flush_held();
+    retry(run, fx, now, if flushed { 1 } else { wft.attempt + 1 });
+}
+
+/// Closes a run whose run (or execution) timeout passed.
+pub(crate) fn time_out_run(run: &mut Run, fx: &mut Effects, now: i64) {
+    force_close_task(run, fx, now);
+    let attrs = WorkflowExecutionTimedOutEventAttributes {
+        retry_state: RetryState::Timeout as i32,
+        new_execution_run_id: String::new(),
+    };
+    run.append(
+        now,
+        Attributes::WorkflowExecutionTimedOutEventAttributes(attrs),
+    );
+    run.close(fx, now, WorkflowExecutionStatus::TimedOut);
+}
+
+/// Before the engine closes a run itself (terminate, timeout), a started task is failed so that
+/// its worker's late completion is rejected, and held events are written.
+pub(crate) fn force_close_task(run: &mut Run, fx: &mut Effects, now: i64) {
+    if run.wft_started() {
+        let cause = WorkflowTaskFailedCause::ForceCloseCommand as i32;
+        fail(run, fx, now, cause, None, ENGINE_IDENTITY, false);
+    }
+    run.flush_held();
+}
