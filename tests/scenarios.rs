@@ -2,7 +2,10 @@
 //! engine: each checks the final status and the full ordered list of event types.
 
 use dacapo::prelude::*;
-use dacapo::{ClientError, Embedded, StartOptions, Worker, WorkflowStatus};
+use dacapo::{
+    Client, ClientError, Embedded, StartOptions, Worker, WorkflowDefinition, WorkflowHandle,
+    WorkflowStatus,
+};
 use dacapo_tests::{event_types, names, wait_for_event};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -112,6 +115,25 @@ async fn catches_cancel(ctx: WorkflowContext) -> WorkflowResult<String> {
     }
 }
 
+/// Starts `def` as `id`, waits for an `event` in its history, then lets it run `settle_ms` more
+/// (so that an activity has heartbeated before the test acts).
+async fn start_until<W: WorkflowDefinition>(
+    client: &Client,
+    def: W,
+    input: W::Input,
+    id: &str,
+    event: &str,
+    settle_ms: u64,
+) -> WorkflowHandle<W::Output> {
+    let h = client
+        .start_workflow(def, input, StartOptions::new(id, Q))
+        .await
+        .unwrap();
+    wait_for_event(client, id, event).await;
+    tokio::time::sleep(Duration::from_millis(settle_ms)).await;
+    h
+}
+
 async fn runtime() -> Embedded {
     Embedded::builder()
         .in_memory()
@@ -165,12 +187,15 @@ async fn s1_cancel_of_an_unknown_id_is_not_found_and_records_nothing() {
 async fn s2_seed_sample_cancelled_while_the_activity_heartbeats() {
     let rt = runtime().await;
     let client = rt.client();
-    let h = client
-        .start_workflow(seed_workflow, 0, StartOptions::new("s2", Q))
-        .await
-        .unwrap();
-    wait_for_event(&client, "s2", "ActivityTaskScheduled").await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let h = start_until(
+        &client,
+        seed_workflow,
+        0,
+        "s2",
+        "ActivityTaskScheduled",
+        300,
+    )
+    .await;
     client
         .cancel_workflow("s2", None, "scenario 2")
         .await
@@ -284,11 +309,7 @@ async fn s3_cancelled_before_the_first_workflow_task() {
 async fn s4_activity_never_started_with_wait_completed() {
     let rt = runtime().await;
     let client = rt.client();
-    let h = client
-        .start_workflow(never_started, (), StartOptions::new("s4", Q))
-        .await
-        .unwrap();
-    wait_for_event(&client, "s4", "ActivityTaskScheduled").await;
+    let h = start_until(&client, never_started, (), "s4", "ActivityTaskScheduled", 0).await;
     client
         .cancel_workflow("s4", None, "scenario 4")
         .await
@@ -314,12 +335,7 @@ async fn s4_activity_never_started_with_wait_completed() {
 async fn s5_try_cancel_closes_at_once_and_the_activity_is_stopped() {
     let rt = runtime().await;
     let client = rt.client();
-    let h = client
-        .start_workflow(try_cancel, (), StartOptions::new("s5", Q))
-        .await
-        .unwrap();
-    wait_for_event(&client, "s5", "ActivityTaskScheduled").await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let h = start_until(&client, try_cancel, (), "s5", "ActivityTaskScheduled", 300).await;
     client
         .cancel_workflow("s5", None, "scenario 5")
         .await
@@ -344,11 +360,7 @@ async fn s5_try_cancel_closes_at_once_and_the_activity_is_stopped() {
 async fn s6_pending_timer_is_cancelled() {
     let rt = runtime().await;
     let client = rt.client();
-    let h = client
-        .start_workflow(pending_timer, (), StartOptions::new("s6", Q))
-        .await
-        .unwrap();
-    wait_for_event(&client, "s6", "TimerStarted").await;
+    let h = start_until(&client, pending_timer, (), "s6", "TimerStarted", 0).await;
     client
         .cancel_workflow("s6", None, "scenario 6")
         .await
@@ -376,11 +388,7 @@ async fn s6_pending_timer_is_cancelled() {
 async fn s7_body_that_catches_the_cancel_completes() {
     let rt = runtime().await;
     let client = rt.client();
-    let h = client
-        .start_workflow(catches_cancel, (), StartOptions::new("s7", Q))
-        .await
-        .unwrap();
-    wait_for_event(&client, "s7", "TimerStarted").await;
+    let h = start_until(&client, catches_cancel, (), "s7", "TimerStarted", 0).await;
     client
         .cancel_workflow("s7", None, "scenario 7")
         .await
@@ -414,12 +422,15 @@ async fn s7_body_that_catches_the_cancel_completes() {
 async fn s9_terminate_runs_no_cleanup_and_stops_the_activity() {
     let rt = runtime().await;
     let client = rt.client();
-    let h = client
-        .start_workflow(seed_workflow, 0, StartOptions::new("s9", Q))
-        .await
-        .unwrap();
-    wait_for_event(&client, "s9", "ActivityTaskScheduled").await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let h = start_until(
+        &client,
+        seed_workflow,
+        0,
+        "s9",
+        "ActivityTaskScheduled",
+        300,
+    )
+    .await;
     client
         .terminate_workflow("s9", None, "scenario 9")
         .await

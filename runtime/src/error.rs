@@ -48,6 +48,17 @@ pub struct ActivityFailed {
     pub reason: String,
 }
 
+/// Writes an error and its sources, `outer: inner: innermost`.
+fn fmt_chain(err: &(dyn StdError + 'static), f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    write!(f, "{err}")?;
+    let mut cur = err.source();
+    while let Some(e) = cur {
+        write!(f, ": {e}")?;
+        cur = e.source();
+    }
+    Ok(())
+}
+
 /// Walks an error chain looking for a [`Cancelled`].
 fn chain_is_cancelled(err: &(dyn StdError + 'static)) -> bool {
     let mut cur: Option<&(dyn StdError + 'static)> = Some(err);
@@ -108,13 +119,7 @@ impl<E: StdError + Send + Sync + 'static> From<E> for WorkflowError {
 
 impl fmt::Display for WorkflowError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)?;
-        let mut cur = self.0.source();
-        while let Some(e) = cur {
-            write!(f, ": {e}")?;
-            cur = e.source();
-        }
-        Ok(())
+        fmt_chain(self.0.as_ref(), f)
     }
 }
 
@@ -189,13 +194,7 @@ impl<E: StdError + Send + Sync + 'static> From<E> for ActivityError {
 
 impl fmt::Display for ActivityError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)?;
-        let mut cur = self.0.source();
-        while let Some(e) = cur {
-            write!(f, ": {e}")?;
-            cur = e.source();
-        }
-        Ok(())
+        fmt_chain(self.0.as_ref(), f)
     }
 }
 
