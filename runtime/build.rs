@@ -15,6 +15,10 @@ fn main() -> Result<(), Box<dyn Error>> {
     println!("cargo:rerun-if-env-changed=DEP_TEMPORALIO_PROTOS_DESCRIPTOR_PATH");
     let bytes = fs::read(&descriptor_path)?;
     let mut set = prost_types::FileDescriptorSet::decode(bytes.as_slice())?;
+    write_history_descriptors(
+        &set,
+        &PathBuf::from(env::var("OUT_DIR")?).join("history_descriptors.bin"),
+    )?;
     set.file.retain(|f| f.name.as_deref() == Some(SERVICE_FILE));
     if set.file.is_empty() {
         return Err(format!("{SERVICE_FILE} is missing from {descriptor_path}").into());
@@ -58,6 +62,33 @@ fn main() -> Result<(), Box<dyn Error>> {
         .collect();
     name_unimplemented_rpcs(&out.join("temporal.api.workflowservice.v1.rs"), &rpcs)?;
     write_rpc_list(&out.join("rpc_list.rs"), &rpcs)?;
+    Ok(())
+}
+
+/// The descriptors of `temporal.api.history.v1` and everything it imports, embedded in the
+/// library to read and write histories as proto JSON (the form Temporal's tools print).
+fn write_history_descriptors(
+    set: &prost_types::FileDescriptorSet,
+    path: &std::path::Path,
+) -> Result<(), Box<dyn Error>> {
+    let mut wanted = vec!["temporal/api/history/v1/message.proto".to_string()];
+    let mut keep = std::collections::BTreeSet::new();
+    while let Some(name) = wanted.pop() {
+        if !keep.insert(name.clone()) {
+            continue;
+        }
+        if let Some(f) = set
+            .file
+            .iter()
+            .find(|f| f.name.as_deref() == Some(name.as_str()))
+        {
+            wanted.extend(f.dependency.iter().cloned());
+        }
+    }
+    let mut out = set.clone();
+    out.file
+        .retain(|f| f.name.as_ref().is_some_and(|n| keep.contains(n)));
+    fs::write(path, out.encode_to_vec())?;
     Ok(())
 }
 

@@ -26,6 +26,7 @@ mod definition;
 pub mod embedded;
 pub mod engine;
 mod error;
+pub mod history_json;
 pub mod payload;
 pub mod proto;
 pub mod remote;
@@ -118,4 +119,56 @@ pub mod __private {
 
     /// Compile-time check that `T` can cross a workflow or activity boundary.
     pub fn assert_payload<T: Payload>() {}
+
+    /// Wraps the callee of a call that a `#[workflow]` body awaits, `callee(args).await`, so
+    /// that calling an activity like a function is reported with a hint instead of rustc's
+    /// "expected function". `DirectCall(f).callee()` is `f` for anything that is not an
+    /// activity, through [`PassCallee`]; for an activity the inherent method, which method
+    /// lookup prefers, fails [`ActivityCalledDirectly`].
+    #[derive(Debug)]
+    pub struct DirectCall<F>(pub F);
+
+    /// Hands the callee back: what `DirectCall(f).callee()` is when `f` is not an activity.
+    pub trait PassCallee {
+        /// The callee's type.
+        type Callee;
+        /// The callee, unchanged.
+        fn callee(self) -> Self::Callee;
+    }
+
+    impl<F> PassCallee for DirectCall<F> {
+        type Callee = F;
+        fn callee(self) -> F {
+            self.0
+        }
+    }
+
+    impl<F: ActivityDefinition> DirectCall<F> {
+        /// Never compiles: `F` is an activity. The unconstrained `N` keeps method lookup from
+        /// discarding this method before the bound is reported, and leaves the call's type
+        /// unknown, so that nothing else is reported about it.
+        pub fn callee<N>(self) -> N
+        where
+            F: ActivityCalledDirectly<N>,
+        {
+            unreachable!("no type implements `ActivityCalledDirectly`")
+        }
+    }
+
+    /// Not implemented by any activity: the bound that reports an activity called like a
+    /// function in a workflow.
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` is an activity, which a workflow cannot call directly",
+        label = "activities are not called like functions in a workflow",
+        note = "start it through the workflow context, which records it in the history: `ctx.activity({Self}, input).await`"
+    )]
+    pub trait ActivityCalledDirectly<N> {}
+
+    /// The one implementor of [`ActivityCalledDirectly`], so that rustc does not suggest
+    /// adding one.
+    #[derive(Debug)]
+    pub enum Unreachable {}
+
+    #[diagnostic::do_not_recommend]
+    impl ActivityCalledDirectly<Unreachable> for Unreachable {}
 }

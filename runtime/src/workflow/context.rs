@@ -70,10 +70,23 @@ impl WorkflowContext {
     /// Calls an activity. The input and output types are those of the activity's definition;
     /// the returned builder sets per-call options and is awaited for the result.
     ///
-    /// ```ignore
-    /// let out: String = ctx.activity(greet, "world".to_string())
-    ///     .start_to_close(Duration::from_secs(10))
-    ///     .await?;
+    /// ```
+    /// use dacapo::prelude::*;
+    /// use std::time::Duration;
+    ///
+    /// #[activity]
+    /// async fn greet(name: String) -> Result<String, ActivityError> {
+    ///     Ok(format!("hello, {name}"))
+    /// }
+    ///
+    /// #[workflow]
+    /// async fn hello(ctx: WorkflowContext) -> WorkflowResult<String> {
+    ///     let out = ctx
+    ///         .activity(greet, "world".to_string())
+    ///         .start_to_close(Duration::from_secs(10))
+    ///         .await?;
+    ///     Ok(out)
+    /// }
     /// ```
     pub fn activity<A: ActivityDefinition>(&self, _def: A, input: A::Input) -> ActivityCall<A> {
         ActivityCall {
