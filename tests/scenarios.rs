@@ -275,8 +275,8 @@ async fn s3_cancelled_before_the_first_workflow_task() {
             "WorkflowTaskCompleted",
             "ActivityTaskScheduled",
             "ActivityTaskCancelRequested",
-            "ActivityTaskCanceled",
             "ActivityTaskScheduled",
+            "ActivityTaskCanceled",
             "WorkflowTaskScheduled",
             "WorkflowTaskStarted",
             "WorkflowTaskCompleted",
@@ -299,7 +299,7 @@ async fn s3_cancelled_before_the_first_workflow_task() {
         lines[5],
         "6 ActivityTaskScheduled [activity_to_be_canceled]"
     );
-    assert_eq!(lines[8], "9 ActivityTaskScheduled [cleanup_activity]");
+    assert_eq!(lines[7], "8 ActivityTaskScheduled [cleanup_activity]");
     worker.shutdown();
     let _ = running.await;
     rt.shutdown().await;

@@ -6,54 +6,14 @@
 //! ```
 
 use clap::Parser;
-use dacapo::prelude::*;
+mod seed;
+
 use dacapo::{ClientError, Embedded, StartOptions};
+use seed::{
+    TASK_QUEUE, activity_to_be_canceled, activity_to_be_skipped, cleanup_activity, your_workflow,
+};
 use std::path::PathBuf;
 use std::time::Duration;
-
-#[activity(start_to_close = "30m", heartbeat_timeout = "5s")]
-async fn activity_to_be_canceled(ctx: ActivityContext) -> Result<String, ActivityError> {
-    let mut beats = 0u32;
-    loop {
-        beats += 1;
-        println!("  activity_to_be_canceled: heartbeat {beats}");
-        if let Err(e) = ctx.heartbeat(beats).await {
-            println!("  activity_to_be_canceled: cancel received, stopping");
-            return Err(e);
-        }
-        if let Err(e) = ctx.sleep(Duration::from_secs(1)).await {
-            println!("  activity_to_be_canceled: cancel received while sleeping, stopping");
-            return Err(e);
-        }
-    }
-}
-
-#[activity(start_to_close = "1m")]
-async fn activity_to_be_skipped(_ctx: ActivityContext) -> Result<(), ActivityError> {
-    println!("  activity_to_be_skipped: this should not run");
-    Ok(())
-}
-
-#[activity]
-async fn cleanup_activity(_ctx: ActivityContext) -> Result<(), ActivityError> {
-    println!("  cleanup_activity: cleaning up after the cancel");
-    Ok(())
-}
-
-#[workflow]
-async fn your_workflow(ctx: WorkflowContext) -> WorkflowResult<()> {
-    on_cancel! {
-        // Runs only if the workflow was cancelled, on a disconnected context.
-        ctx.activity(cleanup_activity, ())
-            .start_to_close(Duration::from_secs(2))
-            .await?;
-    }
-    ctx.activity(activity_to_be_canceled, ())
-        .cancellation(Cancellation::WaitCompleted)
-        .await?;
-    ctx.activity(activity_to_be_skipped, ()).await?;
-    Ok(())
-}
 
 /// Runs the cancellation scenario on the embedded engine.
 #[derive(Parser, Debug)]
@@ -79,7 +39,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("dacapo: embedded engine on {}", db.display());
     let runtime = Embedded::builder()
         .sqlite(&db)
-        .task_queue("cancel-activity")
+        .task_queue(TASK_QUEUE)
         .workflow(your_workflow)
         .activity(activity_to_be_canceled)
         .activity(activity_to_be_skipped)
@@ -92,7 +52,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .start_workflow(
             your_workflow,
             (),
-            StartOptions::new(&args.workflow_id, "cancel-activity"),
+            StartOptions::new(&args.workflow_id, TASK_QUEUE),
         )
         .await?;
     println!(

@@ -4,6 +4,7 @@ use crate::client::Client;
 use crate::definition::{ActivityDefinition, WorkflowDefinition};
 use crate::engine::{Engine, EngineConfig, EngineError};
 use crate::proto::ServiceHandle;
+use crate::server::{ServeError, ServeOptions};
 use crate::worker::{Worker, WorkerBuilder, WorkerOptions};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -14,6 +15,18 @@ enum StoreChoice {
     Sqlite(PathBuf),
 }
 
+/// Why an embedded runtime could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EmbeddedError {
+    /// The engine or its store could not be opened.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// The engine could not be served on its socket.
+    #[error(transparent)]
+    Serve(#[from] ServeError),
+}
+
 /// Builds an [`Embedded`] runtime.
 pub struct EmbeddedBuilder {
     store: StoreChoice,
@@ -21,6 +34,7 @@ pub struct EmbeddedBuilder {
     task_queue: String,
     worker: Option<Box<dyn FnOnce(WorkerBuilder) -> WorkerBuilder + Send>>,
     worker_options: WorkerOptions,
+    serve: Option<ServeOptions>,
 }
 
 impl std::fmt::Debug for EmbeddedBuilder {
@@ -57,6 +71,12 @@ impl EmbeddedBuilder {
         self.worker_options = o;
         self
     }
+    /// Also serves the engine over gRPC, so other processes (starters, the `temporal` CLI, any
+    /// Temporal SDK client) can reach it.
+    pub fn serve(mut self, options: ServeOptions) -> Self {
+        self.serve = Some(options);
+        self
+    }
     /// Registers a workflow on the embedded worker.
     pub fn workflow<W: WorkflowDefinition>(self, def: W) -> Self {
         self.with_worker(move |b| b.workflow(def))
@@ -85,12 +105,27 @@ impl EmbeddedBuilder {
     /// # Errors
     /// When the store cannot be opened (a corrupt file, an unwritable directory, a database in
     /// use by another process).
-    pub async fn start(self) -> Result<Embedded, EngineError> {
+    pub async fn start(self) -> Result<Embedded, EmbeddedError> {
         let engine = match &self.store {
             StoreChoice::Memory => Engine::in_memory(self.config.clone()),
             StoreChoice::Sqlite(path) => Engine::open_sqlite(path, self.config.clone())?,
         };
         let service: ServiceHandle = Arc::new(engine.clone());
+        let serving = match self.serve {
+            Some(options) => {
+                let bound = crate::server::bind(service.clone(), options).await?;
+                let local_addr = bound.local_addr();
+                let stop = tokio_util::sync::CancellationToken::new();
+                let stopped = stop.clone();
+                let task = tokio::spawn(async move {
+                    if let Err(e) = bound.serve(stopped.cancelled_owned()).await {
+                        tracing::error!("serving the embedded engine stopped: {e}");
+                    }
+                });
+                Some((local_addr, stop, task))
+            }
+            None => None,
+        };
         let (worker, tasks) = match self.worker {
             Some(register) => {
                 let builder = Worker::builder(service.clone(), self.task_queue.clone())
@@ -123,6 +158,7 @@ impl EmbeddedBuilder {
             None => (None, Vec::new()),
         };
         Ok(Embedded {
+            serving,
             client: Client::new(service.clone()),
             service,
             engine,
@@ -139,6 +175,11 @@ pub struct Embedded {
     client: Client,
     worker: Option<Worker>,
     tasks: Vec<JoinHandle<()>>,
+    serving: Option<(
+        std::net::SocketAddr,
+        tokio_util::sync::CancellationToken,
+        JoinHandle<()>,
+    )>,
 }
 
 impl std::fmt::Debug for Embedded {
@@ -159,6 +200,7 @@ impl Embedded {
             task_queue: "default".to_string(),
             worker: None,
             worker_options: WorkerOptions::default(),
+            serve: None,
         }
     }
 
@@ -172,6 +214,11 @@ impl Embedded {
         self.service.clone()
     }
 
+    /// The address the engine is served on, when [`EmbeddedBuilder::serve`] was used.
+    pub fn local_addr(&self) -> Option<std::net::SocketAddr> {
+        self.serving.as_ref().map(|s| s.0)
+    }
+
     /// The engine.
     pub fn engine(&self) -> &Engine {
         &self.engine
@@ -180,6 +227,10 @@ impl Embedded {
     /// Stops the worker and the engine. In-flight work resumes from the store next time. The
     /// store file is released once every [`Client`] made from this runtime is dropped too.
     pub async fn shutdown(self) {
+        if let Some((_, stop, task)) = self.serving {
+            stop.cancel();
+            let _ = task.await;
+        }
         if let Some(w) = &self.worker {
             w.shutdown();
         }

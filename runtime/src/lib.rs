@@ -41,7 +41,7 @@ pub use client::{
 };
 pub use dacapo_macros::{activity, select, workflow};
 pub use definition::{ActivityDefinition, BoxFuture, WorkflowDefinition};
-pub use embedded::Embedded;
+pub use embedded::{Embedded, EmbeddedError};
 pub use error::{
     ActivityError, ActivityFailed, ApplicationFailure, Cancelled, WorkflowError, WorkflowResult,
 };

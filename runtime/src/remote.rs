@@ -41,6 +41,9 @@ pub enum ConnectError {
     },
 }
 
+/// The deadline sent with every call.
+const CALL_DEADLINE: Duration = Duration::from_secs(70);
+
 #[derive(Clone)]
 struct Auth(Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>);
 
@@ -63,7 +66,11 @@ macro_rules! delegate_remote {
         impl WorkflowService for RemoteService {
             $(
                 async fn $name(&self, request: tonic::Request<service::$req>) -> RpcResult<service::$resp> {
-                    self.client.clone().$name(request.into_inner()).await
+                    // Temporal's frontend refuses calls without a deadline; long polls need
+                    // one longer than the server's own poll timeout (about a minute).
+                    let mut outgoing = tonic::Request::new(request.into_inner());
+                    outgoing.set_timeout(CALL_DEADLINE);
+                    self.client.clone().$name(outgoing).await
                 }
             )*
         }

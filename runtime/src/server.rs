@@ -81,7 +81,108 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Serves `service` until `shutdown` resolves.
+/// A server bound to its address, not yet serving. Binding first lets a caller learn the port
+/// (bind to port 0 for a free one) and see "address in use" before anything starts.
+pub struct BoundServer {
+    service: ServiceHandle,
+    options: ServeOptions,
+    listener: tokio::net::TcpListener,
+    local_addr: SocketAddr,
+}
+
+impl std::fmt::Debug for BoundServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BoundServer")
+            .field("local_addr", &self.local_addr)
+            .finish()
+    }
+}
+
+/// Binds `options.addr` for `service`.
+///
+/// # Errors
+/// [`ServeError::Transport`] when the address cannot be bound.
+pub async fn bind(
+    service: ServiceHandle,
+    options: ServeOptions,
+) -> Result<BoundServer, ServeError> {
+    let addr = options.addr;
+    let listener =
+        tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| ServeError::Transport {
+                addr,
+                message: e.to_string(),
+            })?;
+    let local_addr = listener.local_addr().map_err(|e| ServeError::Transport {
+        addr,
+        message: e.to_string(),
+    })?;
+    Ok(BoundServer {
+        service,
+        options,
+        listener,
+        local_addr,
+    })
+}
+
+impl BoundServer {
+    /// The address actually bound.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Serves until `shutdown` resolves.
+    ///
+    /// # Errors
+    /// [`ServeError`] when the TLS material is unusable or the transport fails.
+    pub async fn serve(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), ServeError> {
+        let addr = self.local_addr;
+        let options = self.options;
+        let transport = |e: tonic::transport::Error| ServeError::Transport {
+            addr,
+            message: std::error::Error::source(&e)
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| e.to_string()),
+        };
+        let mut builder = Server::builder();
+        if let Some((cert, key)) = &options.tls {
+            let read = |p: &PathBuf| {
+                std::fs::read(p).map_err(|source| ServeError::ReadTls {
+                    path: p.clone(),
+                    source,
+                })
+            };
+            let identity = Identity::from_pem(read(cert)?, read(key)?);
+            builder = builder
+                .tls_config(ServerTlsConfig::new().identity(identity))
+                .map_err(transport)?;
+        }
+        let (health_reporter, health) = tonic_health::server::health_reporter();
+        health_reporter
+            .set_service_status(
+                "temporal.api.workflowservice.v1.WorkflowService",
+                tonic_health::ServingStatus::Serving,
+            )
+            .await;
+        let workflow_service = WorkflowServiceServer::new(SharedService(self.service))
+            .max_decoding_message_size(options.max_message_bytes)
+            .max_encoding_message_size(usize::MAX);
+        let guarded = tonic::service::interceptor::InterceptedService::new(
+            workflow_service,
+            check_key(options.api_key.clone()),
+        );
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(self.listener);
+        builder
+            .add_service(health)
+            .add_service(guarded)
+            .serve_with_incoming_shutdown(incoming, shutdown)
+            .await
+            .map_err(transport)
+    }
+}
+
+/// Binds and serves `service` until `shutdown` resolves.
 ///
 /// # Errors
 /// [`ServeError`] when the address cannot be bound or the TLS material is unusable.
@@ -90,44 +191,5 @@ pub async fn serve(
     options: ServeOptions,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
-    let addr = options.addr;
-    let transport = |e: tonic::transport::Error| ServeError::Transport {
-        addr,
-        message: std::error::Error::source(&e)
-            .map(|s| s.to_string())
-            .unwrap_or_else(|| e.to_string()),
-    };
-    let mut builder = Server::builder();
-    if let Some((cert, key)) = &options.tls {
-        let read = |p: &PathBuf| {
-            std::fs::read(p).map_err(|source| ServeError::ReadTls {
-                path: p.clone(),
-                source,
-            })
-        };
-        let identity = Identity::from_pem(read(cert)?, read(key)?);
-        builder = builder
-            .tls_config(ServerTlsConfig::new().identity(identity))
-            .map_err(transport)?;
-    }
-    let (health_reporter, health) = tonic_health::server::health_reporter();
-    health_reporter
-        .set_service_status(
-            "temporal.api.workflowservice.v1.WorkflowService",
-            tonic_health::ServingStatus::Serving,
-        )
-        .await;
-    let workflow_service = WorkflowServiceServer::new(SharedService(service))
-        .max_decoding_message_size(options.max_message_bytes)
-        .max_encoding_message_size(usize::MAX);
-    let guarded = tonic::service::interceptor::InterceptedService::new(
-        workflow_service,
-        check_key(options.api_key.clone()),
-    );
-    builder
-        .add_service(health)
-        .add_service(guarded)
-        .serve_with_shutdown(addr, shutdown)
-        .await
-        .map_err(transport)
+    bind(service, options).await?.serve(shutdown).await
 }

@@ -288,6 +288,8 @@ fn close(
             "new events arrived while the workflow task ran; the workflow must handle them before it closes",
         ));
     }
+    // Events held during this completion (a never-started activity's cancel) precede the close.
+    run.flush_held();
     run.append(now, event(ctx.completed_id));
     run.close(&mut ctx.fx, now, status);
     Ok(())
@@ -482,7 +484,9 @@ fn cancel_activity(
         identity: ctx.identity.to_string(),
         ..Default::default()
     };
-    run.append(now, Ev::ActivityTaskCanceledEventAttributes(canceled));
+    // Like any event that is not a command's own, it follows the batch's command events (as
+    // Temporal writes it), and it needs a new workflow task.
+    run.hold_all(now, vec![Ev::ActivityTaskCanceledEventAttributes(canceled)]);
     ctx.activity_not_started_cancelled = true;
     Ok(())
 }

@@ -295,7 +295,8 @@ impl WorkflowRun {
     /// The commands to send for the current task: every issued command not yet recorded.
     fn outgoing_commands(&self, started_event_id: i64) -> Vec<Command> {
         let s = self.state.lock();
-        // Events of this task's commands start right after its WorkflowTaskCompleted. An activity
+        // Events of this task's commands start right after its WorkflowTaskCompleted, one per
+        // command (an unstarted activity's ActivityTaskCanceled follows them all). An activity
         // scheduled and cancelled in the same task needs its future `ActivityTaskScheduled` id.
         let mut next_event_id = started_event_id + 2;
         let mut predicted: std::collections::HashMap<u64, i64> = Default::default();
@@ -325,15 +326,12 @@ impl WorkflowRun {
                     )
                 }
                 IssuedCommand::RequestCancelActivity { seq } => {
-                    let recorded = s
+                    let id = s
                         .activities
                         .get(seq)
-                        .and_then(|slot| slot.scheduled_event_id);
-                    let (id, events) = match recorded {
-                        Some(id) => (id, 1),
-                        // Not started yet, so the engine also writes ActivityTaskCanceled.
-                        None => (predicted.get(seq).copied().unwrap_or(0), 2),
-                    };
+                        .and_then(|slot| slot.scheduled_event_id)
+                        .or_else(|| predicted.get(seq).copied())
+                        .unwrap_or(0);
                     (
                         command(
                             CommandType::RequestCancelActivityTask,
@@ -343,7 +341,7 @@ impl WorkflowRun {
                                 },
                             ),
                         ),
-                        events,
+                        1,
                     )
                 }
                 IssuedCommand::StartTimer { seq, duration } => (

@@ -143,8 +143,9 @@ async fn cancel_before_the_first_task() {
             E::WorkflowTaskCompleted,
             E::ActivityTaskScheduled,
             E::ActivityTaskCancelRequested,
-            E::ActivityTaskCanceled,
+            // As Temporal writes it: after the batch's command events.
             E::ActivityTaskScheduled,
+            E::ActivityTaskCanceled,
             E::WorkflowTaskScheduled,
             E::ActivityTaskStarted,
             E::ActivityTaskCompleted,
