@@ -4,13 +4,14 @@
 use crate::definition::WorkflowDefinition;
 use crate::payload::{self, Payload, PayloadError};
 use crate::proto::ServiceHandle;
-use crate::proto::common::{Payloads, WorkflowExecution, WorkflowType};
+use crate::proto::common::{WorkflowExecution, WorkflowType};
 use crate::proto::enums::{HistoryEventFilterType, TaskQueueKind, WorkflowExecutionStatus};
 use crate::proto::history::{HistoryEvent, history_event::Attributes as EvAttr};
 use crate::proto::service::{
     DescribeWorkflowExecutionRequest, GetWorkflowExecutionHistoryRequest,
-    RequestCancelWorkflowExecutionRequest, SignalWorkflowExecutionRequest,
-    StartWorkflowExecutionRequest, TerminateWorkflowExecutionRequest,
+    ListWorkflowExecutionsRequest, RequestCancelWorkflowExecutionRequest,
+    SignalWorkflowExecutionRequest, StartWorkflowExecutionRequest,
+    TerminateWorkflowExecutionRequest,
 };
 use crate::proto::taskqueue::TaskQueue;
 use crate::proto::{duration_to_proto, time_from_proto};
@@ -201,6 +202,25 @@ pub struct WorkflowDescription {
     pub history_length: i64,
     /// Activities not yet closed.
     pub pending_activities: Vec<PendingActivity>,
+}
+
+/// One row of a workflow list.
+#[derive(Debug, Clone)]
+pub struct WorkflowSummary {
+    /// The workflow id.
+    pub workflow_id: String,
+    /// The run id.
+    pub run_id: String,
+    /// The workflow type.
+    pub workflow_type: String,
+    /// The status.
+    pub status: WorkflowStatus,
+    /// The task queue.
+    pub task_queue: String,
+    /// When it started.
+    pub start_time: Option<SystemTime>,
+    /// When it closed.
+    pub close_time: Option<SystemTime>,
 }
 
 /// A started workflow: its ids, and a way to wait for its typed result.
@@ -403,21 +423,8 @@ impl Client {
         name: &str,
         value: &T,
     ) -> Result<(), ClientError> {
-        let req = SignalWorkflowExecutionRequest {
-            namespace: self.namespace.clone(),
-            workflow_execution: execution(workflow_id, run_id),
-            signal_name: name.to_string(),
-            input: Some(Payloads {
-                payloads: vec![payload::encode(value)?],
-            }),
-            identity: self.identity.clone(),
-            request_id: uuid::Uuid::new_v4().to_string(),
-            ..Default::default()
-        };
-        self.service
-            .signal_workflow_execution(tonic::Request::new(req))
-            .await?;
-        Ok(())
+        self.signal_workflow_raw(workflow_id, run_id, name, vec![payload::encode(value)?])
+            .await
     }
 
     /// Describes a workflow run.
@@ -467,6 +474,84 @@ impl Client {
                 })
                 .collect(),
         })
+    }
+
+    /// Lists workflow runs, newest first. `query` uses Temporal's list filter syntax; the
+    /// embedded engine understands `WorkflowId`, `WorkflowType` and `ExecutionStatus` joined by
+    /// `AND`; empty lists everything.
+    ///
+    /// # Errors
+    /// [`ClientError::InvalidArgument`] for a query the service cannot read.
+    pub async fn list_workflows(&self, query: &str) -> Result<Vec<WorkflowSummary>, ClientError> {
+        let mut out = Vec::new();
+        let mut token = Vec::new();
+        loop {
+            let req = ListWorkflowExecutionsRequest {
+                namespace: self.namespace.clone(),
+                page_size: 1000,
+                next_page_token: token,
+                query: query.to_string(),
+            };
+            let page = self
+                .service
+                .list_workflow_executions(tonic::Request::new(req))
+                .await?
+                .into_inner();
+            out.extend(page.executions.into_iter().map(|info| {
+                let exec = info.execution.unwrap_or_default();
+                WorkflowSummary {
+                    workflow_id: exec.workflow_id,
+                    run_id: exec.run_id,
+                    workflow_type: info.r#type.map(|t| t.name).unwrap_or_default(),
+                    status: WorkflowStatus::from_proto(info.status),
+                    task_queue: info.task_queue,
+                    start_time: info.start_time.as_ref().map(time_from_proto),
+                    close_time: info.close_time.as_ref().map(time_from_proto),
+                }
+            }));
+            if page.next_page_token.is_empty() {
+                return Ok(out);
+            }
+            token = page.next_page_token;
+        }
+    }
+
+    /// Sends a signal with raw payloads.
+    ///
+    /// # Errors
+    /// [`ClientError::NotFound`] for an unknown or closed run.
+    pub async fn signal_workflow_raw(
+        &self,
+        workflow_id: &str,
+        run_id: Option<&str>,
+        name: &str,
+        input: Vec<crate::proto::common::Payload>,
+    ) -> Result<(), ClientError> {
+        let req = SignalWorkflowExecutionRequest {
+            namespace: self.namespace.clone(),
+            workflow_execution: execution(workflow_id, run_id),
+            signal_name: name.to_string(),
+            input: payload::to_payloads(input),
+            identity: self.identity.clone(),
+            request_id: uuid::Uuid::new_v4().to_string(),
+            ..Default::default()
+        };
+        self.service
+            .signal_workflow_execution(tonic::Request::new(req))
+            .await?;
+        Ok(())
+    }
+
+    /// Waits for a run to close and returns its close event.
+    ///
+    /// # Errors
+    /// [`ClientError::NotFound`] for an unknown id.
+    pub async fn close_event(
+        &self,
+        workflow_id: &str,
+        run_id: Option<&str>,
+    ) -> Result<HistoryEvent, ClientError> {
+        self.wait_close_event(workflow_id, run_id).await
     }
 
     /// The full history of a run.

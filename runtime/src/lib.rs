@@ -37,7 +37,8 @@ pub mod workflow;
 
 pub use activity::{ActivityContext, ActivityInfo, ActivityOptions, Cancellation, RetryPolicy};
 pub use client::{
-    Client, ClientError, StartOptions, WorkflowDescription, WorkflowHandle, WorkflowStatus,
+    Client, ClientError, PendingActivity, StartOptions, WorkflowDescription, WorkflowHandle,
+    WorkflowStatus, WorkflowSummary,
 };
 pub use dacapo_macros::{activity, select, workflow};
 pub use definition::{ActivityDefinition, BoxFuture, WorkflowDefinition};

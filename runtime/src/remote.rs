@@ -2,10 +2,11 @@
 
 use crate::proto::service::{self, workflow_service_client::WorkflowServiceClient};
 use crate::proto::{RpcResult, ServiceHandle, WorkflowService, with_rpcs};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
 /// How to reach a WorkflowService.
 #[derive(Debug, Clone, Default)]
@@ -14,6 +15,11 @@ pub struct ConnectOptions {
     pub api_key: Option<String>,
     /// How long to wait for the connection.
     pub connect_timeout: Option<Duration>,
+    /// A PEM file with the CA that signed the server's certificate. Setting it, or an
+    /// `https://` URL, turns TLS on; without it the public web roots are trusted.
+    pub tls_ca: Option<PathBuf>,
+    /// The name to check the server's certificate against, when it differs from the URL's host.
+    pub tls_domain: Option<String>,
 }
 
 /// Why a connection could not be made.
@@ -26,6 +32,22 @@ pub enum ConnectError {
         /// The URL given.
         url: String,
         /// What is wrong with it.
+        message: String,
+    },
+    /// The CA file could not be read.
+    #[error("could not read the CA file {path}: {source}")]
+    ReadCa {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The TLS settings were refused.
+    #[error("TLS settings for {url} are unusable: {message}")]
+    Tls {
+        /// The URL given.
+        url: String,
+        /// What is wrong.
         message: String,
     },
     /// The API key cannot be sent as a header.
@@ -88,6 +110,27 @@ pub async fn connect(url: &str, options: ConnectOptions) -> Result<ServiceHandle
             url: url.to_string(),
             message: e.to_string(),
         })?;
+    let mut endpoint = endpoint;
+    if options.tls_ca.is_some() || url.starts_with("https://") {
+        let mut tls = ClientTlsConfig::new();
+        tls = match &options.tls_ca {
+            Some(path) => {
+                let pem = std::fs::read(path).map_err(|source| ConnectError::ReadCa {
+                    path: path.clone(),
+                    source,
+                })?;
+                tls.ca_certificate(Certificate::from_pem(pem))
+            }
+            None => tls.with_webpki_roots(),
+        };
+        if let Some(domain) = &options.tls_domain {
+            tls = tls.domain_name(domain.clone());
+        }
+        endpoint = endpoint.tls_config(tls).map_err(|e| ConnectError::Tls {
+            url: url.to_string(),
+            message: e.to_string(),
+        })?;
+    }
     let endpoint = endpoint
         .connect_timeout(options.connect_timeout.unwrap_or(Duration::from_secs(10)))
         .tcp_nodelay(true);

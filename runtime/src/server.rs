@@ -167,7 +167,10 @@ impl BoundServer {
             .await;
         let workflow_service = WorkflowServiceServer::new(SharedService(self.service))
             .max_decoding_message_size(options.max_message_bytes)
-            .max_encoding_message_size(usize::MAX);
+            .max_encoding_message_size(usize::MAX)
+            // Temporal's Go clients (the `temporal` CLI among them) send gzip.
+            .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
+            .send_compressed(tonic::codec::CompressionEncoding::Gzip);
         let guarded = tonic::service::interceptor::InterceptedService::new(
             workflow_service,
             check_key(options.api_key.clone()),
