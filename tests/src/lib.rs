@@ -33,3 +33,21 @@ pub async fn wait_for_event(client: &Client, workflow_id: &str, name: &str) -> V
 pub fn names(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| s.to_string()).collect()
 }
+
+/// The full event list of the seed scenario, cancelled while its activity heartbeats
+/// (SEMANTICS.md scenario 2, workflow task events included).
+pub fn seed_history() -> Vec<String> {
+    let wft = ["WorkflowTaskScheduled", "WorkflowTaskStarted", "WorkflowTaskCompleted"];
+    let mut v: Vec<&str> = vec!["WorkflowExecutionStarted"];
+    v.extend(wft);
+    v.extend(["ActivityTaskScheduled", "WorkflowExecutionCancelRequested"]);
+    v.extend(wft);
+    v.extend(["ActivityTaskCancelRequested", "ActivityTaskStarted", "ActivityTaskCanceled"]);
+    v.extend(wft);
+    v.extend(["ActivityTaskScheduled", "ActivityTaskStarted", "ActivityTaskCompleted"]);
+    v.extend(wft);
+    v.push("WorkflowExecutionCanceled");
+    names(&v)
+}
+
+pub mod procs;

@@ -1,0 +1,217 @@
+//! Clients nobody here wrote, against `dacapo server` and the seed worker: the real `temporal`
+//! CLI and the Python `temporalio` client; and the seed's three programs as separate processes.
+//! Needs `temporal` and `temporalio` (scripts/test installs both).
+
+use dacapo::Client;
+use dacapo::remote::{ConnectOptions, connect};
+use dacapo_tests::procs::{Proc, binaries, free_port, run, spawn, tool, wait_for_port};
+use dacapo_tests::{event_types, seed_history, wait_for_event};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+const QUEUE: &str = "cancel-activity";
+
+/// A `dacapo server` (in memory) and the seed worker polling it.
+struct Stack {
+    _dir: tempfile::TempDir,
+    server: Proc,
+    _worker: Proc,
+    port: u16,
+}
+
+impl Stack {
+    fn start(api_key: Option<&str>) -> Self {
+        let bin = binaries();
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let port_text = port.to_string();
+        let mut args = vec!["server", "--in-memory", "--ip", "127.0.0.1", "--port", &port_text];
+        if let Some(key) = api_key {
+            args.extend(["--api-key", key]);
+        }
+        let server = spawn(dir.path(), "server", &bin.join("dacapo"), &args);
+        wait_for_port(port, &server);
+        let url = format!("http://127.0.0.1:{port}");
+        let mut wargs = vec!["--address", url.as_str()];
+        if let Some(key) = api_key {
+            wargs.extend(["--api-key", key]);
+        }
+        let worker = spawn(dir.path(), "worker", &bin.join("examples/cancellation-worker"), &wargs);
+        Self {
+            _dir: dir,
+            server,
+            _worker: worker,
+            port,
+        }
+    }
+
+    fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    async fn client(&self, api_key: Option<&str>) -> Client {
+        let service = connect(
+            &format!("http://{}", self.address()),
+            ConnectOptions {
+                api_key: api_key.map(str::to_string),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        Client::new(service)
+    }
+}
+
+/// Runs the `temporal` CLI; returns stdout, failing with its stderr when it fails.
+fn temporal(args: &[&str]) -> String {
+    let out = run(&tool("temporal"), args, Duration::from_secs(60));
+    assert!(
+        out.status.success(),
+        "temporal {args:?} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}):\n{text}"))
+}
+
+/// `EVENT_TYPE_WORKFLOW_TASK_STARTED` -> `WorkflowTaskStarted`.
+fn short_event_type(long: &str) -> String {
+    long.trim_start_matches("EVENT_TYPE_")
+        .split('_')
+        .map(|w| {
+            let mut c = w.chars();
+            match c.next() {
+                Some(f) => f.to_string() + &c.as_str().to_lowercase(),
+                None => String::new(),
+            }
+        })
+        .collect()
+}
+
+async fn wait_status(address: &str, id: &str, extra: &[&str], want: &str) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut args = vec!["workflow", "describe", "--workflow-id", id, "--address", address, "-o", "json"];
+        args.extend(extra);
+        let d = json(&temporal(&args));
+        let status = d["workflowExecutionInfo"]["status"].as_str().unwrap_or_default().to_string();
+        if status == want {
+            return d;
+        }
+        assert!(Instant::now() < deadline, "{id} is {status}, not {want}, after 30 s");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_temporal_cli_starts_cancels_describes_shows_and_lists() {
+    let stack = Stack::start(None);
+    let address = stack.address();
+    let a = address.as_str();
+    let client = stack.client(None).await;
+    temporal(&["workflow", "start", "--type", "your_workflow", "--task-queue", QUEUE, "--workflow-id", "cli-seed", "--address", a]);
+    wait_for_event(&client, "cli-seed", "ActivityTaskScheduled").await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    temporal(&["workflow", "cancel", "--workflow-id", "cli-seed", "--address", a]);
+    let d = wait_status(a, "cli-seed", &[], "WORKFLOW_EXECUTION_STATUS_CANCELED").await;
+    assert_eq!(d["workflowExecutionInfo"]["type"]["name"], "your_workflow");
+
+    let shown = json(&temporal(&["workflow", "show", "--workflow-id", "cli-seed", "--address", a, "-o", "json"]));
+    let types: Vec<String> = shown["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| short_event_type(e["eventType"].as_str().unwrap_or_default()))
+        .collect();
+    assert_eq!(types, seed_history());
+    // What Temporal's CLI prints, dacapo reads back event for event.
+    let reread = dacapo::history_json::from_json(&shown.to_string()).unwrap();
+    assert_eq!(reread, client.history("cli-seed", None).await.unwrap());
+
+    let listed = temporal(&["workflow", "list", "--address", a, "-o", "json"]);
+    assert!(listed.contains("cli-seed"), "{listed}");
+    assert!(stack.server.log().contains("listening"), "{}", stack.server.log());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_temporal_cli_needs_the_key_of_a_keyed_server() {
+    let stack = Stack::start(Some("s3cret-key"));
+    let address = stack.address();
+    let a = address.as_str();
+    let key = ["--api-key", "s3cret-key", "--tls=false"];
+
+    let refused = run(&tool("temporal"), &["workflow", "list", "--address", a], Duration::from_secs(60));
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr).to_lowercase();
+    assert!(stderr.contains("authentication") || stderr.contains("unauthenticated"), "{stderr}");
+
+    let mut start = vec!["workflow", "start", "--type", "your_workflow", "--task-queue", QUEUE, "--workflow-id", "keyed", "--address", a];
+    start.extend(key);
+    temporal(&start);
+    let client = stack.client(Some("s3cret-key")).await;
+    wait_for_event(&client, "keyed", "ActivityTaskScheduled").await;
+    let mut cancel = vec!["workflow", "cancel", "--workflow-id", "keyed", "--address", a];
+    cancel.extend(key);
+    temporal(&cancel);
+    wait_status(a, "keyed", &key, "WORKFLOW_EXECUTION_STATUS_CANCELED").await;
+    let mut list = vec!["workflow", "list", "--address", a, "-o", "json"];
+    list.extend(key);
+    assert!(temporal(&list).contains("keyed"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_python_client_starts_cancels_and_sees_the_cancelled_error() {
+    let stack = Stack::start(None);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("interop/python_client.py");
+    let out = run(
+        &tool("python3"),
+        &[script.to_str().unwrap(), &stack.address(), "py-seed", QUEUE],
+        Duration::from_secs(90),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "python client failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let seen = json(stdout.lines().last().unwrap_or_default());
+    assert_eq!(seen["result"], "cancelled", "{seen}");
+    assert_eq!(seen["status"], "CANCELED", "{seen}");
+    assert_eq!(seen["workflow_type"], "your_workflow", "{seen}");
+    assert_eq!(seen["event_count"], seed_history().len(), "{seen}");
+    let client = stack.client(None).await;
+    assert_eq!(event_types(&client.history("py-seed", None).await.unwrap()), seed_history());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seed_programs_as_three_processes_reproduce_the_seed_history() {
+    let bin = binaries();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let db = dir.path().join("worker.db");
+    let worker = spawn(
+        dir.path(),
+        "worker",
+        &bin.join("examples/cancellation-worker"),
+        &["--listen", &listen, "--db", db.to_str().unwrap()],
+    );
+    wait_for_port(port, &worker);
+    let url = format!("http://{listen}");
+    let started = run(&bin.join("examples/cancellation-starter"), &["-w", "three-procs", "--address", &url], Duration::from_secs(30));
+    let started_text = String::from_utf8_lossy(&started.stdout);
+    assert!(started.status.success() && started_text.contains("three-procs"), "{started_text}");
+
+    let client = Client::new(connect(&url, ConnectOptions::default()).await.unwrap());
+    wait_for_event(&client, "three-procs", "ActivityTaskScheduled").await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let cancelled = run(&bin.join("examples/cancellation-cancel"), &["-wid", "three-procs", "--address", &url], Duration::from_secs(30));
+    let cancel_text = String::from_utf8_lossy(&cancelled.stdout);
+    assert!(cancelled.status.success() && cancel_text.contains("Cancellation requested"), "{cancel_text}");
+
+    let err = client.result::<()>("three-procs", None).await.unwrap_err();
+    assert!(err.is_cancelled(), "{err:?}");
+    assert_eq!(event_types(&client.history("three-procs", None).await.unwrap()), seed_history());
+    assert!(worker.log().contains("cleanup_activity: cleaning up"), "{}", worker.log());
+}

