@@ -121,6 +121,25 @@ pub mod __private {
     /// Compile-time check that `T` can cross a workflow or activity boundary.
     pub fn assert_payload<T: Payload>() {}
 
+    /// What the generated code requires of argument and result types: [`Payload`], reported
+    /// as one error that says what to do. (A bound on `Payload` itself is reported once per
+    /// unmet serde trait, in serde's words.)
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` cannot be a workflow or activity value",
+        label = "workflow and activity values must be `Serialize + DeserializeOwned`",
+        note = "arguments and results are recorded in the history as JSON: derive `serde::Serialize` and `serde::Deserialize` for `{Self}`, or use a type that has them"
+    )]
+    pub trait Value: Payload {
+        /// The type itself. Naming a result type as `<T as Value>::Checked` reports a `T`
+        /// that is not a `Payload` once, here, rather than again at every bound on it.
+        type Checked: Payload;
+    }
+
+    #[diagnostic::do_not_recommend]
+    impl<T: Payload> Value for T {
+        type Checked = T;
+    }
+
     /// Wraps the callee of a call that a `#[workflow]` body awaits, `callee(args).await`, so
     /// that calling an activity like a function is reported with a hint instead of rustc's
     /// "expected function". `DirectCall(f).callee()` is `f` for anything that is not an

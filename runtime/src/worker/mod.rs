@@ -9,7 +9,7 @@ mod workflows;
 use crate::definition::{ActivityDefinition, WorkflowDefinition};
 use crate::proto::ServiceHandle;
 use crate::proto::enums::TaskQueueKind;
-use crate::proto::taskqueue::TaskQueue;
+use crate::proto::taskqueue::{StickyExecutionAttributes, TaskQueue};
 use registry::{ActivityEntry, Registry, WorkflowEntry};
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,6 +32,10 @@ pub struct WorkerOptions {
     pub default_heartbeat_throttle: Duration,
     /// How long [`Worker::run`] waits, after a shutdown, for cancelled activities to return.
     pub shutdown_grace: Duration,
+    /// Ask the server to send a cached run's next tasks to this worker's own queue, with only
+    /// the new events (Temporal's sticky execution). `None` turns it off; the value is how long
+    /// such a task may wait before the server sends it to the normal queue instead.
+    pub sticky_schedule_to_start: Option<Duration>,
 }
 
 impl Default for WorkerOptions {
@@ -43,6 +47,7 @@ impl Default for WorkerOptions {
             max_cached_workflows: 10_000,
             default_heartbeat_throttle: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(5),
+            sticky_schedule_to_start: Some(Duration::from_secs(5)),
         }
     }
 }
@@ -103,6 +108,7 @@ impl WorkerBuilder {
                 service: self.service,
                 namespace: self.namespace,
                 task_queue: self.task_queue,
+                sticky_queue: format!("{}-{}-sticky", self.identity, uuid::Uuid::new_v4()),
                 identity: self.identity,
                 registry: self.registry,
                 options: self.options,
@@ -120,6 +126,7 @@ pub(crate) struct WorkerInner {
     pub(crate) namespace: String,
     pub(crate) task_queue: String,
     pub(crate) identity: String,
+    pub(crate) sticky_queue: String,
     pub(crate) registry: Registry,
     pub(crate) options: WorkerOptions,
     pub(crate) cache: workflows::Cache,
@@ -129,6 +136,23 @@ pub(crate) struct WorkerInner {
 }
 
 impl WorkerInner {
+    pub(crate) fn sticky_queue(&self) -> Option<TaskQueue> {
+        Some(TaskQueue {
+            name: self.sticky_queue.clone(),
+            kind: TaskQueueKind::Sticky as i32,
+            normal_name: self.task_queue.clone(),
+        })
+    }
+
+    pub(crate) fn sticky_attributes(&self) -> Option<StickyExecutionAttributes> {
+        self.options
+            .sticky_schedule_to_start
+            .map(|d| StickyExecutionAttributes {
+                worker_task_queue: self.sticky_queue(),
+                schedule_to_start_timeout: Some(crate::proto::duration_to_proto(d)),
+            })
+    }
+
     pub(crate) fn task_queue(&self) -> Option<TaskQueue> {
         Some(TaskQueue {
             name: self.task_queue.clone(),
@@ -174,7 +198,10 @@ impl Worker {
     pub async fn run(&self) {
         let mut tasks = tokio::task::JoinSet::new();
         for _ in 0..self.inner.options.workflow_pollers.max(1) {
-            tasks.spawn(workflows::poll_loop(self.inner.clone()));
+            tasks.spawn(workflows::poll_loop(self.inner.clone(), false));
+        }
+        if self.inner.options.sticky_schedule_to_start.is_some() {
+            tasks.spawn(workflows::poll_loop(self.inner.clone(), true));
         }
         if !self.inner.registry.activities.is_empty() {
             let limit = Arc::new(tokio::sync::Semaphore::new(

@@ -40,12 +40,18 @@ impl Cache {
     }
 }
 
-pub(crate) async fn poll_loop(w: Arc<WorkerInner>) {
+/// Polls the worker's normal task queue, or (`sticky`) its own sticky queue, where the server
+/// sends the next tasks of runs this worker has cached, with only their new events.
+pub(crate) async fn poll_loop(w: Arc<WorkerInner>, sticky: bool) {
     let mut backoff = Duration::from_millis(50);
     loop {
         let req = PollWorkflowTaskQueueRequest {
             namespace: w.namespace.clone(),
-            task_queue: w.task_queue(),
+            task_queue: if sticky {
+                w.sticky_queue()
+            } else {
+                w.task_queue()
+            },
             identity: w.identity.clone(),
             ..Default::default()
         };
@@ -72,6 +78,38 @@ pub(crate) async fn poll_loop(w: Arc<WorkerInner>) {
             }
         }
     }
+}
+
+/// The history of a run from its first event up to `up_to` (the current task's started event).
+async fn whole_history(
+    w: &WorkerInner,
+    execution: &WorkflowExecution,
+    up_to: i64,
+) -> Result<Vec<HistoryEvent>, tonic::Status> {
+    let mut events = Vec::new();
+    let mut token = Vec::new();
+    loop {
+        let req = GetWorkflowExecutionHistoryRequest {
+            namespace: w.namespace.clone(),
+            execution: Some(execution.clone()),
+            next_page_token: token,
+            ..Default::default()
+        };
+        let page = w
+            .service
+            .get_workflow_execution_history(tonic::Request::new(req))
+            .await?
+            .into_inner();
+        events.extend(page.history.map(|h| h.events).unwrap_or_default());
+        token = page.next_page_token;
+        if token.is_empty() || events.last().is_some_and(|e| e.event_id >= up_to) {
+            break;
+        }
+    }
+    if up_to > 0 {
+        events.retain(|e| e.event_id <= up_to);
+    }
+    Ok(events)
 }
 
 async fn full_history(
@@ -111,6 +149,20 @@ async fn handle_task(w: &WorkerInner, mut task: PollWorkflowTaskQueueResponse) {
         .cache
         .take(&execution.run_id)
         .filter(|run| run.can_continue_with(&history));
+    // A sticky task carries only the newest events; without the cached run, replay it all.
+    let have_cached = cached.is_some();
+    let history = match (have_cached, history.first().map(|e| e.event_id)) {
+        (false, Some(first)) if first > 1 => {
+            match whole_history(w, &execution, task.started_event_id).await {
+                Ok(h) => h,
+                Err(status) => {
+                    tracing::warn!(workflow_id = %execution.workflow_id, "could not read the history: {status}");
+                    return;
+                }
+            }
+        }
+        _ => history,
+    };
     let mut run = match cached {
         Some(run) => run,
         None => match new_run(w, &execution, &history) {
@@ -132,6 +184,7 @@ async fn handle_task(w: &WorkerInner, mut task: PollWorkflowTaskQueueResponse) {
             let finished = commands.iter().any(|c| is_close(c.command_type));
             let req = RespondWorkflowTaskCompletedRequest {
                 task_token: task.task_token.clone(),
+                sticky_attributes: (!finished).then(|| w.sticky_attributes()).flatten(),
                 commands,
                 identity: w.identity.clone(),
                 namespace: w.namespace.clone(),

@@ -54,8 +54,8 @@ pub(crate) struct WorkflowRun {
     future: Option<BoxFuture<RunOutput>>,
     /// Commands issued but not yet matched with recorded events, oldest first.
     unmatched: VecDeque<IssuedCommand>,
-    /// How many history events have been applied.
-    processed: usize,
+    /// The id of the last history event applied (ids are dense from 1).
+    processed: i64,
     /// Whether the body has returned (its close command was issued).
     finished: bool,
 }
@@ -86,23 +86,36 @@ impl WorkflowRun {
         }
     }
 
-    /// Whether `history` continues what this cached run has seen: the event after the last
-    /// task it handled must be that task's `WorkflowTaskCompleted`.
+    /// Whether `history` (the whole history, or only its newest events as a sticky task
+    /// carries them) continues what this cached run has seen: the event after the last task it
+    /// handled must be that task's `WorkflowTaskCompleted`.
     pub(crate) fn can_continue_with(&self, history: &[HistoryEvent]) -> bool {
         self.processed > 0
-            && history.len() > self.processed
-            && history[self.processed].event_type == EventType::WorkflowTaskCompleted as i32
+            && history
+                .iter()
+                .find(|e| e.event_id == self.processed + 1)
+                .is_some_and(|e| e.event_type == EventType::WorkflowTaskCompleted as i32)
     }
 
     /// Applies the events not yet seen and returns the commands for the current workflow task
-    /// (the one whose `WorkflowTaskStarted` ends `history`).
+    /// (the one whose `WorkflowTaskStarted` ends `history`). `history` is the whole history or
+    /// any suffix of it that starts at or before the first event not yet applied.
     pub(crate) fn activate(
         &mut self,
         history: &[HistoryEvent],
     ) -> Result<Vec<Command>, ActivationError> {
-        let start = self.processed;
-        for i in start..history.len() {
-            let event = &history[i];
+        if let Some(first) = history.first()
+            && first.event_id > self.processed + 1
+        {
+            return Err(ActivationError::NonDeterminism(format!(
+                "the history given starts at event {} but the run has applied only up to event {}",
+                first.event_id, self.processed
+            )));
+        }
+        for (i, event) in history.iter().enumerate() {
+            if event.event_id <= self.processed {
+                continue;
+            }
             let Ok(kind) = EventType::try_from(event.event_type) else {
                 continue;
             };
@@ -120,8 +133,8 @@ impl WorkflowRun {
                 _ if is_command_event(kind) => self.match_command(event, kind)?,
                 _ => self.apply_event(event, kind),
             }
+            self.processed = event.event_id;
         }
-        self.processed = history.len();
         let started_id = history.last().map(|e| e.event_id).unwrap_or(0);
         Ok(self.outgoing_commands(started_id))
     }
