@@ -302,6 +302,13 @@ impl Args {
             );
             return Ok(());
         }
+        if !input.peek(Token![=]) {
+            return Err(input.error(format!(
+                "expected `=` after `{}`: arguments are written `key = value`, as in `{}`",
+                key.as_str(),
+                key.example()
+            )));
+        }
         input.parse::<Token![=]>()?;
         let value: Expr = input.parse()?;
         if seen.contains(&key) {
@@ -364,14 +371,25 @@ fn unknown_key_message(kind: Kind, unknown: &Ident) -> String {
         "unknown argument `{unknown_name}` for `#[{}]`; the arguments are {list}",
         kind.attribute()
     );
-    let activity_key = Key::ACTIVITY
+    // The key meant: a key of the other attribute, a long name from Temporal, or a typo. A
+    // typo is corrected as the key alone, the other two with an example of its value.
+    let (meant, with_example) = match Key::ACTIVITY
         .iter()
         .find(|key| key.as_str() == unknown_name)
         .copied()
-        .or_else(|| Key::meant_by(&unknown_name));
-    match activity_key {
+        .or_else(|| Key::meant_by(&unknown_name))
+    {
+        Some(key) => (Some(key), true),
+        None => (misspelled(&unknown_name, Key::ACTIVITY), false),
+    };
+    match meant {
         Some(key) if accepted.contains(&key) => {
-            message += &format!("; did you mean `{}`?", key.example());
+            let suggestion = if with_example {
+                key.example()
+            } else {
+                key.as_str()
+            };
+            message += &format!("; did you mean `{suggestion}`?");
         }
         Some(key) => {
             message += &format!(
@@ -384,6 +402,32 @@ fn unknown_key_message(kind: Kind, unknown: &Ident) -> String {
         None => {}
     }
     message
+}
+
+/// The key `written` is a misspelling of: the closest by edit distance, if it is close (one
+/// or two edits, and fewer than a third of the letters).
+fn misspelled(written: &str, keys: &[Key]) -> Option<Key> {
+    keys.iter()
+        .map(|key| (edit_distance(written, key.as_str()), *key))
+        .filter(|(distance, _)| *distance <= 2 && *distance * 3 < written.len())
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, key)| key)
+}
+
+/// The number of single-character insertions, deletions and substitutions that turn `a` into
+/// `b`.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, from) in a.chars().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, to) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(from != *to);
+            current.push(substitution.min(previous[j + 1] + 1).min(current[j] + 1));
+        }
+        previous = current;
+    }
+    previous[b.len()]
 }
 
 /// The literal in `value`, looking through groups that `macro_rules!` adds around fragments.

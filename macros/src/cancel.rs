@@ -173,7 +173,7 @@ fn stmt_attrs(stmt: &Stmt) -> &[syn::Attribute] {
 
 /// `on_cancel`, `dacapo::on_cancel`, `::dacapo::on_cancel`, or the same under the `crate = ".."`
 /// override.
-fn is_on_cancel(path: &Path, crate_path: Option<&Path>) -> bool {
+pub(crate) fn is_on_cancel(path: &Path, crate_path: Option<&Path>) -> bool {
     let segments: Vec<String> = path
         .segments
         .iter()

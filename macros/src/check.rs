@@ -122,7 +122,9 @@ fn context(def: &Definition, errors: &mut Errors) {
     let expected = kind.context_type();
     match &def.context {
         Some(ctx) => context_param(kind, ctx, errors),
-        None if kind == Kind::Workflow => {
+        // A context further down the list is reported where it stands (below): one mistake,
+        // one error.
+        None if kind == Kind::Workflow && !has_later_context(def) => {
             let inputs = &def.item.sig.inputs;
             match inputs.iter().find(|arg| !matches!(arg, FnArg::Receiver(_))) {
                 Some(first) => errors.spanned(
@@ -147,7 +149,8 @@ fn context(def: &Definition, errors: &mut Errors) {
                 &arg.ty,
                 if found.kind == kind {
                     format!(
-                        "the context must be the first parameter of the {}",
+                        "the context must be the first parameter of the {}; move it before \
+                         the other parameters",
                         kind.noun()
                     )
                 } else {
@@ -156,6 +159,13 @@ fn context(def: &Definition, errors: &mut Errors) {
             );
         }
     }
+}
+
+/// Whether a parameter after the first names the definition's own context type.
+fn has_later_context(def: &Definition) -> bool {
+    def.args
+        .iter()
+        .any(|arg| crate::model::context_type(&arg.ty).is_some_and(|found| found.kind == def.kind))
 }
 
 fn wrong_context(kind: Kind, found: Kind) -> String {

@@ -5,14 +5,17 @@
 //! runtime's definition trait. When `check` finds a mistake in the signature, a stub of the same
 //! shape is emitted next to the errors, so that code using the definition does not fail in a
 //! cascade. Mistakes in the attribute's arguments alone do not need the stub: the definition is
-//! generated with the arguments that were read correctly.
+//! generated with the arguments that were read correctly. A workflow's body goes through `lint`
+//! before `on_cancel!` is rewritten; what the lint rejects is reported by the body itself, so
+//! it does not need the stub either.
 
 use crate::attr::{Args, CratePath};
 use crate::cancel;
 use crate::check::{self, Errors};
+use crate::lint;
 use crate::model::{Definition, Kind, Output};
-use proc_macro2::{Span, TokenStream};
-use quote::{ToTokens, quote};
+use proc_macro2::{Group, Span, TokenStream, TokenTree};
+use quote::{ToTokens, quote, quote_spanned};
 use syn::{Attribute, FnArg, Ident, Item, Pat, PatIdent, Signature};
 
 /// Expands `#[workflow(args)]` on `item`.
@@ -55,15 +58,22 @@ fn expand_parts(kind: Kind, args: TokenStream, item: TokenStream) -> (TokenStrea
     let mut def_errors = Errors::default();
     check::definition(&def, &mut def_errors);
     let generator = Generator::new(&def, &args);
-    let body = generator.body(&mut def_errors);
+    let (body, misuses) = generator.body(&mut def_errors);
     let tokens = if def_errors.is_empty() {
+        // The misuses are reported by the body itself, each where it stands.
         generator.definition(body)
-    } else if def.item.sig.receiver().is_some() {
-        // A method stands in an `impl` or a trait, where no type can be declared: keep it as
-        // it is, next to the error.
-        def.item.to_token_stream()
     } else {
-        generator.stub()
+        // The body is not emitted: report its misuses with the other errors.
+        for misuse in misuses {
+            def_errors.push(misuse);
+        }
+        if def.item.sig.receiver().is_some() {
+            // A method stands in an `impl` or a trait, where no type can be declared: keep it
+            // as it is, next to the error.
+            def.item.to_token_stream()
+        } else {
+            generator.stub()
+        }
     };
     errors.extend(def_errors);
     (tokens, errors)
@@ -140,25 +150,35 @@ impl<'a> Generator<'a> {
         }
     }
 
-    /// The body of `run`: the user's, with `on_cancel!` rewritten in a workflow.
-    fn body(&self, errors: &mut Errors) -> TokenStream {
+    /// The body of `run`: the user's, linted for determinism and with `on_cancel!` rewritten
+    /// in a workflow; and apart, the misuses the lint found, which the body reports itself.
+    fn body(&self, errors: &mut Errors) -> (TokenStream, Vec<syn::Error>) {
         let block = &self.def.item.block;
         if self.def.kind == Kind::Activity {
-            return quote!(#block);
+            return (quote!(#block), Vec::new());
         }
+        let crate_path = self.args.krate.as_ref().map(CratePath::path);
+        let linted = lint::workflow_body(
+            &self.def.item.sig,
+            block,
+            &lint::Site {
+                private: &self.private,
+                crate_path,
+            },
+        );
         let ret = match &self.def.output {
             Output::Result { declared, .. } => quote!(#declared),
             Output::NotResult(ty) => quote!(#ty),
             Output::Missing => quote!(()),
         };
-        let crate_path = self.args.krate.as_ref().map(CratePath::path);
         let site = cancel::Site {
             krate: &self.krate,
             crate_path,
             ctx: &self.ctx,
             ret,
         };
-        cancel::rewrite(block, &site, errors)
+        let body = cancel::rewrite(&linted.block, &site, errors);
+        (body, linted.errors)
     }
 
     /// The full definition of a correct fn.
@@ -201,6 +221,9 @@ impl<'a> Generator<'a> {
         let Generator { docs, cfgs, .. } = self;
         let vis = &self.def.item.vis;
         let ident = self.def.ident();
+        // Located at the fn's name, so that rustc shows the user's fn where it points at the
+        // type (an activity called like a function, a workflow that is not `Send`).
+        let decl = quote_spanned!(ident.span()=> #vis struct #ident;);
         quote! {
             #(#cfgs)*
             #(#docs)*
@@ -211,7 +234,7 @@ impl<'a> Generator<'a> {
                 ::core::fmt::Debug,
                 ::core::default::Default
             )]
-            #vis struct #ident;
+            #decl
         }
     }
 
@@ -261,6 +284,25 @@ impl<'a> Generator<'a> {
             }
         }
     }
+}
+
+/// `tokens` with every span set to `span`, for generated paths whose errors belong to one piece
+/// of the user's syntax. Only for paths that resolve the same from anywhere (`::dacapo::..`):
+/// the new span carries the user's hygiene.
+pub(crate) fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut token| {
+            if let TokenTree::Group(group) = &token {
+                let mut respanned = Group::new(group.delimiter(), respan(group.stream(), span));
+                respanned.set_span(span);
+                token = TokenTree::Group(respanned);
+            } else {
+                token.set_span(span);
+            }
+            token
+        })
+        .collect()
 }
 
 mod definition_impl;

@@ -7,13 +7,25 @@
 //! against `::dacapo::__private`, a path that `crate = ".."` can change when dacapo is
 //! re-exported under another name.
 //!
-//! ```ignore
+//! ```no_run
 //! use dacapo::prelude::*;
+//! # use serde::{Deserialize, Serialize};
+//! # #[derive(Clone, Serialize, Deserialize)]
+//! # pub struct Order { id: u64 }
+//! # #[derive(Serialize, Deserialize)]
+//! # pub struct Receipt;
+//! # mod payments {
+//! #     pub async fn charge(_: &super::Order) -> Result<super::Receipt, dacapo::ActivityError> {
+//! #         Ok(super::Receipt)
+//! #     }
+//! # }
+//! # #[activity]
+//! # async fn release_stock(_order_id: u64) -> Result<(), ActivityError> { Ok(()) }
 //!
 //! #[activity(start_to_close = "30s", max_attempts = 5)]
 //! async fn charge_card(ctx: ActivityContext, order: Order) -> Result<Receipt, ActivityError> {
 //!     ctx.heartbeat(()).await?;
-//!     Ok(payments::charge(&order).await?)
+//!     payments::charge(&order).await
 //! }
 //!
 //! #[workflow]
@@ -24,12 +36,14 @@
 //!     let receipt = ctx.activity(charge_card, order.clone()).await?;
 //!     Ok(receipt)
 //! }
+//! # fn main() {}
 //! ```
 
 mod attr;
 mod cancel;
 mod check;
 mod expand;
+mod lint;
 mod model;
 mod select;
 #[cfg(test)]
@@ -39,11 +53,19 @@ use proc_macro::TokenStream;
 
 /// Turns an `async fn` into a workflow definition.
 ///
-/// ```ignore
+/// ```no_run
+/// # use dacapo::prelude::*;
+/// # #[derive(serde::Serialize, serde::Deserialize)]
+/// # pub struct Order;
+/// # #[derive(serde::Serialize, serde::Deserialize)]
+/// # pub struct Receipt;
 /// #[workflow]
 /// async fn checkout(ctx: WorkflowContext, order: Order, coupon: Option<String>) -> WorkflowResult<Receipt> {
-///     ..
+///     // ..
+/// #   let _ = (ctx, order, coupon);
+/// #   Ok(Receipt)
 /// }
+/// # fn main() {}
 /// ```
 ///
 /// The fn becomes a unit struct of the same name that implements `WorkflowDefinition`: register
@@ -67,6 +89,32 @@ use proc_macro::TokenStream;
 ///   otherwise.
 /// - `crate = "path"`: where to find dacapo, when it is re-exported under another name.
 ///
+/// # Determinism
+///
+/// A workflow is replayed from its history, so its body must not depend on anything the
+/// history does not record. The body (its `on_cancel!` blocks and the contents of macros such
+/// as `println!` and `join!` included) is checked for the usual ways out, and each is a compile
+/// error at the path that names it, with the replacement:
+///
+/// | rejected | use instead |
+/// | --- | --- |
+/// | `SystemTime::now`, `Instant::now`, `chrono::Utc::now` | `ctx.now()` |
+/// | `tokio::time::sleep`, `std::thread::sleep` | `ctx.sleep(duration)` |
+/// | `tokio::time::timeout`, `interval` | `ctx.sleep(duration)` raced with `dacapo::select!` |
+/// | `tokio::spawn`, `std::thread::spawn` | an activity, or `futures::join!` in the workflow |
+/// | `rand::random`, `rand::thread_rng` | `ctx.random()` |
+/// | `Uuid::new_v4` | `ctx.uuid()` |
+/// | `std::fs`, `tokio::fs`, `std::net`, `tokio::net`, `reqwest`, processes | an activity |
+/// | `futures::select!`, `tokio::select!` without `biased;` | `dacapo::select!`, `futures::select_biased!` |
+///
+/// Paths are matched as written or as the body's own `use` items resolve them (`use
+/// std::time::SystemTime as T; T::now()` is caught). The check reads names, not types: a
+/// clock reached through a helper fn or a method is not seen, and items declared inside the
+/// body are not part of it.
+///
+/// Calling an activity like a function, `charge_card(order).await`, is an error that points
+/// to `ctx.activity(charge_card, order)`.
+///
 /// # `on_cancel!`
 ///
 /// An `on_cancel! { .. }` statement at the top level of the body registers cleanup. The
@@ -77,7 +125,21 @@ use proc_macro::TokenStream;
 /// in the cleanup; several blocks run last registered first. `?` in the cleanup converts into
 /// `WorkflowError`.
 ///
-/// ```ignore
+/// ```no_run
+/// # use dacapo::prelude::*;
+/// # use serde::{Deserialize, Serialize};
+/// # #[derive(Serialize, Deserialize)]
+/// # pub struct Seat;
+/// # #[derive(Clone, Serialize, Deserialize)]
+/// # pub struct Hold;
+/// # #[derive(Serialize, Deserialize)]
+/// # pub struct Ticket;
+/// # #[activity]
+/// # async fn hold_seat(_seat: Seat) -> Result<Hold, ActivityError> { Ok(Hold) }
+/// # #[activity]
+/// # async fn release_seat(_hold: Hold) -> Result<(), ActivityError> { Ok(()) }
+/// # #[activity]
+/// # async fn issue_ticket(_hold: Hold) -> Result<Ticket, ActivityError> { Ok(Ticket) }
 /// #[workflow]
 /// async fn reserve(ctx: WorkflowContext, seat: Seat) -> WorkflowResult<Ticket> {
 ///     let hold = ctx.activity(hold_seat, seat).await?;
@@ -86,6 +148,7 @@ use proc_macro::TokenStream;
 ///     }
 ///     ctx.activity(issue_ticket, hold.clone()).await
 /// }
+/// # fn main() {}
 /// ```
 #[proc_macro_attribute]
 pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
@@ -94,11 +157,19 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
 
 /// Turns an `async fn` into an activity definition.
 ///
-/// ```ignore
+/// ```no_run
+/// # use dacapo::prelude::*;
+/// # #[derive(serde::Serialize, serde::Deserialize)]
+/// # pub struct Order;
+/// # #[derive(serde::Serialize, serde::Deserialize)]
+/// # pub struct Receipt;
 /// #[activity(start_to_close = "30s", heartbeat_timeout = "5s", max_attempts = 5)]
 /// async fn charge_card(ctx: ActivityContext, order: Order) -> Result<Receipt, ActivityError> {
-///     ..
+///     // ..
+/// #   let _ = (ctx, order);
+/// #   Ok(Receipt)
 /// }
+/// # fn main() {}
 /// ```
 ///
 /// The fn becomes a unit struct of the same name that implements `ActivityDefinition`: call it
@@ -140,11 +211,21 @@ pub fn activity(args: TokenStream, item: TokenStream) -> TokenStream {
 
 /// Waits for the first of several futures to complete and runs its handler.
 ///
-/// ```ignore
+/// ```no_run
+/// # use dacapo::prelude::*;
+/// # use dacapo::select;
+/// # use std::time::Duration;
+/// # #[activity]
+/// # async fn charge_card(order: u64) -> Result<u64, ActivityError> { Ok(order) }
+/// # #[workflow]
+/// # async fn checkout(ctx: WorkflowContext, order: u64) -> WorkflowResult<Option<u64>> {
 /// let outcome = select! {
 ///     result = ctx.activity(charge_card, order) => result.map(Some),
-///     () = ctx.sleep(Duration::from_secs(60)) => Ok(None),
+///     slept = ctx.sleep(Duration::from_secs(60)) => slept.map(|()| None),
 /// };
+/// # outcome
+/// # }
+/// # fn main() {}
 /// ```
 ///
 /// Each branch is `PATTERN = FUTURE => HANDLER`, separated by commas (optional after a block

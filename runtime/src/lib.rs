@@ -122,16 +122,17 @@ pub mod __private {
     pub fn assert_payload<T: Payload>() {}
 
     /// What the generated code requires of argument and result types: [`Payload`], reported
-    /// as one error that says what to do. (A bound on `Payload` itself is reported once per
-    /// unmet serde trait, in serde's words.)
+    /// as one error in `Payload`'s words. (A bound on `Payload` itself is reported once per
+    /// unmet serde trait.) The types are named as `<T as Value>::Checked`: a `T` that is not a
+    /// payload is then reported once, where it is written, and every use of the projection
+    /// after that is quiet.
     #[diagnostic::on_unimplemented(
         message = "`{Self}` cannot be a workflow or activity value",
-        label = "workflow and activity values must be `Serialize + DeserializeOwned`",
-        note = "arguments and results are recorded in the history as JSON: derive `serde::Serialize` and `serde::Deserialize` for `{Self}`, or use a type that has them"
+        label = "this type must be `Serialize + DeserializeOwned`",
+        note = "workflow and activity arguments and results are recorded in the history as JSON; derive `serde::Serialize` and `serde::Deserialize` for `{Self}`"
     )]
-    pub trait Value: Payload {
-        /// The type itself. Naming a result type as `<T as Value>::Checked` reports a `T`
-        /// that is not a `Payload` once, here, rather than again at every bound on it.
+    pub trait Value {
+        /// The type itself.
         type Checked: Payload;
     }
 

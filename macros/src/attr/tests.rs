@@ -301,3 +301,52 @@ fn schedule_to_close_shorter_than_start_to_close_is_reported() {
     );
     assert_eq!(reported[0].1, r#""1m""#);
 }
+
+#[test]
+fn misspelled_key_gets_the_key_it_resembles() {
+    let (_, errors) = parse(Kind::Activity, r#"heartbeat_timout = "5s""#);
+    let found = messages(errors);
+    assert_eq!(found.len(), 1);
+    assert!(
+        found[0].ends_with("; did you mean `heartbeat_timeout`?"),
+        "{}",
+        found[0]
+    );
+    // On a workflow, a misspelled activity option is named as the activity option it is.
+    let (_, errors) = parse(Kind::Workflow, r#"start_to_clos = "5s""#);
+    let found = messages(errors);
+    assert!(
+        found[0].ends_with(
+            "; `start_to_close` is an activity option: set it on `#[activity]`, or at the call \
+             site with `ctx.activity(..).start_to_close(..)`"
+        ),
+        "{}",
+        found[0]
+    );
+    // A name that resembles no key gets no guess.
+    let (_, errors) = parse(Kind::Activity, "speed = 3");
+    let found = messages(errors);
+    assert!(!found[0].contains("did you mean"), "{}", found[0]);
+}
+
+#[test]
+fn edit_distance_counts_single_character_edits() {
+    assert_eq!(edit_distance("heartbeat_timout", "heartbeat_timeout"), 1);
+    assert_eq!(edit_distance("name", "nmae"), 2);
+    assert_eq!(edit_distance("", "crate"), 5);
+    assert_eq!(edit_distance("backoff", "backoff"), 0);
+}
+
+#[test]
+fn key_without_equals_sign_shows_the_form() {
+    let (_, errors) = parse(Kind::Activity, r#"start_to_close: "30s""#);
+    assert_eq!(
+        reported(errors),
+        [(
+            "expected `=` after `start_to_close`: arguments are written `key = value`, as in \
+             `start_to_close = \"30s\"`"
+                .to_string(),
+            ":".to_string()
+        )]
+    );
+}

@@ -151,8 +151,21 @@ fn misplaced_or_wrong_context_is_reported_on_its_type() {
             "async fn a(x: u32, ctx: ActivityContext) -> Result<(), E> {}"
         ),
         pair(
-            "the context must be the first parameter of the activity",
+            "the context must be the first parameter of the activity; move it before the other \
+             parameters",
             "ActivityContext"
+        )
+    );
+    // A workflow's misplaced context is one mistake, reported once, where the context is.
+    assert_eq!(
+        one(
+            Kind::Workflow,
+            "async fn w(x: u32, ctx: WorkflowContext) -> WorkflowResult<()> {}"
+        ),
+        pair(
+            "the context must be the first parameter of the workflow; move it before the other \
+             parameters",
+            "WorkflowContext"
         )
     );
     assert_eq!(

@@ -1,10 +1,10 @@
 //! The definition trait impl: input and output types, name, default options, and the bodies
 //! that encode, decode and run.
 
-use super::Generator;
+use super::{Generator, respan};
 use crate::attr::ActivityOptionArgs;
 use crate::model::{Kind, Output};
-use proc_macro2::{Group, Literal, Span, TokenStream, TokenTree};
+use proc_macro2::{Literal, Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use std::time::Duration;
 use syn::spanned::Spanned as _;
@@ -57,11 +57,11 @@ impl Generator<'_> {
                 }
             }
         };
-        let (codec, bodies) = if stub {
+        let bodies = if stub {
             let unimplemented = quote!(::core::unimplemented!());
-            (quote!(), [(); 3].map(|()| unimplemented.clone()))
+            [(); 3].map(|()| unimplemented.clone())
         } else {
-            (self.codec(&arg_types), self.bodies(&arg_types, &error_type))
+            self.bodies(&arg_types, &error_type)
         };
         let [encode, decode, execute] = bodies;
         let raw = quote!(#private::RawPayload);
@@ -69,13 +69,27 @@ impl Generator<'_> {
         let input = Ident::new("__dacapo_input", Span::mixed_site());
         let payloads = Ident::new("__dacapo_payloads", Span::mixed_site());
         let ctx = Ident::new("__dacapo_ctx", Span::mixed_site());
+        // A result type that is not a payload fails `Value` wherever the output type is
+        // checked: in `type Output`, against the trait's bound on it, and in `execute`'s
+        // signature and body. All of them are located at the user's result type, so that
+        // rustc shows the failure once, there.
+        let output = self.checked(ok);
+        let output_item = quote_spanned!(ok.span()=> type Output = #output;);
+        let private_at_ok = respan(private.clone(), ok.span());
+        let execute_fn = quote_spanned! {ok.span()=>
+            fn execute(
+                #ctx: #ctx_type,
+                #input: Self::Input,
+            ) -> #private_at_ok::BoxFuture<::core::result::Result<#output, #error_type>> {
+                #execute
+            }
+        };
         quote! {
             #(#cfgs)*
             const _: () = {
-                #codec
                 impl #private::#definition_trait for #ident {
                     type Input = #input_type;
-                    type Output = #ok;
+                    #output_item
                     const NAME: &'static str = #name;
                     #options
                     fn encode_input(
@@ -88,35 +102,19 @@ impl Generator<'_> {
                     ) -> ::core::result::Result<Self::Input, #payload_error> {
                         #decode
                     }
-                    fn execute(
-                        #ctx: #ctx_type,
-                        #input: Self::Input,
-                    ) -> #private::BoxFuture<::core::result::Result<Self::Output, #error_type>> {
-                        #execute
-                    }
+                    #execute_fn
                 }
             };
         }
     }
 
-    /// One generic fn that hands out both directions of an argument's encoding. Encoding and
-    /// decoding an argument that is not a `Payload` then fail the same bound at the same span
-    /// (the argument's type), which rustc reports once.
-    fn codec(&self, arg_types: &[&Type]) -> TokenStream {
-        if arg_types.is_empty() {
-            return quote!();
-        }
-        let private = &self.private;
-        let raw = quote!(#private::RawPayload);
-        let payload_error = quote!(#private::PayloadError);
-        quote! {
-            fn __dacapo_codec<__DacapoT: #private::Payload>() -> (
-                fn(&__DacapoT) -> ::core::result::Result<#raw, #payload_error>,
-                fn(&[#raw], usize) -> ::core::result::Result<__DacapoT, #payload_error>,
-            ) {
-                (#private::encode_arg::<__DacapoT>, #private::decode_arg::<__DacapoT>)
-            }
-        }
+    /// `ty` as `<ty as Value>::Checked`, located at `ty`: the type itself when it is a payload,
+    /// and otherwise one error there, in dacapo's words, after which every use of the
+    /// projection (encoding, decoding, the trait's bounds) is quiet.
+    fn checked(&self, ty: &Type) -> TokenStream {
+        let span = ty.span();
+        let private = respan(self.private.clone(), span);
+        quote_spanned!(span=> <#ty as #private::Value>::Checked)
     }
 
     /// The bodies of `encode_input`, `decode_input` and `execute`.
@@ -134,17 +132,18 @@ impl Generator<'_> {
             [one] => quote!(let #one = #input;),
             many => quote!(let (#(#many),*) = #input;),
         };
-        let encode_args = arg_types
-            .iter()
-            .zip(&args)
-            .map(|(ty, arg)| quote_spanned!(ty.span()=> (__dacapo_codec::<#ty>().0)(#arg)?));
+        let encode_args = arg_types.iter().zip(&args).map(|(ty, arg)| {
+            let checked = self.checked(ty);
+            quote_spanned!(ty.span()=> #private::encode_arg::<#checked>(#arg)?)
+        });
         let encode = quote! {
             #destructure
             ::core::result::Result::Ok(::std::vec![#(#encode_args),*])
         };
         let decode_args = arg_types.iter().enumerate().map(|(index, ty)| {
             let index = Literal::usize_unsuffixed(index);
-            quote_spanned!(ty.span()=> (__dacapo_codec::<#ty>().1)(#payloads, #index))
+            let checked = self.checked(ty);
+            quote_spanned!(ty.span()=> #private::decode_arg::<#checked>(#payloads, #index))
         });
         let decode = match arg_types.len() {
             0 => quote!(::core::result::Result::Ok(())),
@@ -186,25 +185,6 @@ impl Generator<'_> {
         };
         [encode, decode, execute]
     }
-}
-
-/// `tokens` with every span set to `span`, for generated paths whose errors belong to one piece
-/// of the user's syntax. Only for paths that resolve the same from anywhere (`::dacapo::..`):
-/// the new span carries the user's hygiene.
-fn respan(tokens: TokenStream, span: Span) -> TokenStream {
-    tokens
-        .into_iter()
-        .map(|mut token| {
-            if let TokenTree::Group(group) = &token {
-                let mut respanned = Group::new(group.delimiter(), respan(group.stream(), span));
-                respanned.set_span(span);
-                token = TokenTree::Group(respanned);
-            } else {
-                token.set_span(span);
-            }
-            token
-        })
-        .collect()
 }
 
 /// The activity's default options, built from `ActivityOptions::default()` with one builder

@@ -1,0 +1,8 @@
+use dacapo::prelude::*;
+
+#[activity(start_to_close: "30s")]
+async fn charge_card(ctx: ActivityContext) -> Result<(), ActivityError> {
+    ctx.heartbeat(()).await
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use dacapo::prelude::*;
+
+#[activity]
+const CHARGE_LIMIT: u64 = 500;
+
+fn main() {}
