@@ -49,24 +49,40 @@ async fn an_unregistered_workflow_type_fails_its_task_naming_the_registered_ones
     let rt = runtime().await;
     let client = rt.client();
     client
-        .start_workflow_by_name("no_such_workflow", vec![], &StartOptions::new("unknown-type", Q))
+        .start_workflow_by_name(
+            "no_such_workflow",
+            vec![],
+            &StartOptions::new("unknown-type", Q),
+        )
         .await
         .unwrap();
     let history = wait_for_event(&client, "unknown-type", "WorkflowTaskFailed").await;
     let message = history
         .iter()
         .find_map(|e| match &e.attributes {
-            Some(A::WorkflowTaskFailedEventAttributes(a)) => a.failure.as_ref().map(|f| f.message.clone()),
+            Some(A::WorkflowTaskFailedEventAttributes(a)) => {
+                a.failure.as_ref().map(|f| f.message.clone())
+            }
             _ => None,
         })
         .unwrap();
     assert!(message.contains("`no_such_workflow`"), "{message}");
-    assert!(message.contains("calls_with_the_wrong_type, takes_a_number"), "{message}");
+    assert!(
+        message.contains("calls_with_the_wrong_type, takes_a_number"),
+        "{message}"
+    );
     assert_eq!(
-        client.describe_workflow("unknown-type", None).await.unwrap().status,
+        client
+            .describe_workflow("unknown-type", None)
+            .await
+            .unwrap()
+            .status,
         WorkflowStatus::Running
     );
-    client.terminate_workflow("unknown-type", None, "test over").await.unwrap();
+    client
+        .terminate_workflow("unknown-type", None, "test over")
+        .await
+        .unwrap();
     rt.shutdown().await;
 }
 
@@ -76,10 +92,17 @@ async fn a_workflow_input_that_does_not_fit_fails_the_run_naming_the_type() {
     let client = rt.client();
     let text = dacapo::payload::encode("not a number").unwrap();
     client
-        .start_workflow_by_name("takes_a_number", vec![text], &StartOptions::new("bad-wf-input", Q))
+        .start_workflow_by_name(
+            "takes_a_number",
+            vec![text],
+            &StartOptions::new("bad-wf-input", Q),
+        )
         .await
         .unwrap();
-    let err = client.result::<u64>("bad-wf-input", None).await.unwrap_err();
+    let err = client
+        .result::<u64>("bad-wf-input", None)
+        .await
+        .unwrap_err();
     let ClientError::Failed { message, .. } = &err else {
         panic!("expected a failed run, got {err:?}");
     };
@@ -94,7 +117,11 @@ async fn an_activity_input_that_does_not_fit_fails_the_attempt_without_retrying(
     let rt = runtime().await;
     let client = rt.client();
     let h = client
-        .start_workflow(calls_with_the_wrong_type, (), StartOptions::new("bad-act-input", Q))
+        .start_workflow(
+            calls_with_the_wrong_type,
+            (),
+            StartOptions::new("bad-act-input", Q),
+        )
         .await
         .unwrap();
     let err = tokio::time::timeout(Duration::from_secs(30), h.result())

