@@ -30,6 +30,7 @@ pub mod history_json;
 pub mod payload;
 pub mod proto;
 pub mod remote;
+pub mod replay;
 pub mod server;
 pub mod store;
 pub mod worker;

@@ -139,10 +139,14 @@ pub(crate) async fn start(
     let (outcome, seq) = {
         let mut st = core.state.lock();
         let mut fx = Effects::default();
-        let outcome = start_locked(&mut st, &mut fx, params, None)?;
+        // A refusal changes nothing (`fx` stays empty), but it may rely on a start that still
+        // waits for its commit; `finish` then gives the last sequence number, so the refusal
+        // too is answered only once what it saw is durable.
+        let outcome = start_locked(&mut st, &mut fx, params, None);
         (outcome, core.finish(&mut st, fx))
     };
     core.committed(seq).await?;
+    let outcome = outcome?;
     Ok(StartWorkflowExecutionResponse {
         run_id: outcome.run_id.clone(),
         first_execution_run_id: outcome.run_id,
@@ -176,10 +180,12 @@ pub(crate) async fn signal_with_start(
     let (outcome, seq) = {
         let mut st = core.state.lock();
         let mut fx = Effects::default();
-        let outcome = start_locked(&mut st, &mut fx, params, Some(signal))?;
+        // As in `start`: a refusal waits for what it saw to be durable.
+        let outcome = start_locked(&mut st, &mut fx, params, Some(signal));
         (outcome, core.finish(&mut st, fx))
     };
     core.committed(seq).await?;
+    let outcome = outcome?;
     Ok(SignalWithStartWorkflowExecutionResponse {
         run_id: outcome.run_id.clone(),
         first_execution_run_id: outcome.run_id,
@@ -401,9 +407,13 @@ pub(crate) async fn signal(
     let exec = validate::execution(&req.workflow_execution)?;
     validate::required(&req.signal_name, "signal_name")?;
     validate::payloads(&req.input, "input", core.cfg.max_payload_bytes)?;
-    let seq = {
+    let (refusal, seq) = 'seq: {
         let mut st = core.state.lock();
-        let run = open_run(&mut st, &req.namespace, &exec)?;
+        let run = match open_run(&mut st, &req.namespace, &exec) {
+            Ok(run) => run,
+            // A refusal ("already completed") may rest on a close still waiting for its commit.
+            Err(refusal) => break 'seq (Some(refusal), st.last_seq),
+        };
         let mut fx = Effects::default();
         fx.touch(&run.rec.run_id);
         let signal = SignalParams {
@@ -414,10 +424,13 @@ pub(crate) async fn signal(
             request_id: req.request_id,
         };
         add_signal(run, &mut fx, now_ms(), signal);
-        core.finish(&mut st, fx)
+        (None, core.finish(&mut st, fx))
     };
     core.committed(seq).await?;
-    Ok(SignalWorkflowExecutionResponse::default())
+    match refusal {
+        Some(refusal) => Err(refusal),
+        None => Ok(SignalWorkflowExecutionResponse::default()),
+    }
 }
 
 /// `RequestCancelWorkflowExecution` (SEMANTICS 1.2): at most one `WorkflowExecutionCancelRequested`
@@ -428,17 +441,21 @@ pub(crate) async fn request_cancel(
 ) -> Result<RequestCancelWorkflowExecutionResponse, Status> {
     core.check_namespace(&req.namespace)?;
     let exec = validate::execution(&req.workflow_execution)?;
-    let seq = {
+    let seq = 'seq: {
         let mut st = core.state.lock();
         let run_id = st.resolve(&req.namespace, &exec)?;
         if !req.first_execution_run_id.is_empty() && req.first_execution_run_id != run_id {
             return Err(workflow_not_found(&exec.workflow_id, &exec.run_id));
         }
+        // A closed run, or a cancel already requested: nothing to write, but the answer relies
+        // on a close or a cancel that may still wait for its commit. Answering before it is
+        // durable would acknowledge a cancel that a crash could take back, so wait for
+        // everything submitted so far, as reads do.
         let Some(run) = st.runs.get_mut(&run_id) else {
-            return Ok(RequestCancelWorkflowExecutionResponse::default());
+            break 'seq st.last_seq;
         };
         if run.rec.cancel_requested {
-            return Ok(RequestCancelWorkflowExecutionResponse::default());
+            break 'seq st.last_seq;
         }
         run.rec.cancel_requested = true;
         let attrs = WorkflowExecutionCancelRequestedEventAttributes {
@@ -467,9 +484,13 @@ pub(crate) async fn terminate(
     core.check_namespace(&req.namespace)?;
     let exec = validate::execution(&req.workflow_execution)?;
     validate::payloads(&req.details, "details", core.cfg.max_payload_bytes)?;
-    let seq = {
+    let (refusal, seq) = 'seq: {
         let mut st = core.state.lock();
-        let run = open_run(&mut st, &req.namespace, &exec)?;
+        let run = match open_run(&mut st, &req.namespace, &exec) {
+            Ok(run) => run,
+            // A refusal ("already completed") may rest on a close still waiting for its commit.
+            Err(refusal) => break 'seq (Some(refusal), st.last_seq),
+        };
         if !req.first_execution_run_id.is_empty() && req.first_execution_run_id != run.rec.run_id {
             return Err(workflow_not_found(&exec.workflow_id, &exec.run_id));
         }
@@ -483,10 +504,13 @@ pub(crate) async fn terminate(
             req.details,
             &req.identity,
         );
-        core.finish(&mut st, fx)
+        (None, core.finish(&mut st, fx))
     };
     core.committed(seq).await?;
-    Ok(TerminateWorkflowExecutionResponse::default())
+    match refusal {
+        Some(refusal) => Err(refusal),
+        None => Ok(TerminateWorkflowExecutionResponse::default()),
+    }
 }
 
 fn terminate_run(

@@ -19,6 +19,10 @@
 //! - every row is replaced whole (`Put*`), so a store needs no partial updates.
 //!
 //! Records are prost messages so that adding a field later keeps old rows readable.
+//!
+//! `DESIGN.md` in this directory is the full reference: the SQLite schema and its versions, every
+//! invariant, the commit protocol with group commit, what survives a process crash and a power
+//! loss, locking, and what happens when a file is opened.
 
 use crate::proto::common::{ActivityType, Header, Payloads, RetryPolicy};
 use crate::proto::failure::Failure;
@@ -30,7 +34,7 @@ mod memory;
 mod sqlite;
 
 pub use memory::MemoryStore;
-pub use sqlite::SqliteStore;
+pub use sqlite::{SqliteStore, VerifyReport};
 
 /// Where the engine's state lives between requests and across restarts.
 ///
@@ -370,6 +374,14 @@ pub enum StoreError {
     InUse {
         /// The file.
         path: PathBuf,
+    },
+    /// A full check ([`SqliteStore::verify`]) found rows that break the store's invariants.
+    #[error("{} breaks the invariants of a dacapo database: {}", path.display(), problems.join("; "))]
+    Inconsistent {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, one entry per problem (at most 20).
+        problems: Vec<String>,
     },
     /// A stored row did not decode.
     #[error("stored {what} does not decode ({reason}); the database may be corrupt")]

@@ -1,22 +1,20 @@
 //! The SQLite [`Store`]: one file in WAL mode with `synchronous=FULL`, so a commit that returned
-//! survives a crash of the process or the machine.
+//! survives a crash of the process, and of the machine as far as the disk honours `fsync`.
 //!
-//! Schema (version 1). Rows hold prost-encoded bytes: history events as `HistoryEvent`, the other
-//! records as the messages of the same name in [`crate::store`]. The key columns beside them
-//! exist for lookups and must agree with the bytes.
+//! `DESIGN.md` beside this module is the reference: the tables and their invariants, the commit
+//! protocol, what survives a process crash and a power loss, locking, schema versions and what
+//! happens on open. In short:
 //!
-//! ```sql
-//! schema_version (version)                                        -- exactly one row
-//! executions     (run_id PK, namespace, workflow_id, status, start_time_ms, close_time_ms, record)
-//! history_events (run_id, event_id, event)            PK (run_id, event_id)
-//! held_events    (run_id, position, event)            PK (run_id, position)
-//! activities     (run_id, scheduled_event_id, activity_id, attempt, record)
-//! timers         (run_id, timer_id, fire_at_ms, record)
-//! ```
-//!
-//! The engine owns its file: the connection takes SQLite's exclusive lock when it opens and
-//! keeps it, so a second engine (in this process or another) gets a clear error instead of two
-//! engines running the same workflows.
+//! - rows hold prost-encoded bytes (history events as `HistoryEvent`, the other records as the
+//!   messages of the same name in [`crate::store`]); the key columns beside them exist for
+//!   lookups and agree with the bytes;
+//! - every [`Store::commit`] is one transaction, and the engine's writer thread folds many
+//!   requests into one commit (group commit), so one `fsync` serves them all;
+//! - the engine owns its file: the connection takes SQLite's exclusive lock when it opens and
+//!   keeps it, so a second engine (in this process or another) gets [`StoreError::InUse`]
+//!   instead of two engines running the same workflows;
+//! - the schema is versioned (see `schema`); older files are upgraded on open, newer ones are
+//!   refused with both versions named.
 
 use super::{
     ActivityRecord, ExecutionRecord, OpenRunRows, Snapshot, Store, StoreError, TimerRecord, WriteOp,
@@ -25,58 +23,18 @@ use crate::proto::enums::WorkflowExecutionStatus;
 use crate::proto::history::HistoryEvent;
 use parking_lot::Mutex;
 use prost::Message;
-use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, ErrorCode, params};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// The newest schema version this build writes and reads.
-pub(crate) const SCHEMA_VERSION: i64 = 1;
-
 /// How long opening waits for another holder of the file to let go.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(1);
 
-const CREATE_SCHEMA: &str = "
-CREATE TABLE schema_version (version INTEGER NOT NULL);
-CREATE TABLE executions (
-    run_id        TEXT PRIMARY KEY NOT NULL,
-    namespace     TEXT NOT NULL,
-    workflow_id   TEXT NOT NULL,
-    status        INTEGER NOT NULL,
-    start_time_ms INTEGER NOT NULL,
-    close_time_ms INTEGER NOT NULL,
-    record        BLOB NOT NULL
-);
-CREATE INDEX executions_by_workflow_id ON executions (namespace, workflow_id, start_time_ms);
-CREATE INDEX executions_by_status ON executions (status);
-CREATE TABLE history_events (
-    run_id   TEXT NOT NULL,
-    event_id INTEGER NOT NULL,
-    event    BLOB NOT NULL,
-    PRIMARY KEY (run_id, event_id)
-) WITHOUT ROWID;
-CREATE TABLE held_events (
-    run_id   TEXT NOT NULL,
-    position INTEGER NOT NULL,
-    event    BLOB NOT NULL,
-    PRIMARY KEY (run_id, position)
-) WITHOUT ROWID;
-CREATE TABLE activities (
-    run_id             TEXT NOT NULL,
-    scheduled_event_id INTEGER NOT NULL,
-    activity_id        TEXT NOT NULL,
-    attempt            INTEGER NOT NULL,
-    record             BLOB NOT NULL,
-    PRIMARY KEY (run_id, scheduled_event_id)
-) WITHOUT ROWID;
-CREATE TABLE timers (
-    run_id     TEXT NOT NULL,
-    timer_id   TEXT NOT NULL,
-    fire_at_ms INTEGER NOT NULL,
-    record     BLOB NOT NULL,
-    PRIMARY KEY (run_id, timer_id)
-) WITHOUT ROWID;
-";
+mod schema;
+mod verify;
+
+pub use verify::VerifyReport;
 
 /// A [`Store`] in one SQLite file.
 #[derive(Debug)]
@@ -86,19 +44,30 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    /// Opens the database at `path`, creating the file and its schema when it does not exist.
+    /// The newest schema version this build writes and reads. Older files are upgraded when
+    /// opened; newer ones are refused with [`StoreError::SchemaVersion`].
+    pub const SCHEMA_VERSION: i64 = schema::SCHEMA_VERSION;
+
+    /// Opens the database at `path`, creating the file and its schema when it does not exist
+    /// (an empty file counts as a new database). A file left by a crashed engine is recovered:
+    /// exactly the transactions that had committed are there. A file written by an older dacapo
+    /// is upgraded to the current schema version.
     ///
     /// # Errors
     /// [`StoreError::Open`] when the file cannot be opened or created (missing or read-only
-    /// directory), [`StoreError::NotADatabase`] when the file is not a SQLite database, is
-    /// corrupt, or holds unrelated tables, [`StoreError::SchemaVersion`] when a newer dacapo wrote
-    /// it, [`StoreError::InUse`] when another engine has it open.
+    /// directory, unreadable file), [`StoreError::NotADatabase`] when the file is not a SQLite
+    /// database, is truncated or corrupt, or belongs to another program,
+    /// [`StoreError::SchemaVersion`] when a newer dacapo wrote it, [`StoreError::InUse`] when
+    /// another engine has it open. Every one names the file.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
         let fail = |e: rusqlite::Error| open_error(&path, e);
         let mut conn = Connection::open(&path).map_err(fail)?;
         configure(&conn).map_err(fail)?;
-        ensure_schema(&path, &mut conn)?;
+        schema::ensure(&path, &mut conn)?;
+        // Every time, not only when the file is new: the process that created it may have died
+        // before it got here.
+        sync_parent_dir(&path);
         Ok(Self {
             path,
             conn: Mutex::new(conn),
@@ -108,6 +77,22 @@ impl SqliteStore {
     /// The file this store writes.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Turns an error of normal operation into a [`StoreError`]; damage found on the way is
+    /// reported against the file.
+    fn error(&self, e: rusqlite::Error) -> StoreError {
+        match e.sqlite_error_code() {
+            Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => {
+                StoreError::NotADatabase {
+                    path: self.path.clone(),
+                    reason: format!(
+                        "{e}; the file is damaged, so restore it from a backup or move it aside"
+                    ),
+                }
+            }
+            _ => StoreError::Sqlite(e),
+        }
     }
 }
 
@@ -120,65 +105,27 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     if !mode.eq_ignore_ascii_case("wal") {
         tracing::warn!(mode, "SQLite refused WAL mode; commits will be slower");
     }
+    // FULL: every commit syncs the WAL before it returns. NORMAL would survive a process crash
+    // too, but a power loss could take back commits that were already answered.
     conn.pragma_update(None, "synchronous", "FULL")?;
+    // Where plain fsync does not reach the disk (macOS), ask for F_FULLFSYNC. No-op elsewhere.
+    conn.pragma_update(None, "fullfsync", "ON")?;
+    conn.pragma_update(None, "checkpoint_fullfsync", "ON")?;
     Ok(())
 }
 
-fn ensure_schema(path: &Path, conn: &mut Connection) -> Result<(), StoreError> {
-    let fail = |e: rusqlite::Error| open_error(path, e);
-    // An exclusive transaction takes the file lock now; exclusive locking mode keeps it.
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Exclusive)
-        .map_err(fail)?;
-    let has_version: bool = tx
-        .query_row(
-            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'",
-            [],
-            |row| row.get::<_, i64>(0),
-        )
-        .map_err(fail)?
-        > 0;
-    if has_version {
-        let found: Option<i64> = tx
-            .query_row("SELECT max(version) FROM schema_version", [], |row| {
-                row.get(0)
-            })
-            .optional()
-            .map_err(fail)?
-            .flatten();
-        return match found {
-            Some(SCHEMA_VERSION) => Ok(()),
-            Some(found) if found > SCHEMA_VERSION => Err(StoreError::SchemaVersion {
-                path: path.to_path_buf(),
-                found,
-                supported: SCHEMA_VERSION,
-            }),
-            other => Err(StoreError::NotADatabase {
-                path: path.to_path_buf(),
-                reason: format!("its schema_version table holds {other:?}"),
-            }),
-        };
+/// Makes the directory entry of the database file durable, so that a power loss cannot leave
+/// committed data on disk in a file that no directory names. SQLite does this for the WAL files
+/// it creates but not for the database file itself.
+fn sync_parent_dir(path: &Path) {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    if let Err(e) = std::fs::File::open(dir).and_then(|d| d.sync_all()) {
+        // Some file systems cannot sync a directory; the data itself is synced regardless.
+        tracing::debug!(dir = %dir.display(), "could not sync the directory of the database: {e}");
     }
-    let tables: i64 = tx
-        .query_row(
-            "SELECT count(*) FROM sqlite_master WHERE type = 'table'",
-            [],
-            |row| row.get(0),
-        )
-        .map_err(fail)?;
-    if tables > 0 {
-        return Err(StoreError::NotADatabase {
-            path: path.to_path_buf(),
-            reason: "it is a SQLite database with other tables and no schema_version table".into(),
-        });
-    }
-    tx.execute_batch(CREATE_SCHEMA).map_err(fail)?;
-    tx.execute(
-        "INSERT INTO schema_version (version) VALUES (?1)",
-        [SCHEMA_VERSION],
-    )
-    .map_err(fail)?;
-    tx.commit().map_err(fail)
 }
 
 fn open_error(path: &Path, e: rusqlite::Error) -> StoreError {
@@ -317,8 +264,46 @@ fn read_rows<M: Message + Default>(
 impl Store for SqliteStore {
     fn load(&self) -> Result<Snapshot, StoreError> {
         let conn = self.conn.lock();
+        self.load_rows(&conn).map_err(|e| self.with_path(e))
+    }
+
+    fn commit(&self, ops: &[WriteOp]) -> Result<(), StoreError> {
+        let mut conn = self.conn.lock();
+        let tx = conn.transaction().map_err(|e| self.error(e))?;
+        for op in ops {
+            apply(&tx, op).map_err(|e| self.error(e))?;
+        }
+        // Dropping an uncommitted transaction rolls it back: all or nothing.
+        tx.commit().map_err(|e| self.error(e))
+    }
+
+    fn read_history(
+        &self,
+        run_id: &str,
+        first_event_id: i64,
+        max_events: usize,
+    ) -> Result<Vec<HistoryEvent>, StoreError> {
+        let conn = self.conn.lock();
+        history(&conn, run_id, first_event_id, max_events).map_err(|e| self.with_path(e))
+    }
+}
+
+impl SqliteStore {
+    /// Names the file in errors that come from reading it.
+    fn with_path(&self, e: StoreError) -> StoreError {
+        match e {
+            StoreError::Sqlite(e) => self.error(e),
+            StoreError::Corrupt { what, reason } => StoreError::NotADatabase {
+                path: self.path.clone(),
+                reason: format!("stored {what} does not decode ({reason})"),
+            },
+            other => other,
+        }
+    }
+
+    fn load_rows(&self, conn: &Connection) -> Result<Snapshot, StoreError> {
         let executions: Vec<ExecutionRecord> = read_rows::<ExecutionRecord>(
-            &conn,
+            conn,
             "SELECT run_id, record FROM executions",
             "execution record",
         )?
@@ -338,7 +323,7 @@ impl Store for SqliteStore {
             })
             .collect();
         let held = read_rows::<HistoryEvent>(
-            &conn,
+            conn,
             "SELECT run_id, event FROM held_events ORDER BY run_id, position",
             "held event",
         )?;
@@ -348,7 +333,7 @@ impl Store for SqliteStore {
             }
         }
         let activities = read_rows::<ActivityRecord>(
-            &conn,
+            conn,
             "SELECT run_id, record FROM activities ORDER BY run_id, scheduled_event_id",
             "activity",
         )?;
@@ -358,7 +343,7 @@ impl Store for SqliteStore {
             }
         }
         let timers = read_rows::<TimerRecord>(
-            &conn,
+            conn,
             "SELECT run_id, record FROM timers ORDER BY run_id, timer_id",
             "timer",
         )?;
@@ -368,32 +353,12 @@ impl Store for SqliteStore {
             }
         }
         for rows in open.values_mut() {
-            rows.events = history(&conn, &rows.run_id, 1, usize::MAX)?;
+            rows.events = history(conn, &rows.run_id, 1, usize::MAX)?;
         }
         Ok(Snapshot {
             executions,
             open_runs: open.into_values().collect(),
         })
-    }
-
-    fn commit(&self, ops: &[WriteOp]) -> Result<(), StoreError> {
-        let mut conn = self.conn.lock();
-        let tx = conn.transaction()?;
-        for op in ops {
-            apply(&tx, op)?;
-        }
-        tx.commit()?;
-        Ok(())
-    }
-
-    fn read_history(
-        &self,
-        run_id: &str,
-        first_event_id: i64,
-        max_events: usize,
-    ) -> Result<Vec<HistoryEvent>, StoreError> {
-        let conn = self.conn.lock();
-        history(&conn, run_id, first_event_id, max_events)
     }
 }
 
@@ -422,25 +387,4 @@ fn history(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn wal_full_sync_and_schema_version() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path().join("s.db")).unwrap();
-        let conn = store.conn.lock();
-        let mode: String = conn
-            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(mode.to_lowercase(), "wal");
-        let sync: i64 = conn
-            .query_row("PRAGMA synchronous", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(sync, 2, "FULL");
-        let version: i64 = conn
-            .query_row("SELECT version FROM schema_version", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(version, SCHEMA_VERSION);
-    }
-}
+mod tests;

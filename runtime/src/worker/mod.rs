@@ -3,8 +3,8 @@
 //! a full replay.
 
 mod activities;
-mod registry;
-mod workflows;
+pub(crate) mod registry;
+pub(crate) mod workflows;
 
 use crate::definition::{ActivityDefinition, WorkflowDefinition};
 use crate::proto::ServiceHandle;

@@ -1,6 +1,7 @@
 //! Workflow tasks: poll, replay or resume the cached run, answer with its commands.
 
 use super::WorkerInner;
+use super::registry::ErasedWorkflow;
 use crate::proto::common::WorkflowExecution;
 use crate::proto::enums::{EventType, WorkflowTaskFailedCause};
 use crate::proto::history::{HistoryEvent, history_event::Attributes as EvAttr};
@@ -257,6 +258,42 @@ fn new_run(
     execution: &WorkflowExecution,
     history: &[HistoryEvent],
 ) -> Result<WorkflowRun, String> {
+    let type_name = started_type(history).unwrap_or_default();
+    let Some(entry) = w.registry.workflows.get(type_name).cloned() else {
+        return Err(format!(
+            "workflow type `{type_name}` is not registered on this worker (task queue `{}`); registered workflow types: {}",
+            w.task_queue,
+            w.registry.workflow_names()
+        ));
+    };
+    start_run(
+        entry.as_ref(),
+        &w.namespace,
+        &w.task_queue,
+        execution,
+        history,
+    )
+}
+
+/// The workflow type named by the `WorkflowExecutionStarted` event that opens `history`.
+pub(crate) fn started_type(history: &[HistoryEvent]) -> Option<&str> {
+    match history.first().map(|e| &e.attributes) {
+        Some(Some(EvAttr::WorkflowExecutionStartedEventAttributes(started))) => {
+            started.workflow_type.as_ref().map(|t| t.name.as_str())
+        }
+        _ => None,
+    }
+}
+
+/// Builds the run of `entry` that `history` records, exactly as a worker does before its first
+/// activation: the same info, input and random seed, so that replay takes the same path.
+pub(crate) fn start_run(
+    entry: &dyn ErasedWorkflow,
+    namespace: &str,
+    default_task_queue: &str,
+    execution: &WorkflowExecution,
+    history: &[HistoryEvent],
+) -> Result<WorkflowRun, String> {
     let first = history.first();
     let Some(Some(EvAttr::WorkflowExecutionStartedEventAttributes(started))) =
         first.map(|e| &e.attributes)
@@ -275,15 +312,8 @@ fn new_run(
         .as_ref()
         .map(|t| t.name.clone())
         .unwrap_or_default();
-    let Some(entry) = w.registry.workflows.get(&type_name).cloned() else {
-        return Err(format!(
-            "workflow type `{type_name}` is not registered on this worker (task queue `{}`); registered workflow types: {}",
-            w.task_queue,
-            w.registry.workflow_names()
-        ));
-    };
     let info = WorkflowInfo {
-        namespace: w.namespace.clone(),
+        namespace: namespace.to_string(),
         workflow_id: execution.workflow_id.clone(),
         run_id: execution.run_id.clone(),
         workflow_type: type_name,
@@ -291,7 +321,7 @@ fn new_run(
             .task_queue
             .as_ref()
             .map(|q| q.name.clone())
-            .unwrap_or_else(|| w.task_queue.clone()),
+            .unwrap_or_else(|| default_task_queue.to_string()),
         attempt: started.attempt.max(1),
         start_time: first
             .and_then(|e| e.event_time.as_ref())

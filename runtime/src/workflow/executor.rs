@@ -97,6 +97,18 @@ impl WorkflowRun {
                 .is_some_and(|e| e.event_type == EventType::WorkflowTaskCompleted as i32)
     }
 
+    /// Whether the body has returned (its close command was issued).
+    pub(crate) fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    /// The commands the code issued that no event of the history applied so far records,
+    /// described for a non-determinism message. After a whole completed workflow task every
+    /// command must be recorded, so replaying a history up to such a task leaves this empty.
+    pub(crate) fn unrecorded_commands(&self) -> Vec<String> {
+        self.unmatched.iter().map(IssuedCommand::describe).collect()
+    }
+
     /// Applies the events not yet seen and returns the commands for the current workflow task
     /// (the one whose `WorkflowTaskStarted` ends `history`). `history` is the whole history or
     /// any suffix of it that starts at or before the first event not yet applied.
