@@ -11,6 +11,16 @@ use std::time::{Duration, Instant};
 
 const QUEUE: &str = "cancel-activity";
 
+#[path = "../examples/cancellation/seed.rs"]
+mod seed;
+
+/// The seed workflow's type after an incompatible change: it sleeps instead.
+#[dacapo::workflow(name = "your_workflow")]
+async fn your_workflow_changed(ctx: dacapo::WorkflowContext) -> dacapo::WorkflowResult<()> {
+    ctx.sleep(Duration::from_secs(1)).await?;
+    Ok(())
+}
+
 /// A `dacapo server` (in memory) and the seed worker polling it.
 struct Stack {
     _dir: tempfile::TempDir,
@@ -186,6 +196,20 @@ async fn the_temporal_cli_starts_cancels_describes_shows_and_lists() {
     // What Temporal's CLI prints, dacapo reads back event for event.
     let reread = dacapo::history_json::from_json(&shown.to_string()).unwrap();
     assert_eq!(reread, client.history("cli-seed", None).await.unwrap());
+    // The exported history replays against the current code, and not against changed code.
+    let replayed = dacapo::replay::Replayer::new()
+        .workflow(seed::your_workflow)
+        .replay_json(&shown.to_string())
+        .unwrap();
+    assert!(replayed.finished, "{replayed:?}");
+    let err = dacapo::replay::Replayer::new()
+        .workflow(your_workflow_changed)
+        .replay_json(&shown.to_string())
+        .unwrap_err();
+    assert!(
+        matches!(err, dacapo::replay::ReplayError::NonDeterminism { .. }),
+        "{err:?}"
+    );
 
     let listed = temporal(&["workflow", "list", "--address", a, "-o", "json"]);
     assert!(listed.contains("cli-seed"), "{listed}");

@@ -229,6 +229,18 @@ impl Replayer {
             finished: run.is_finished(),
         })
     }
+
+    /// Replays a history given as JSON, as `temporal workflow show --output json` or
+    /// `dacapo workflow show --output json` print it: the check to run in CI before a deploy.
+    ///
+    /// # Errors
+    /// [`ReplayError::Malformed`] when the text is not a JSON history; otherwise as
+    /// [`Replayer::replay`].
+    pub fn replay_json(&self, json: &str) -> Result<Replayed, ReplayError> {
+        let history = crate::history_json::from_json(json)
+            .map_err(|e| ReplayError::Malformed(e.to_string()))?;
+        self.replay(&history)
+    }
 }
 
 /// Replays one history of workflow `W` against its current code: a shorthand for a
