@@ -212,6 +212,28 @@ impl Worker {
             }
         }
         while tasks.join_next().await.is_some() {}
+        // Tell the server this worker's sticky queue is gone, so its runs' next tasks go to the
+        // normal queue at once instead of after the sticky timeout. A server that does not
+        // know the call (the embedded engine) needs no telling.
+        if self.inner.options.sticky_schedule_to_start.is_some() {
+            let req = crate::proto::service::ShutdownWorkerRequest {
+                namespace: self.inner.namespace.clone(),
+                sticky_task_queue: self.inner.sticky_queue.clone(),
+                identity: self.inner.identity.clone(),
+                reason: "graceful shutdown".to_string(),
+                task_queue: self.inner.task_queue.clone(),
+                ..Default::default()
+            };
+            if let Err(status) = self
+                .inner
+                .service
+                .shutdown_worker(tonic::Request::new(req))
+                .await
+                && status.code() != tonic::Code::Unimplemented
+            {
+                tracing::debug!("the server did not take the worker's shutdown: {status}");
+            }
+        }
         // Pollers have stopped; give in-flight attempts a moment to notice the cancel and report.
         self.inner.running.cancel_all();
         let mut attempts = std::mem::take(&mut *self.inner.attempts.lock());
