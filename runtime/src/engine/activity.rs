@@ -33,23 +33,13 @@ pub(crate) async fn poll(
     core: &Core,
     req: PollActivityTaskQueueRequest,
 ) -> Result<PollActivityTaskQueueResponse, Status> {
-    core.check_namespace(&req.namespace)?;
-    let queue = validate::task_queue(&req.task_queue, "task_queue.name")?;
-    let key: QueueKey = (req.namespace.clone(), queue);
-    let taken = core
-        .long_poll(
-            core.cfg.long_poll_timeout,
-            |st| Some(st.act_notify(&key)),
-            |st| Ok(take(core, st, &key, &req.identity)),
-        )
-        .await?;
-    match taken {
-        Some((resp, seq)) => {
-            core.committed(seq).await?;
-            Ok(resp)
-        }
-        None => Ok(PollActivityTaskQueueResponse::default()),
-    }
+    core.poll_queue(
+        &req.namespace,
+        &req.task_queue,
+        State::act_notify,
+        |st, key| take(core, st, key, &req.identity),
+    )
+    .await
 }
 
 fn take(

@@ -7,7 +7,7 @@
 //! groups whatever is waiting into one transaction, so concurrent requests share an fsync.
 
 use super::driver;
-use super::state::{Commit, Effects, State};
+use super::state::{Commit, Effects, QueueKey, State};
 use super::status::{internal, not_found, unavailable};
 use crate::store::{Snapshot, Store};
 use parking_lot::{Condvar, Mutex};
@@ -213,6 +213,35 @@ impl Core {
                         .send_modify(|s| s.failure = Some(Arc::from(e.to_string())));
                 }
             }
+        }
+    }
+
+    /// Long-polls one task queue: waits on the queue's notifier for `take` to hand out a task,
+    /// then answers only once what taking it wrote has committed. Gives `R::default()` (an
+    /// empty poll response) when nothing came within the long-poll timeout.
+    pub(crate) async fn poll_queue<R: Default>(
+        &self,
+        namespace: &str,
+        task_queue: &Option<crate::proto::taskqueue::TaskQueue>,
+        notifier: fn(&mut State, &QueueKey) -> Arc<Notify>,
+        mut take: impl FnMut(&mut State, &QueueKey) -> Option<(R, u64)>,
+    ) -> Result<R, Status> {
+        self.check_namespace(namespace)?;
+        let queue = super::validate::task_queue(task_queue, "task_queue.name")?;
+        let key: QueueKey = (namespace.to_string(), queue);
+        let taken = self
+            .long_poll(
+                self.cfg.long_poll_timeout,
+                |st| Some(notifier(st, &key)),
+                |st| Ok(take(st, &key)),
+            )
+            .await?;
+        match taken {
+            Some((resp, seq)) => {
+                self.committed(seq).await?;
+                Ok(resp)
+            }
+            None => Ok(R::default()),
         }
     }
 

@@ -44,23 +44,13 @@ pub(crate) async fn poll(
     core: &Core,
     req: PollWorkflowTaskQueueRequest,
 ) -> Result<PollWorkflowTaskQueueResponse, Status> {
-    core.check_namespace(&req.namespace)?;
-    let queue = validate::task_queue(&req.task_queue, "task_queue.name")?;
-    let key: QueueKey = (req.namespace.clone(), queue);
-    let taken = core
-        .long_poll(
-            core.cfg.long_poll_timeout,
-            |st| Some(st.wft_notify(&key)),
-            |st| Ok(take(core, st, &key, &req.identity)),
-        )
-        .await?;
-    match taken {
-        Some((resp, seq)) => {
-            core.committed(seq).await?;
-            Ok(resp)
-        }
-        None => Ok(PollWorkflowTaskQueueResponse::default()),
-    }
+    core.poll_queue(
+        &req.namespace,
+        &req.task_queue,
+        State::wft_notify,
+        |st, key| take(core, st, key, &req.identity),
+    )
+    .await
 }
 
 /// Takes the first live task of a queue and starts it.
