@@ -1,7 +1,7 @@
 //! Activity tasks: poll, run the body with a context that learns of cancels, heartbeat in the
 //! background, and report the outcome.
 
-use super::WorkerInner;
+use super::{PollBackoff, WorkerInner};
 use crate::activity::ActivityContext;
 use crate::activity::ActivityInfo;
 use crate::activity::context::ActivityShared;
@@ -49,7 +49,7 @@ impl RunningActivities {
 }
 
 pub(crate) async fn poll_loop(w: Arc<WorkerInner>, limit: Arc<Semaphore>) {
-    let mut backoff = Duration::from_millis(50);
+    let mut backoff = PollBackoff::new();
     loop {
         let permit = tokio::select! {
             _ = w.shutdown.cancelled() => return,
@@ -67,7 +67,7 @@ pub(crate) async fn poll_loop(w: Arc<WorkerInner>, limit: Arc<Semaphore>) {
         };
         match polled {
             Ok(resp) => {
-                backoff = Duration::from_millis(50);
+                backoff.reset();
                 let task = resp.into_inner();
                 if task.task_token.is_empty() {
                     continue;
@@ -79,12 +79,9 @@ pub(crate) async fn poll_loop(w: Arc<WorkerInner>, limit: Arc<Semaphore>) {
                 });
             }
             Err(status) => {
-                tracing::warn!(task_queue = %w.task_queue, "polling for activity tasks failed: {status}");
-                tokio::select! {
-                    _ = w.shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(backoff) => {}
+                if !backoff.after_error(&w, "activity", status).await {
+                    return;
                 }
-                backoff = (backoff * 2).min(Duration::from_secs(5));
             }
         }
     }

@@ -135,6 +135,37 @@ pub(crate) struct WorkerInner {
     pub(crate) shutdown: CancellationToken,
 }
 
+/// The pause between failed polls: 50 ms, doubling to at most 5 s, reset by a good poll.
+pub(crate) struct PollBackoff(Duration);
+
+impl PollBackoff {
+    const FIRST: Duration = Duration::from_millis(50);
+
+    pub(crate) fn new() -> Self {
+        Self(Self::FIRST)
+    }
+
+    pub(crate) fn reset(&mut self) {
+        self.0 = Self::FIRST;
+    }
+
+    /// Logs a failed poll and waits before the next one. False when the worker is shutting down.
+    pub(crate) async fn after_error(
+        &mut self,
+        w: &WorkerInner,
+        what: &str,
+        status: tonic::Status,
+    ) -> bool {
+        tracing::warn!(task_queue = %w.task_queue, "polling for {what} tasks failed: {status}");
+        tokio::select! {
+            _ = w.shutdown.cancelled() => return false,
+            _ = tokio::time::sleep(self.0) => {}
+        }
+        self.0 = (self.0 * 2).min(Duration::from_secs(5));
+        true
+    }
+}
+
 impl WorkerInner {
     pub(crate) fn sticky_queue(&self) -> Option<TaskQueue> {
         Some(TaskQueue {

@@ -1,7 +1,7 @@
 //! Workflow tasks: poll, replay or resume the cached run, answer with its commands.
 
-use super::WorkerInner;
 use super::registry::ErasedWorkflow;
+use super::{PollBackoff, WorkerInner};
 use crate::proto::common::WorkflowExecution;
 use crate::proto::enums::{EventType, WorkflowTaskFailedCause};
 use crate::proto::history::{HistoryEvent, history_event::Attributes as EvAttr};
@@ -17,7 +17,6 @@ use crate::workflow::state::RunState;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// Running workflows kept between tasks, by run id.
 #[derive(Default)]
@@ -44,7 +43,7 @@ impl Cache {
 /// Polls the worker's normal task queue, or (`sticky`) its own sticky queue, where the server
 /// sends the next tasks of runs this worker has cached, with only their new events.
 pub(crate) async fn poll_loop(w: Arc<WorkerInner>, sticky: bool) {
-    let mut backoff = Duration::from_millis(50);
+    let mut backoff = PollBackoff::new();
     loop {
         let req = PollWorkflowTaskQueueRequest {
             namespace: w.namespace.clone(),
@@ -62,7 +61,7 @@ pub(crate) async fn poll_loop(w: Arc<WorkerInner>, sticky: bool) {
         };
         match polled {
             Ok(resp) => {
-                backoff = Duration::from_millis(50);
+                backoff.reset();
                 let task = resp.into_inner();
                 if task.task_token.is_empty() {
                     continue;
@@ -70,12 +69,9 @@ pub(crate) async fn poll_loop(w: Arc<WorkerInner>, sticky: bool) {
                 handle_task(&w, task).await;
             }
             Err(status) => {
-                tracing::warn!(task_queue = %w.task_queue, "polling for workflow tasks failed: {status}");
-                tokio::select! {
-                    _ = w.shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(backoff) => {}
+                if !backoff.after_error(&w, "workflow", status).await {
+                    return;
                 }
-                backoff = (backoff * 2).min(Duration::from_secs(5));
             }
         }
     }
@@ -87,54 +83,67 @@ async fn whole_history(
     execution: &WorkflowExecution,
     up_to: i64,
 ) -> Result<Vec<HistoryEvent>, tonic::Status> {
-    let mut events = Vec::new();
-    let mut token = Vec::new();
-    loop {
-        let req = GetWorkflowExecutionHistoryRequest {
-            namespace: w.namespace.clone(),
-            execution: Some(execution.clone()),
-            next_page_token: token,
-            ..Default::default()
-        };
-        let page = w
-            .service
-            .get_workflow_execution_history(tonic::Request::new(req))
-            .await?
-            .into_inner();
-        events.extend(page.history.map(|h| h.events).unwrap_or_default());
-        token = page.next_page_token;
-        if token.is_empty() || events.last().is_some_and(|e| e.event_id >= up_to) {
-            break;
-        }
-    }
+    let execution = Some(execution.clone());
+    let (mut events, token) = history_page(w, &execution, Vec::new()).await?;
+    more_pages(w, &execution, &mut events, token, up_to).await?;
     if up_to > 0 {
         events.retain(|e| e.event_id <= up_to);
     }
     Ok(events)
 }
 
+/// The task's history with the pages the poll response did not carry.
 async fn full_history(
     w: &WorkerInner,
     task: &mut PollWorkflowTaskQueueResponse,
 ) -> Result<Vec<HistoryEvent>, tonic::Status> {
     let mut events = task.history.take().map(|h| h.events).unwrap_or_default();
-    let mut token = std::mem::take(&mut task.next_page_token);
-    while !token.is_empty() {
-        let req = GetWorkflowExecutionHistoryRequest {
-            namespace: w.namespace.clone(),
-            execution: task.workflow_execution.clone(),
-            next_page_token: token,
-            ..Default::default()
-        };
-        let page = w
-            .service
-            .get_workflow_execution_history(tonic::Request::new(req))
-            .await?
-            .into_inner();
-        events.extend(page.history.map(|h| h.events).unwrap_or_default());
-        token = page.next_page_token;
-    }
+    let token = std::mem::take(&mut task.next_page_token);
+    more_pages(w, &task.workflow_execution, &mut events, token, 0).await?;
     Ok(events)
+}
+
+/// One page of a run's history, from `token` (empty: the first page), and the next token.
+async fn history_page(
+    w: &WorkerInner,
+    execution: &Option<WorkflowExecution>,
+    token: Vec<u8>,
+) -> Result<(Vec<HistoryEvent>, Vec<u8>), tonic::Status> {
+    let req = GetWorkflowExecutionHistoryRequest {
+        namespace: w.namespace.clone(),
+        execution: execution.clone(),
+        next_page_token: token,
+        ..Default::default()
+    };
+    let page = w
+        .service
+        .get_workflow_execution_history(tonic::Request::new(req))
+        .await?
+        .into_inner();
+    Ok((
+        page.history.map(|h| h.events).unwrap_or_default(),
+        page.next_page_token,
+    ))
+}
+
+/// Appends the pages after `token` to `events`, until there are no more or (when `up_to` > 0)
+/// event `up_to` has been read.
+async fn more_pages(
+    w: &WorkerInner,
+    execution: &Option<WorkflowExecution>,
+    events: &mut Vec<HistoryEvent>,
+    mut token: Vec<u8>,
+    up_to: i64,
+) -> Result<(), tonic::Status> {
+    let reached = |events: &Vec<HistoryEvent>| {
+        up_to > 0 && events.last().is_some_and(|e| e.event_id >= up_to)
+    };
+    while !token.is_empty() && !reached(events) {
+        let (page, next) = history_page(w, execution, token).await?;
+        events.extend(page);
+        token = next;
+    }
+    Ok(())
 }
 
 async fn handle_task(w: &WorkerInner, mut task: PollWorkflowTaskQueueResponse) {
