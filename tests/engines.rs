@@ -1,8 +1,9 @@
 //! The same worker on two engines. The cancellation scenarios of SEMANTICS.md (1-7 and 9) are
-//! written once and run on the embedded engine (in memory) and on the real Temporal dev server,
-//! which this test binary starts on first use and kills when it exits: both must write the
-//! histories SEMANTICS.md gives, and the same ones as each other, event for event. Then the seed
-//! workflow written with Temporal's own Python SDK, which must write that history too; and
+//! written once and run on the embedded engine (in memory), once with a worker per scenario and
+//! once with the runtime's own worker as an application uses it, and on the real Temporal dev
+//! server, which this test binary starts on first use and kills when it exits: all must write
+//! the histories SEMANTICS.md gives, and the same ones as each other, event for event. Then the
+//! seed workflow written with Temporal's own Python SDK, which must write that history too; and
 //! dacapo and Python `temporalio` code calling each other across task queues.
 //!
 //! Needs `temporal` and `temporalio` on PATH (scripts/test installs both).
@@ -144,17 +145,47 @@ async fn catches_cancel(ctx: WorkflowContext) -> WorkflowResult<String> {
 enum Backend {
     /// dacapo's own engine, in memory, in this process.
     Embedded,
+    /// The same, with the runtime's own worker (the one `Embedded::builder()` registers on)
+    /// serving the scenarios, all on one task queue.
+    EmbeddedOwnWorker,
     /// The Temporal dev server, over gRPC.
     Temporal,
 }
+
+const BACKENDS: [Backend; 3] = [
+    Backend::Embedded,
+    Backend::EmbeddedOwnWorker,
+    Backend::Temporal,
+];
 
 impl fmt::Display for Backend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Backend::Embedded => "the embedded engine",
+            Backend::EmbeddedOwnWorker => "the embedded engine's own worker",
             Backend::Temporal => "the Temporal dev server",
         })
     }
+}
+
+/// The task queue the embedded runtime's own worker polls.
+const OWN_WORKER_QUEUE: &str = "embedded-own-worker";
+
+/// Registers every workflow and activity above on `$builder`: a `Worker`'s, or the embedded
+/// runtime's for its own worker.
+macro_rules! register_all {
+    ($builder:expr) => {
+        $builder
+            .workflow(seed_workflow)
+            .workflow(seed_with_slow_cleanup)
+            .workflow(never_started)
+            .workflow(try_cancel)
+            .workflow(pending_timer)
+            .workflow(catches_cancel)
+            .activity(activity_to_be_canceled)
+            .activity(activity_to_be_skipped)
+            .activity(cleanup_activity)
+    };
 }
 
 /// A backend opened for one test: a client, and a service to build workers on.
@@ -168,12 +199,14 @@ struct Env {
 impl Env {
     async fn open(backend: Backend) -> Env {
         match backend {
-            Backend::Embedded => {
-                let rt = Embedded::builder()
-                    .in_memory()
-                    .start()
-                    .await
-                    .expect("the in-memory engine starts");
+            Backend::Embedded | Backend::EmbeddedOwnWorker => {
+                let builder = Embedded::builder().in_memory();
+                let builder = if backend == Backend::EmbeddedOwnWorker {
+                    register_all!(builder.task_queue(OWN_WORKER_QUEUE))
+                } else {
+                    builder
+                };
+                let rt = builder.start().await.expect("the in-memory engine starts");
                 Env {
                     backend,
                     client: rt.client(),
@@ -199,25 +232,31 @@ impl Env {
         static NEXT: AtomicU32 = AtomicU32::new(1);
         let tag = match self.backend {
             Backend::Embedded => "embedded",
+            Backend::EmbeddedOwnWorker => "embedded-own",
             Backend::Temporal => "temporal",
         };
         format!("{what}-{tag}-{}", NEXT.fetch_add(1, Ordering::Relaxed))
     }
 
-    /// A worker for every workflow and activity above, polling `queue`.
+    /// The task queue to start the run `id` on: the runtime's own worker's, when it serves the
+    /// scenarios; otherwise one of the run's own.
+    fn queue(&self, id: &str) -> String {
+        match self.backend {
+            Backend::EmbeddedOwnWorker => OWN_WORKER_QUEUE.to_string(),
+            Backend::Embedded | Backend::Temporal => id.to_string(),
+        }
+    }
+
+    /// A worker for every workflow and activity above, polling `queue`; none when the runtime's
+    /// own worker already polls it.
     fn worker(&self, queue: &str) -> RunningWorker {
-        self.start_worker(
-            Worker::builder(self.service.clone(), queue)
-                .workflow(seed_workflow)
-                .workflow(seed_with_slow_cleanup)
-                .workflow(never_started)
-                .workflow(try_cancel)
-                .workflow(pending_timer)
-                .workflow(catches_cancel)
-                .activity(activity_to_be_canceled)
-                .activity(activity_to_be_skipped)
-                .activity(cleanup_activity),
-        )
+        if self.backend == Backend::EmbeddedOwnWorker && queue == OWN_WORKER_QUEUE {
+            return RunningWorker {
+                worker: None,
+                tasks: Vec::new(),
+            };
+        }
+        self.start_worker(register_all!(Worker::builder(self.service.clone(), queue)))
     }
 
     fn start_worker(&self, builder: WorkerBuilder) -> RunningWorker {
@@ -243,7 +282,10 @@ impl Env {
                 }
             }));
         }
-        RunningWorker { worker, tasks }
+        RunningWorker {
+            worker: Some(worker),
+            tasks,
+        }
     }
 
     async fn close(self) {
@@ -253,14 +295,17 @@ impl Env {
     }
 }
 
+/// A worker this file started (`None`: the embedded runtime's own, which stops with it).
 struct RunningWorker {
-    worker: Worker,
+    worker: Option<Worker>,
     tasks: Vec<JoinHandle<()>>,
 }
 
 impl RunningWorker {
     async fn stop(self) {
-        self.worker.shutdown();
+        if let Some(worker) = &self.worker {
+            worker.shutdown();
+        }
         let mut tasks = self.tasks.into_iter();
         if let Some(runner) = tasks.next() {
             runner.await.expect("the worker panicked");
@@ -460,6 +505,24 @@ impl Scenario {
         }
     }
 
+    /// The history's ActivityTaskScheduled events, as [`described`] gives them: which activity
+    /// each schedules, and where.
+    fn scheduled(self) -> Vec<String> {
+        const CANCELED: &str = "ActivityTaskScheduled [activity_to_be_canceled]";
+        const CLEANUP: &str = "ActivityTaskScheduled [cleanup_activity]";
+        const SKIPPED: &str = "ActivityTaskScheduled [activity_to_be_skipped]";
+        let at = |id: u32, what: &str| format!("{id} {what}");
+        match self {
+            Scenario::UnknownId | Scenario::PendingTimer | Scenario::BodyCatchesTheCancel => {
+                Vec::new()
+            }
+            Scenario::Seed => vec![at(5, CANCELED), at(16, CLEANUP)],
+            Scenario::CancelledBeforeFirstTask => vec![at(6, CANCELED), at(8, CLEANUP)],
+            Scenario::ActivityNeverStarted => vec![at(5, SKIPPED)],
+            Scenario::TryCancel | Scenario::Terminate => vec![at(5, CANCELED)],
+        }
+    }
+
     /// Plays the scenario on `env`, checking what the client and the activities see; returns
     /// the closed run's history (empty for scenario 1, which records nothing).
     async fn play(self, env: &Env) -> Vec<HistoryEvent> {
@@ -479,13 +542,24 @@ impl Scenario {
         within(&what, Duration::from_secs(90), play).await
     }
 
-    /// Plays the scenario and checks its history against SEMANTICS.md.
+    /// Plays the scenario and checks its history against SEMANTICS.md: the event types, and
+    /// which activity each ActivityTaskScheduled schedules.
     async fn check(self, env: &Env) {
         let events = self.play(env).await;
+        let what = format!("{self} on {}", env.backend);
         assert_same_lists(
-            &format!("{self} on {}", env.backend),
+            &what,
             ("SEMANTICS.md", &self.expected()),
             (&env.backend.to_string(), &event_types(&events)),
+        );
+        let scheduled: Vec<String> = described(&events)
+            .into_iter()
+            .filter(|line| line.contains(" ActivityTaskScheduled "))
+            .collect();
+        assert_same_lists(
+            &format!("{what}, the activities scheduled"),
+            ("SEMANTICS.md", &self.scheduled()),
+            (&env.backend.to_string(), &scheduled),
         );
     }
 }
@@ -537,8 +611,9 @@ async fn cancel_seed_while_heartbeating(
 
 async fn seed(env: &Env) -> Vec<HistoryEvent> {
     let id = env.unique("s2-seed");
-    let worker = env.worker(&id);
-    let events = cancel_seed_while_heartbeating(&env.client, &id, &id).await;
+    let queue = env.queue(&id);
+    let worker = env.worker(&queue);
+    let events = cancel_seed_while_heartbeating(&env.client, &id, &queue).await;
     assert_eq!(count(&id, "stopped"), 1, "{id}: activity_to_be_canceled");
     assert_eq!(
         count(&id, "skipped ran"),
@@ -561,7 +636,8 @@ async fn cancelled_before_first_task(env: &Env) -> Vec<HistoryEvent> {
         .cancel_workflow(&id, None, "scenario 3")
         .await
         .unwrap();
-    // Only now does anything poll the run's queue.
+    // Only now does anything poll the run's queue (its own, on every backend: no worker that
+    // was running before the cancel can serve it).
     let worker = env.worker(&id);
     let err = h.result().await.unwrap_err();
     assert!(err.is_cancelled(), "{id}: {err:?}");
@@ -577,10 +653,11 @@ async fn cancelled_before_first_task(env: &Env) -> Vec<HistoryEvent> {
 
 async fn activity_never_started(env: &Env) -> Vec<HistoryEvent> {
     let id = env.unique("s4-never-started");
+    let queue = env.queue(&id);
     let client = &env.client;
-    let worker = env.worker(&id);
+    let worker = env.worker(&queue);
     let h = client
-        .start_workflow(never_started, (), StartOptions::new(&id, &id))
+        .start_workflow(never_started, (), StartOptions::new(&id, &queue))
         .await
         .unwrap();
     wait_for_event(client, &id, "ActivityTaskScheduled").await;
@@ -596,10 +673,11 @@ async fn activity_never_started(env: &Env) -> Vec<HistoryEvent> {
 
 async fn try_cancel_scenario(env: &Env) -> Vec<HistoryEvent> {
     let id = env.unique("s5-try-cancel");
+    let queue = env.queue(&id);
     let client = &env.client;
-    let worker = env.worker(&id);
+    let worker = env.worker(&queue);
     let h = client
-        .start_workflow(try_cancel, (), StartOptions::new(&id, &id))
+        .start_workflow(try_cancel, (), StartOptions::new(&id, &queue))
         .await
         .unwrap();
     wait_for_heartbeat(client, &id).await;
@@ -617,10 +695,11 @@ async fn try_cancel_scenario(env: &Env) -> Vec<HistoryEvent> {
 
 async fn pending_timer_scenario(env: &Env) -> Vec<HistoryEvent> {
     let id = env.unique("s6-timer");
+    let queue = env.queue(&id);
     let client = &env.client;
-    let worker = env.worker(&id);
+    let worker = env.worker(&queue);
     let h = client
-        .start_workflow(pending_timer, (), StartOptions::new(&id, &id))
+        .start_workflow(pending_timer, (), StartOptions::new(&id, &queue))
         .await
         .unwrap();
     wait_for_event(client, &id, "TimerStarted").await;
@@ -637,10 +716,11 @@ async fn pending_timer_scenario(env: &Env) -> Vec<HistoryEvent> {
 
 async fn body_catches_the_cancel(env: &Env) -> Vec<HistoryEvent> {
     let id = env.unique("s7-catches");
+    let queue = env.queue(&id);
     let client = &env.client;
-    let worker = env.worker(&id);
+    let worker = env.worker(&queue);
     let h = client
-        .start_workflow(catches_cancel, (), StartOptions::new(&id, &id))
+        .start_workflow(catches_cancel, (), StartOptions::new(&id, &queue))
         .await
         .unwrap();
     wait_for_event(client, &id, "TimerStarted").await;
@@ -660,10 +740,11 @@ async fn body_catches_the_cancel(env: &Env) -> Vec<HistoryEvent> {
 
 async fn terminate(env: &Env) -> Vec<HistoryEvent> {
     let id = env.unique("s9-terminate");
+    let queue = env.queue(&id);
     let client = &env.client;
-    let worker = env.worker(&id);
+    let worker = env.worker(&queue);
     let h = client
-        .start_workflow(seed_workflow, (), StartOptions::new(&id, &id))
+        .start_workflow(seed_workflow, (), StartOptions::new(&id, &queue))
         .await
         .unwrap();
     wait_for_heartbeat(client, &id).await;
@@ -708,8 +789,37 @@ async fn scenarios_on_the_embedded_engine() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scenarios_on_the_embedded_engines_own_worker() {
+    check_all(Backend::EmbeddedOwnWorker).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scenarios_on_the_temporal_dev_server() {
     check_all(Backend::Temporal).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starting_a_running_id_is_refused() {
+    for backend in BACKENDS {
+        let env = Env::open(backend).await;
+        let id = env.unique("dup");
+        let queue = env.queue(&id);
+        let client = &env.client;
+        client
+            .start_workflow(pending_timer, (), StartOptions::new(&id, &queue))
+            .await
+            .unwrap_or_else(|e| panic!("start {id} on {backend}: {e}"));
+        let err = client
+            .start_workflow(pending_timer, (), StartOptions::new(&id, &queue))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, ClientError::AlreadyStarted { .. }),
+            "a second start of {id} on {backend}: {err:?}"
+        );
+        client.terminate_workflow(&id, None, "done").await.unwrap();
+        env.close().await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
