@@ -175,7 +175,9 @@ impl BoundServer {
             workflow_service,
             check_key(options.api_key.clone()),
         );
-        let incoming = tokio_stream::wrappers::TcpListenerStream::new(self.listener);
+        // Without TCP_NODELAY, small answers wait on the peer's delayed ACK (tens of ms each).
+        let incoming =
+            tonic::transport::server::TcpIncoming::from(self.listener).with_nodelay(Some(true));
         builder
             .add_service(health)
             .add_service(guarded)

@@ -24,6 +24,9 @@ pub struct WorkerOptions {
     pub workflow_pollers: usize,
     /// Concurrent activity task polls.
     pub activity_pollers: usize,
+    /// Workflow tasks handled at once, at most (tasks of different runs; a run has at most one
+    /// workflow task at a time).
+    pub max_concurrent_workflow_tasks: usize,
     /// Activities run at once, at most.
     pub max_concurrent_activities: usize,
     /// Running workflows kept in memory between tasks, at most.
@@ -43,6 +46,7 @@ impl Default for WorkerOptions {
         Self {
             workflow_pollers: 2,
             activity_pollers: 2,
+            max_concurrent_workflow_tasks: 100,
             max_concurrent_activities: 200,
             max_cached_workflows: 10_000,
             default_heartbeat_throttle: Duration::from_secs(30),
@@ -228,11 +232,17 @@ impl Worker {
     /// the server once they time out.
     pub async fn run(&self) {
         let mut tasks = tokio::task::JoinSet::new();
+        let workflow_limit = Arc::new(tokio::sync::Semaphore::new(
+            self.inner.options.max_concurrent_workflow_tasks.max(1),
+        ));
         for _ in 0..self.inner.options.workflow_pollers.max(1) {
-            tasks.spawn(workflows::poll_loop(self.inner.clone(), false));
-        }
-        if self.inner.options.sticky_schedule_to_start.is_some() {
-            tasks.spawn(workflows::poll_loop(self.inner.clone(), true));
+            let limit = workflow_limit.clone();
+            tasks.spawn(workflows::poll_loop(self.inner.clone(), false, limit));
+            // As many pollers on the sticky queue, where most tasks of cached runs arrive.
+            if self.inner.options.sticky_schedule_to_start.is_some() {
+                let limit = workflow_limit.clone();
+                tasks.spawn(workflows::poll_loop(self.inner.clone(), true, limit));
+            }
         }
         if !self.inner.registry.activities.is_empty() {
             let limit = Arc::new(tokio::sync::Semaphore::new(

@@ -17,6 +17,8 @@ use crate::workflow::state::RunState;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
 
 /// Running workflows kept between tasks, by run id.
 #[derive(Default)]
@@ -41,10 +43,19 @@ impl Cache {
 }
 
 /// Polls the worker's normal task queue, or (`sticky`) its own sticky queue, where the server
-/// sends the next tasks of runs this worker has cached, with only their new events.
-pub(crate) async fn poll_loop(w: Arc<WorkerInner>, sticky: bool) {
+/// sends the next tasks of runs this worker has cached, with only their new events. A poll is
+/// made only with a free slot of `limit`; each task runs on its own tokio task, so the poller
+/// polls again while earlier tasks wait for their answers to be committed. At shutdown the
+/// tasks in hand are finished before this returns.
+pub(crate) async fn poll_loop(w: Arc<WorkerInner>, sticky: bool, limit: Arc<Semaphore>) {
     let mut backoff = PollBackoff::new();
+    let mut in_hand = JoinSet::new();
     loop {
+        while in_hand.try_join_next().is_some() {}
+        let permit = tokio::select! {
+            _ = w.shutdown.cancelled() => break,
+            p = limit.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+        };
         let req = PollWorkflowTaskQueueRequest {
             namespace: w.namespace.clone(),
             task_queue: if sticky {
@@ -56,7 +67,7 @@ pub(crate) async fn poll_loop(w: Arc<WorkerInner>, sticky: bool) {
             ..Default::default()
         };
         let polled = tokio::select! {
-            _ = w.shutdown.cancelled() => return,
+            _ = w.shutdown.cancelled() => break,
             r = w.service.poll_workflow_task_queue(tonic::Request::new(req)) => r,
         };
         match polled {
@@ -66,15 +77,20 @@ pub(crate) async fn poll_loop(w: Arc<WorkerInner>, sticky: bool) {
                 if task.task_token.is_empty() {
                     continue;
                 }
-                handle_task(&w, task).await;
+                let worker = w.clone();
+                in_hand.spawn(async move {
+                    handle_task(&worker, task).await;
+                    drop(permit);
+                });
             }
             Err(status) => {
                 if !backoff.after_error(&w, "workflow", status).await {
-                    return;
+                    break;
                 }
             }
         }
     }
+    while in_hand.join_next().await.is_some() {}
 }
 
 /// The history of a run from its first event up to `up_to` (the current task's started event).
