@@ -19,9 +19,9 @@ const DEFAULT_PAGE_SIZE: usize = 1000;
 
 /// What a look at the state found.
 enum Found {
-    /// Events of an open run, read from memory.
+    /// Events of an open run, read from memory (decoded once the state lock is released).
     Events {
-        events: Vec<HistoryEvent>,
+        events: Vec<crate::store::EncodedEvent>,
         next_event_id: i64,
         seq: u64,
     },
@@ -110,6 +110,7 @@ pub(crate) async fn get(
             seq,
         }) => {
             core.committed(seq).await?;
+            let events = decode(&events)?;
             (events, next_event_id, true)
         }
         Some(Found::Closed { next_event_id, seq }) => {
@@ -125,6 +126,21 @@ pub(crate) async fn get(
         Vec::new()
     };
     Ok(response(events, next_page_token))
+}
+
+/// Decodes events the engine kept encoded, once the state lock is released.
+pub(crate) fn decode(events: &[crate::store::EncodedEvent]) -> Result<Vec<HistoryEvent>, Status> {
+    events
+        .iter()
+        .map(|e| {
+            e.decode().map_err(|err| {
+                super::status::internal(format!(
+                    "history event {} does not decode: {err}",
+                    e.event_id
+                ))
+            })
+        })
+        .collect()
 }
 
 fn response(

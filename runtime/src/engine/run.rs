@@ -10,9 +10,9 @@ use crate::proto::history::history_event::Attributes;
 use crate::proto::history::{HistoryEvent, WorkflowTaskScheduledEventAttributes};
 use crate::proto::taskqueue::TaskQueue;
 use crate::store::{
-    ActivityRecord, ExecutionRecord, OpenRunRows, TimerRecord, WorkflowTaskRecord, WriteOp,
+    ActivityRecord, EncodedEvent, ExecutionRecord, OpenRunRows, TimerRecord, WorkflowTaskRecord,
+    WriteOp,
 };
-use prost::Message;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use tokio::sync::Notify;
@@ -20,7 +20,8 @@ use tokio::sync::Notify;
 #[derive(Debug)]
 pub(crate) struct Run {
     pub rec: ExecutionRecord,
-    pub events: Vec<HistoryEvent>,
+    /// The history, encoded: see [`EncodedEvent`].
+    pub events: Vec<EncodedEvent>,
     /// Events that arrived while a workflow task was started; written after it completes.
     pub held: Vec<HistoryEvent>,
     pub activities: BTreeMap<i64, ActivityRecord>,
@@ -33,6 +34,8 @@ pub(crate) struct Run {
 /// What changed since the last [`Run::take_ops`].
 #[derive(Debug, Default, Clone)]
 struct Dirty {
+    /// The record as last written; `None` until the first write.
+    written_rec: Option<ExecutionRecord>,
     persisted_events: usize,
     held: bool,
     activities: BTreeSet<i64>,
@@ -65,8 +68,9 @@ impl Run {
 
     pub(crate) fn restore(rec: ExecutionRecord, rows: OpenRunRows) -> Run {
         let mut run = Run::new(rec);
+        run.dirty.written_rec = Some(run.rec.clone());
         run.dirty.persisted_events = rows.events.len();
-        run.events = rows.events;
+        run.events = rows.events.iter().map(EncodedEvent::encode).collect();
         run.held = rows.held_events;
         run.activities = rows
             .activities
@@ -138,8 +142,9 @@ impl Run {
             event.event_type = event_type(attrs) as i32;
             wire_started_id(attrs, id, started_ids);
         }
-        self.rec.history_size_bytes += event.encoded_len() as i64;
-        self.events.push(event);
+        let encoded = EncodedEvent::encode(&event);
+        self.rec.history_size_bytes += encoded.bytes.len() as i64;
+        self.events.push(encoded);
         id
     }
 
@@ -235,7 +240,12 @@ impl Run {
     /// The writes that bring the store up to date with this run.
     pub(crate) fn take_ops(&mut self) -> Vec<WriteOp> {
         let run_id = &self.rec.run_id;
-        let mut ops = vec![WriteOp::PutExecution(Box::new(self.rec.clone()))];
+        let mut ops = Vec::new();
+        // Many changes (an activity starting, a heartbeat) leave the record as it was.
+        if self.dirty.written_rec.as_ref() != Some(&self.rec) {
+            ops.push(WriteOp::PutExecution(Box::new(self.rec.clone())));
+            self.dirty.written_rec = Some(self.rec.clone());
+        }
         if self.dirty.persisted_events < self.events.len() {
             ops.push(WriteOp::AppendEvents {
                 run_id: run_id.clone(),

@@ -193,13 +193,22 @@ impl Core {
                 continue;
             }
             let last = group.last().map_or(0, |c| c.seq);
+            let group_len = group.len();
             let mut ops = Vec::new();
             let mut tokens = Vec::new();
             for commit in group {
                 ops.extend(commit.ops);
                 tokens.extend(commit.cancel_tokens);
             }
-            match self.store.commit(&ops) {
+            let began = std::time::Instant::now();
+            let result = self.store.commit(&ops);
+            tracing::trace!(
+                commits = group_len,
+                ops = ops.len(),
+                micros = began.elapsed().as_micros() as u64,
+                "store transaction"
+            );
+            match result {
                 Ok(()) => {
                     self.committed.send_modify(|s| s.committed = last);
                     for token in tokens {

@@ -34,6 +34,7 @@ use crate::proto::service::{
     RespondWorkflowTaskFailedRequest, RespondWorkflowTaskFailedResponse,
 };
 use crate::proto::taskqueue::TaskQueue;
+use crate::store::EncodedEvent;
 use tonic::Status;
 
 /// Identity the engine writes on events it produces itself.
@@ -44,13 +45,21 @@ pub(crate) async fn poll(
     core: &Core,
     req: PollWorkflowTaskQueueRequest,
 ) -> Result<PollWorkflowTaskQueueResponse, Status> {
-    core.poll_queue(
-        &req.namespace,
-        &req.task_queue,
-        State::wft_notify,
-        |st, key| take(core, st, key, &req.identity),
-    )
-    .await
+    let (mut resp, history) = core
+        .poll_queue(
+            &req.namespace,
+            &req.task_queue,
+            State::wft_notify,
+            |st, key| take(core, st, key, &req.identity),
+        )
+        .await?;
+    // Decoded here, after the state lock is released.
+    if !resp.task_token.is_empty() {
+        resp.history = Some(History {
+            events: super::history::decode(&history)?,
+        });
+    }
+    Ok(resp)
 }
 
 /// Takes the first live task of a queue and starts it.
@@ -59,7 +68,7 @@ fn take(
     st: &mut State,
     key: &QueueKey,
     identity: &str,
-) -> Option<(PollWorkflowTaskQueueResponse, u64)> {
+) -> Option<((PollWorkflowTaskQueueResponse, Vec<EncodedEvent>), u64)> {
     while let Some(entry) = st.pop_wft(key) {
         let backlog = st.wft_backlog(key);
         let Some(run) = st.runs.get_mut(&entry.run_id) else {
@@ -76,14 +85,15 @@ fn take(
         let mut fx = Effects::default();
         fx.touch(&entry.run_id);
         let resp = start(run, now_ms(), identity, backlog);
+        let history = run.events.clone();
         let seq = core.finish(st, fx);
-        return Some((resp, seq));
+        return Some(((resp, history), seq));
     }
     None
 }
 
 /// Starts the scheduled workflow task of `run`: writes `WorkflowTaskStarted` and builds the
-/// poll response carrying the full history.
+/// poll response; the caller adds the full history.
 fn start(run: &mut Run, now: i64, identity: &str, backlog: usize) -> PollWorkflowTaskQueueResponse {
     let Some(mut wft) = run.wft() else {
         return PollWorkflowTaskQueueResponse::default();
@@ -119,9 +129,6 @@ fn start(run: &mut Run, now: i64, identity: &str, backlog: usize) -> PollWorkflo
         started_event_id: started_id,
         attempt: wft.attempt,
         backlog_count_hint: i64::try_from(backlog).unwrap_or(i64::MAX),
-        history: Some(History {
-            events: run.events.clone(),
-        }),
         workflow_execution_task_queue: Some(TaskQueue {
             name: run.rec.task_queue.clone(),
             kind: TaskQueueKind::Normal as i32,
@@ -161,9 +168,10 @@ pub(crate) async fn respond_completed(
 ) -> Result<RespondWorkflowTaskCompletedResponse, Status> {
     core.check_namespace(&req.namespace)?;
     let token = TaskToken::decode(&req.task_token, TaskKind::Workflow, &req.namespace)?;
-    let (result, seq) = {
+    let (result, seq, history) = {
         let mut st = core.state.lock();
         let run = task_run(&mut st, &token)?;
+        let mut history = Vec::new();
         let now = now_ms();
         let mut fx = Effects::default();
         fx.touch(&token.run_id);
@@ -176,13 +184,20 @@ pub(crate) async fn respond_completed(
             if ready {
                 fx.wft_ready.retain(|(_, e)| e.run_id != token.run_id);
                 resp.workflow_task = Some(start(run, now, &req.identity, 0));
+                history = run.events.clone();
             }
         }
         let seq = core.finish(&mut st, fx);
-        (result.map(|()| resp), seq)
+        (result.map(|()| resp), seq, history)
     };
     core.committed(seq).await?;
-    result.map_err(invalid)
+    let mut resp = result.map_err(invalid)?;
+    if let Some(task) = resp.workflow_task.as_mut() {
+        task.history = Some(History {
+            events: super::history::decode(&history)?,
+        });
+    }
+    Ok(resp)
 }
 
 /// Applies a completion to `run`. On an invalid command nothing of the completion is kept: the

@@ -3,7 +3,8 @@
 //! restart.
 
 use super::{
-    ActivityRecord, ExecutionRecord, OpenRunRows, Snapshot, Store, StoreError, TimerRecord, WriteOp,
+    ActivityRecord, EncodedEvent, ExecutionRecord, OpenRunRows, Snapshot, Store, StoreError,
+    TimerRecord, WriteOp,
 };
 use crate::proto::enums::WorkflowExecutionStatus;
 use crate::proto::history::HistoryEvent;
@@ -19,7 +20,7 @@ pub struct MemoryStore {
 #[derive(Debug, Default, Clone)]
 struct Tables {
     executions: BTreeMap<String, ExecutionRecord>,
-    events: HashMap<String, Vec<HistoryEvent>>,
+    events: HashMap<String, Vec<EncodedEvent>>,
     held: HashMap<String, Vec<HistoryEvent>>,
     activities: BTreeMap<(String, i64), ActivityRecord>,
     timers: BTreeMap<(String, String), TimerRecord>,
@@ -83,9 +84,9 @@ impl Store for MemoryStore {
             .filter(|rec| rec.status == running)
             .map(|rec| {
                 let id = &rec.run_id;
-                OpenRunRows {
+                Ok(OpenRunRows {
                     run_id: id.clone(),
-                    events: t.events.get(id).cloned().unwrap_or_default(),
+                    events: decode_all(t.events.get(id).map_or(&[][..], Vec::as_slice))?,
                     held_events: t.held.get(id).cloned().unwrap_or_default(),
                     activities: t
                         .activities
@@ -99,9 +100,9 @@ impl Store for MemoryStore {
                         .filter(|a| &a.run_id == id)
                         .cloned()
                         .collect(),
-                }
+                })
             })
-            .collect();
+            .collect::<Result<_, StoreError>>()?;
         Ok(Snapshot {
             executions: t.executions.values().cloned().collect(),
             open_runs,
@@ -126,11 +127,24 @@ impl Store for MemoryStore {
         let Some(events) = t.events.get(run_id) else {
             return Ok(Vec::new());
         };
-        Ok(events
+        let wanted: Vec<EncodedEvent> = events
             .iter()
             .filter(|e| e.event_id >= first_event_id)
             .take(max_events)
             .cloned()
-            .collect())
+            .collect();
+        decode_all(&wanted)
     }
+}
+
+fn decode_all(events: &[EncodedEvent]) -> Result<Vec<HistoryEvent>, StoreError> {
+    events
+        .iter()
+        .map(|e| {
+            e.decode().map_err(|err| StoreError::Corrupt {
+                what: format!("history event {}", e.event_id),
+                reason: err.to_string(),
+            })
+        })
+        .collect()
 }
