@@ -66,7 +66,10 @@ impl EmbeddedBuilder {
         self.task_queue = q.into();
         self
     }
-    /// The embedded worker's tunables.
+    /// The embedded worker's tunables. By default those of [`WorkerOptions::default`] with 8
+    /// workflow and 8 activity pollers: polls of the embedded engine are cheap in-process calls,
+    /// and each waits for the commit of the task it takes, so more pollers keep more tasks in
+    /// flight (about twice the workflows per second of 2 + 2 pollers).
     pub fn worker_options(mut self, o: WorkerOptions) -> Self {
         self.worker_options = o;
         self
@@ -84,6 +87,11 @@ impl EmbeddedBuilder {
     /// Registers an activity on the embedded worker.
     pub fn activity<A: ActivityDefinition>(self, def: A) -> Self {
         self.with_worker(move |b| b.activity(def))
+    }
+    /// Registers whatever `f` adds to the embedded worker, so that one function can register
+    /// the same workflows and activities here and on a [`Worker`] of another server.
+    pub fn register(self, f: impl FnOnce(WorkerBuilder) -> WorkerBuilder + Send + 'static) -> Self {
+        self.with_worker(f)
     }
     fn with_worker(
         mut self,
@@ -199,7 +207,11 @@ impl Embedded {
             config: EngineConfig::default(),
             task_queue: "default".to_string(),
             worker: None,
-            worker_options: WorkerOptions::default(),
+            worker_options: WorkerOptions {
+                workflow_pollers: 8,
+                activity_pollers: 8,
+                ..WorkerOptions::default()
+            },
             serve: None,
         }
     }

@@ -85,6 +85,24 @@ pub enum EngineError {
     },
 }
 
+/// What an engine holds at one moment; see [`Engine::stats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EngineStats {
+    /// Runs that have not closed.
+    pub open_runs: usize,
+    /// Closed runs whose records are kept.
+    pub closed_runs: usize,
+    /// Open runs with a workflow task scheduled or started.
+    pub pending_workflow_tasks: usize,
+    /// Activities scheduled and not yet closed, over all open runs.
+    pub pending_activities: usize,
+    /// Timers started and not yet fired or cancelled, over all open runs.
+    pub pending_timers: usize,
+    /// History events held for the open runs.
+    pub history_events: usize,
+}
+
 /// The embedded workflow engine. Implements [`WorkflowService`](crate::proto::WorkflowService).
 ///
 /// Cheap to clone: clones share one engine. The engine stops (its threads exit, pending writes
@@ -189,6 +207,23 @@ impl Engine {
     /// heartbeat. Tokens are byte-equal to the `task_token` the attempt was polled with.
     pub fn subscribe_activity_cancels(&self) -> tokio::sync::broadcast::Receiver<Vec<u8>> {
         self.handle.core.subscribe_cancels()
+    }
+
+    /// Counts of what the engine holds right now, read under its state lock.
+    pub fn stats(&self) -> EngineStats {
+        let st = self.handle.core.state.lock();
+        let mut stats = EngineStats {
+            open_runs: st.runs.len(),
+            closed_runs: st.closed.len(),
+            ..EngineStats::default()
+        };
+        for run in st.runs.values() {
+            stats.pending_workflow_tasks += usize::from(run.wft().is_some());
+            stats.pending_activities += run.activities.len();
+            stats.pending_timers += run.timers.len();
+            stats.history_events += run.events.len();
+        }
+        stats
     }
 
     pub(crate) fn core(&self) -> &Core {
