@@ -85,12 +85,15 @@ pub(crate) async fn get(
                 closed_run(st, &run_id, &exec.workflow_id)
             })
             .await?;
-        let Some((close_event_id, seq)) = closed else {
+        let Some((close_event_id, seq, remembered)) = closed else {
             let next_page_token = if wait { token(0) } else { Vec::new() };
             return Ok(response(Vec::new(), next_page_token));
         };
         core.committed(seq).await?;
-        let events = read_store(core, &run_id, close_event_id, 1).await?;
+        let events = match remembered {
+            Some(event) => decode(&[event])?,
+            None => read_store(core, &run_id, close_event_id, 1).await?,
+        };
         return Ok(response(events, Vec::new()));
     }
     let from = cursor.map_or(1, |c| c.next_event_id).max(1);
@@ -185,12 +188,22 @@ fn look(
 }
 
 /// The close event's id once the run is closed; `None` while it runs.
-fn closed_run(st: &State, run_id: &str, workflow_id: &str) -> Result<Option<(i64, u64)>, Status> {
+/// The close event's id, the commit to await and (when still in memory) the close event.
+type Closed = (i64, u64, Option<crate::store::EncodedEvent>);
+
+fn closed_run(st: &State, run_id: &str, workflow_id: &str) -> Result<Option<Closed>, Status> {
     if st.runs.contains_key(run_id) {
         return Ok(None);
     }
     match st.closed.get(run_id) {
-        Some(rec) => Ok(Some((rec.next_event_id - 1, st.last_seq))),
+        Some(rec) => {
+            let close_event_id = rec.next_event_id - 1;
+            let remembered = st
+                .recent_close(run_id)
+                .filter(|e| e.event_id == close_event_id)
+                .cloned();
+            Ok(Some((close_event_id, st.last_seq, remembered)))
+        }
         None => Err(workflow_not_found(workflow_id, run_id)),
     }
 }

@@ -81,6 +81,9 @@ impl Core {
                 }
             } else if let Some(run) = st.runs.remove(run_id) {
                 st.disarm(run_id);
+                if let Some(close) = run.events.last() {
+                    st.remember_close(run_id, close.clone());
+                }
                 st.closed.insert(run_id.clone(), run.rec);
             }
         }

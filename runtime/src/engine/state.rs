@@ -5,7 +5,7 @@ use super::run::Run;
 use super::status::workflow_not_found;
 use crate::proto::common::WorkflowExecution;
 use crate::proto::enums::WorkflowExecutionStatus;
-use crate::store::{ExecutionRecord, Snapshot, WriteOp};
+use crate::store::{EncodedEvent, ExecutionRecord, Snapshot, WriteOp};
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap, HashMap, VecDeque};
 use std::sync::Arc;
@@ -90,9 +90,37 @@ pub(crate) struct State {
     pub writer: Option<mpsc::Sender<Commit>>,
     /// Sequence number of the last submitted commit.
     pub last_seq: u64,
+    /// The close events of the most recently closed runs, so that a client waiting for a
+    /// result is answered from memory instead of a store read.
+    recent_closes: HashMap<String, EncodedEvent>,
+    recent_close_order: VecDeque<String>,
 }
 
+/// How many close events [`State::remember_close`] keeps.
+const RECENT_CLOSES: usize = 10_000;
+
 impl State {
+    /// Keeps the close event of a run that just closed, forgetting the oldest beyond a bound.
+    pub(crate) fn remember_close(&mut self, run_id: &str, event: EncodedEvent) {
+        if self
+            .recent_closes
+            .insert(run_id.to_string(), event)
+            .is_none()
+        {
+            self.recent_close_order.push_back(run_id.to_string());
+        }
+        while self.recent_close_order.len() > RECENT_CLOSES {
+            if let Some(old) = self.recent_close_order.pop_front() {
+                self.recent_closes.remove(&old);
+            }
+        }
+    }
+
+    /// The close event of a recently closed run, if still remembered.
+    pub(crate) fn recent_close(&self, run_id: &str) -> Option<&EncodedEvent> {
+        self.recent_closes.get(run_id)
+    }
+
     /// Rebuilds the state from a store snapshot. Queues and deadlines are armed by the caller.
     pub(crate) fn from_snapshot(snapshot: Snapshot, writer: mpsc::Sender<Commit>) -> State {
         let mut st = State {
