@@ -1,0 +1,97 @@
+//! The workflows and activities the benchmarks run, and the signals they give the driver.
+
+use dacapo::prelude::*;
+use parking_lot::Mutex;
+use std::collections::BTreeSet;
+use std::time::Duration;
+use tokio::sync::Notify;
+
+/// One step of the throughput workflow: returns its input plus one.
+#[activity(start_to_close = "30s")]
+pub async fn step(_ctx: ActivityContext, n: u64) -> Result<u64, ActivityError> {
+    Ok(n + 1)
+}
+
+/// The throughput workflow: three activities, one after the other.
+#[workflow]
+pub async fn three_steps(ctx: WorkflowContext, n: u64) -> WorkflowResult<u64> {
+    let a = ctx.activity(step, n).await?;
+    let b = ctx.activity(step, a).await?;
+    let c = ctx.activity(step, b).await?;
+    Ok(c)
+}
+
+/// Workflow ids whose heartbeating activity has sent its first heartbeat.
+static HEARTBEATING: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+/// Woken on every first heartbeat.
+static HEARTBEAT_STARTED: Notify = Notify::const_new();
+
+/// Waits until the heartbeating activity of `workflow_id` has sent its first heartbeat.
+pub async fn heartbeating(workflow_id: &str) {
+    loop {
+        let woken = HEARTBEAT_STARTED.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        if HEARTBEATING.lock().remove(workflow_id) {
+            return;
+        }
+        woken.await;
+    }
+}
+
+/// Heartbeats every second until it learns of a cancel.
+#[activity(start_to_close = "10m", heartbeat_timeout = "2s")]
+pub async fn heartbeat_until_cancelled(ctx: ActivityContext) -> Result<(), ActivityError> {
+    let mut first = true;
+    loop {
+        ctx.heartbeat(()).await?;
+        if first {
+            first = false;
+            HEARTBEATING.lock().insert(ctx.info().workflow_id.clone());
+            HEARTBEAT_STARTED.notify_waiters();
+        }
+        ctx.sleep(Duration::from_secs(1)).await?;
+    }
+}
+
+/// The cleanup the cancel-latency workflow runs after a cancel.
+#[activity(start_to_close = "30s")]
+pub async fn clean_up(_ctx: ActivityContext) -> Result<(), ActivityError> {
+    Ok(())
+}
+
+/// The cancel-latency workflow: the seed's shape, a heartbeating activity that the workflow
+/// waits on until it acknowledges the cancel, then a cleanup activity.
+#[workflow]
+pub async fn cancellable(ctx: WorkflowContext) -> WorkflowResult<()> {
+    on_cancel! {
+        ctx.activity(clean_up, ()).await?;
+    }
+    ctx.activity(heartbeat_until_cancelled, ())
+        .cancellation(Cancellation::WaitCompleted)
+        .await?;
+    Ok(())
+}
+
+/// The replay workflow: `steps` activities one after the other (six events each).
+#[workflow]
+pub async fn many_steps(ctx: WorkflowContext, steps: u64) -> WorkflowResult<u64> {
+    let mut n = 0;
+    for _ in 0..steps {
+        n = ctx.activity(step, n).await?;
+    }
+    Ok(n)
+}
+
+/// The idle workflow: waits an hour on a timer.
+#[workflow]
+pub async fn wait_an_hour(ctx: WorkflowContext) -> WorkflowResult<()> {
+    ctx.sleep(Duration::from_secs(3600)).await?;
+    Ok(())
+}
+
+/// The cold-start workflow: returns at once, so its first workflow task closes it.
+#[workflow]
+pub async fn noop(_ctx: WorkflowContext) -> WorkflowResult<()> {
+    Ok(())
+}
