@@ -47,8 +47,8 @@ fn every_scenario_prints_its_summary() {
         let line = stdout.lines().find(|l| l.starts_with(prefix)).unwrap_or("");
         assert!(line.contains("vs temporal)"), "no ratio on {line:?}");
     }
-    // 24 events asked for: 3 activities, 23 events, all replayed.
-    assert!(figure(&stdout, "replay, 23 events: ") > 0.0);
+    // 24 events asked for: 4 activities, 29 events, all replayed.
+    assert!(figure(&stdout, "replay, 29 events: ") > 0.0);
     let idle_mib = figure(&stdout, "idle, 24 workflows: ");
     assert!(idle_mib > 0.0 && idle_mib < 1024.0, "{idle_mib} MiB");
     assert!(figure(&stdout, "cold-start, temporal dev server: ") > 0.0);

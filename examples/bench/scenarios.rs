@@ -289,7 +289,7 @@ pub async fn cancel_latency(
 pub async fn replay(n: Option<usize>) -> Result<Vec<String>, String> {
     let target = n.unwrap_or(10_000).max(11);
     // Started + first workflow task (4), six per activity, the close event (1).
-    let steps = ((target - 5) / 6) as u64;
+    let steps = (target - 5).div_ceil(6) as u64;
     println!(
         "\n== replay: rebuilding a workflow of {steps} sequential activities from its history"
     );
