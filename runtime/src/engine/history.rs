@@ -133,17 +133,9 @@ pub(crate) async fn get(
 
 /// Decodes events the engine kept encoded, once the state lock is released.
 pub(crate) fn decode(events: &[crate::store::EncodedEvent]) -> Result<Vec<HistoryEvent>, Status> {
-    events
-        .iter()
-        .map(|e| {
-            e.decode().map_err(|err| {
-                super::status::internal(format!(
-                    "history event {} does not decode: {err}",
-                    e.event_id
-                ))
-            })
-        })
-        .collect()
+    crate::store::EncodedEvent::decode_all(events).map_err(|(event_id, err)| {
+        super::status::internal(format!("history event {event_id} does not decode: {err}"))
+    })
 }
 
 fn response(
@@ -187,10 +179,10 @@ fn look(
     }
 }
 
-/// The close event's id once the run is closed; `None` while it runs.
 /// The close event's id, the commit to await and (when still in memory) the close event.
 type Closed = (i64, u64, Option<crate::store::EncodedEvent>);
 
+/// The close of a run once it is closed; `None` while it runs.
 fn closed_run(st: &State, run_id: &str, workflow_id: &str) -> Result<Option<Closed>, Status> {
     if st.runs.contains_key(run_id) {
         return Ok(None);

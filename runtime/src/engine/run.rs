@@ -138,6 +138,10 @@ impl Run {
         self.rec.next_event_id += 1;
         event.event_id = id;
         event.task_id = next_task_id();
+        if id == 1 {
+            // Runs that start in the same millisecond are listed in the order of this id.
+            self.rec.start_sequence = event.task_id;
+        }
         if let Some(attrs) = event.attributes.as_mut() {
             event.event_type = event_type(attrs) as i32;
             wire_started_id(attrs, id, started_ids);

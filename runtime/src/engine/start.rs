@@ -352,11 +352,6 @@ fn new_run(p: &StartParams, run_id: &str, now: i64) -> Run {
         ..Default::default()
     };
     run.append(now, Ev::WorkflowExecutionStartedEventAttributes(started));
-    run.rec.start_sequence = run
-        .events
-        .first()
-        .and_then(|e| e.decode().ok())
-        .map_or(0, |e| e.task_id);
     run
 }
 

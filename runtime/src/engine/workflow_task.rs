@@ -45,30 +45,40 @@ pub(crate) async fn poll(
     core: &Core,
     req: PollWorkflowTaskQueueRequest,
 ) -> Result<PollWorkflowTaskQueueResponse, Status> {
-    let (mut resp, history) = core
+    let taken = core
         .poll_queue(
             &req.namespace,
             &req.task_queue,
             State::wft_notify,
-            |st, key| take(core, st, key, &req.identity),
+            |st, key| take(core, st, key, &req.identity).map(|(t, seq)| (Some(t), seq)),
         )
         .await?;
-    // Decoded here, after the state lock is released.
-    if !resp.task_token.is_empty() {
-        resp.history = Some(History {
-            events: super::history::decode(&history)?,
-        });
+    match taken {
+        Some(task) => task.with_history(),
+        None => Ok(PollWorkflowTaskQueueResponse::default()),
     }
-    Ok(resp)
+}
+
+/// A started workflow task: the poll response and the history it is to carry, still encoded
+/// so that it is decoded after the state lock is released.
+struct Started {
+    resp: PollWorkflowTaskQueueResponse,
+    history: Vec<EncodedEvent>,
+}
+
+impl Started {
+    fn with_history(mut self) -> Result<PollWorkflowTaskQueueResponse, Status> {
+        if !self.resp.task_token.is_empty() {
+            self.resp.history = Some(History {
+                events: super::history::decode(&self.history)?,
+            });
+        }
+        Ok(self.resp)
+    }
 }
 
 /// Takes the first live task of a queue and starts it.
-fn take(
-    core: &Core,
-    st: &mut State,
-    key: &QueueKey,
-    identity: &str,
-) -> Option<((PollWorkflowTaskQueueResponse, Vec<EncodedEvent>), u64)> {
+fn take(core: &Core, st: &mut State, key: &QueueKey, identity: &str) -> Option<(Started, u64)> {
     while let Some(entry) = st.pop_wft(key) {
         let backlog = st.wft_backlog(key);
         let Some(run) = st.runs.get_mut(&entry.run_id) else {
@@ -84,19 +94,21 @@ fn take(
         }
         let mut fx = Effects::default();
         fx.touch(&entry.run_id);
-        let resp = start(run, now_ms(), identity, backlog);
-        let history = run.events.clone();
+        let started = start(run, now_ms(), identity, backlog);
         let seq = core.finish(st, fx);
-        return Some(((resp, history), seq));
+        return Some((started, seq));
     }
     None
 }
 
 /// Starts the scheduled workflow task of `run`: writes `WorkflowTaskStarted` and builds the
-/// poll response; the caller adds the full history.
-fn start(run: &mut Run, now: i64, identity: &str, backlog: usize) -> PollWorkflowTaskQueueResponse {
+/// poll response, with the full history to add once the state lock is released.
+fn start(run: &mut Run, now: i64, identity: &str, backlog: usize) -> Started {
     let Some(mut wft) = run.wft() else {
-        return PollWorkflowTaskQueueResponse::default();
+        return Started {
+            resp: PollWorkflowTaskQueueResponse::default(),
+            history: Vec::new(),
+        };
     };
     let attrs = WorkflowTaskStartedEventAttributes {
         scheduled_event_id: wft.scheduled_event_id,
@@ -119,7 +131,7 @@ fn start(run: &mut Run, now: i64, identity: &str, backlog: usize) -> PollWorkflo
         attempt: wft.attempt,
         activity_id: String::new(),
     };
-    PollWorkflowTaskQueueResponse {
+    let resp = PollWorkflowTaskQueueResponse {
         task_token: token.encode(),
         workflow_execution: Some(run.execution()),
         workflow_type: Some(WorkflowType {
@@ -137,6 +149,10 @@ fn start(run: &mut Run, now: i64, identity: &str, backlog: usize) -> PollWorkflo
         scheduled_time: Some(ts(wft.scheduled_time_ms)),
         started_time: Some(ts(now)),
         ..Default::default()
+    };
+    Started {
+        resp,
+        history: run.events.clone(),
     }
 }
 
@@ -168,36 +184,32 @@ pub(crate) async fn respond_completed(
 ) -> Result<RespondWorkflowTaskCompletedResponse, Status> {
     core.check_namespace(&req.namespace)?;
     let token = TaskToken::decode(&req.task_token, TaskKind::Workflow, &req.namespace)?;
-    let (result, seq, history) = {
+    let (result, seq, next_task) = {
         let mut st = core.state.lock();
         let run = task_run(&mut st, &token)?;
-        let mut history = Vec::new();
+        let mut next_task = None;
         let now = now_ms();
         let mut fx = Effects::default();
         fx.touch(&token.run_id);
         let result = complete(run, &mut fx, now, &req, core.cfg.max_payload_bytes);
-        let mut resp = RespondWorkflowTaskCompletedResponse::default();
         if result.is_ok() && req.return_new_workflow_task {
             let ready = run
                 .wft()
                 .is_some_and(|w| w.started_event_id == 0 && w.not_before_ms == 0);
             if ready {
                 fx.wft_ready.retain(|(_, e)| e.run_id != token.run_id);
-                resp.workflow_task = Some(start(run, now, &req.identity, 0));
-                history = run.events.clone();
+                next_task = Some(start(run, now, &req.identity, 0));
             }
         }
         let seq = core.finish(&mut st, fx);
-        (result.map(|()| resp), seq, history)
+        (result, seq, next_task)
     };
     core.committed(seq).await?;
-    let mut resp = result.map_err(invalid)?;
-    if let Some(task) = resp.workflow_task.as_mut() {
-        task.history = Some(History {
-            events: super::history::decode(&history)?,
-        });
-    }
-    Ok(resp)
+    result.map_err(invalid)?;
+    Ok(RespondWorkflowTaskCompletedResponse {
+        workflow_task: next_task.map(Started::with_history).transpose()?,
+        ..Default::default()
+    })
 }
 
 /// Applies a completion to `run`. On an invalid command nothing of the completion is kept: the

@@ -86,7 +86,7 @@ impl Store for MemoryStore {
                 let id = &rec.run_id;
                 Ok(OpenRunRows {
                     run_id: id.clone(),
-                    events: decode_all(t.events.get(id).map_or(&[][..], Vec::as_slice))?,
+                    events: decode_all(t.events.get(id).into_iter().flatten())?,
                     held_events: t.held.get(id).cloned().unwrap_or_default(),
                     activities: t
                         .activities
@@ -127,24 +127,20 @@ impl Store for MemoryStore {
         let Some(events) = t.events.get(run_id) else {
             return Ok(Vec::new());
         };
-        let wanted: Vec<EncodedEvent> = events
-            .iter()
-            .filter(|e| e.event_id >= first_event_id)
-            .take(max_events)
-            .cloned()
-            .collect();
-        decode_all(&wanted)
+        decode_all(
+            events
+                .iter()
+                .filter(|e| e.event_id >= first_event_id)
+                .take(max_events),
+        )
     }
 }
 
-fn decode_all(events: &[EncodedEvent]) -> Result<Vec<HistoryEvent>, StoreError> {
-    events
-        .iter()
-        .map(|e| {
-            e.decode().map_err(|err| StoreError::Corrupt {
-                what: format!("history event {}", e.event_id),
-                reason: err.to_string(),
-            })
-        })
-        .collect()
+fn decode_all<'a>(
+    events: impl IntoIterator<Item = &'a EncodedEvent>,
+) -> Result<Vec<HistoryEvent>, StoreError> {
+    EncodedEvent::decode_all(events).map_err(|(event_id, err)| StoreError::Corrupt {
+        what: format!("history event {event_id}"),
+        reason: err.to_string(),
+    })
 }

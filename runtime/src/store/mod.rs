@@ -139,6 +139,16 @@ impl EncodedEvent {
         use prost::Message;
         HistoryEvent::decode(&self.bytes[..])
     }
+
+    /// Decodes `events` in order; on failure, the id of the event that does not decode and why.
+    pub(crate) fn decode_all<'a>(
+        events: impl IntoIterator<Item = &'a EncodedEvent>,
+    ) -> Result<Vec<HistoryEvent>, (i64, prost::DecodeError)> {
+        events
+            .into_iter()
+            .map(|e| e.decode().map_err(|err| (e.event_id, err)))
+            .collect()
+    }
 }
 
 /// What [`Store::load`] returns.
