@@ -41,18 +41,20 @@ pub type Register = fn(WorkerBuilder) -> WorkerBuilder;
 pub struct Setup {
     /// A client of the backend.
     pub client: Client,
+    /// The dev server of the Temporal backend, started for this setup and stopped with it, so
+    /// that it never runs while dacapo is measured (nor dacapo while Temporal is).
+    pub temporal: Option<DevServer>,
     /// The embedded runtime (embedded and server backends).
-    pub embedded: Option<Embedded>,
+    embedded: Option<Embedded>,
     worker: Option<(Worker, tokio::task::JoinHandle<()>)>,
 }
 
 impl Setup {
-    /// Starts `backend` with a fresh SQLite file under `dir` (dacapo) or on `temporal`, and a
-    /// worker polling `queue` with what `register` adds.
+    /// Starts `backend` (dacapo with a fresh SQLite file under `dir`, or a fresh Temporal dev
+    /// server), and a worker polling `queue` with what `register` adds.
     pub async fn start(
         backend: Backend,
         dir: &Path,
-        temporal: Option<&DevServer>,
         queue: &str,
         register: Register,
         options: WorkerOptions,
@@ -71,6 +73,7 @@ impl Setup {
                     .map_err(|e| e.to_string())?;
                 Ok(Setup {
                     client: embedded.client(),
+                    temporal: None,
                     embedded: Some(embedded),
                     worker: None,
                 })
@@ -94,8 +97,15 @@ impl Setup {
                 Ok(setup)
             }
             Backend::Temporal => {
-                let server = temporal.ok_or("the Temporal dev server is not running")?;
-                Setup::remote(&server.url(), queue, register, options).await
+                let server = DevServer::launch().await?;
+                println!(
+                    "  (Temporal dev server started: pid {}, {})",
+                    server.pid(),
+                    server.url()
+                );
+                let mut setup = Setup::remote(&server.url(), queue, register, options).await?;
+                setup.temporal = Some(server);
+                Ok(setup)
             }
         }
     }
@@ -120,6 +130,7 @@ impl Setup {
         };
         Ok(Setup {
             client: Client::new(client_service),
+            temporal: None,
             embedded: None,
             worker: Some((worker, runner)),
         })
@@ -135,6 +146,7 @@ impl Setup {
         if let Some(embedded) = self.embedded {
             embedded.shutdown().await;
         }
+        drop(self.temporal);
     }
 }
 
@@ -226,6 +238,15 @@ impl DevServer {
             port,
             spawned,
         })
+    }
+
+    /// [`DevServer::start`], then [`DevServer::ready`].
+    pub async fn launch() -> Result<DevServer, String> {
+        let server = tokio::task::spawn_blocking(DevServer::start)
+            .await
+            .map_err(|e| e.to_string())??;
+        server.ready().await?;
+        Ok(server)
     }
 
     /// `http://127.0.0.1:PORT`.

@@ -1,6 +1,6 @@
 //! The scenarios. Each returns its summary lines, `name: value unit (ratio vs temporal)`.
 
-use crate::backend::{Backend, DevServer, Setup, rand_suffix, remove_db};
+use crate::backend::{Backend, Setup, rand_suffix, remove_db};
 use crate::workload::{
     cancellable, clean_up, heartbeat_until_cancelled, heartbeating, many_steps, noop, step,
     three_steps, wait_an_hour,
@@ -25,24 +25,6 @@ fn worker_options() -> WorkerOptions {
     }
 }
 
-/// For the Temporal backend, a fresh dev server, started here and stopped when dropped, so
-/// that it does not run while dacapo is measured (nor dacapo while Temporal is).
-async fn dev_server_for(backend: Backend) -> Result<Option<DevServer>, String> {
-    if backend != Backend::Temporal {
-        return Ok(None);
-    }
-    let server = tokio::task::spawn_blocking(DevServer::start)
-        .await
-        .map_err(|e| e.to_string())??;
-    server.ready().await?;
-    println!(
-        "  (Temporal dev server started: pid {}, {})",
-        server.pid(),
-        server.url()
-    );
-    Ok(Some(server))
-}
-
 /// `(12.3x temporal)`, or nothing without a Temporal figure. `higher_is_better` decides which
 /// way the ratio is taken, so that a ratio above 1 always means dacapo is ahead.
 fn ratio(value: f64, temporal: Option<f64>, higher_is_better: bool) -> String {
@@ -58,6 +40,35 @@ fn ratio(value: f64, temporal: Option<f64>, higher_is_better: bool) -> String {
         }
         _ => String::new(),
     }
+}
+
+/// One summary line per figure, `{label}, {backend}: {value} {unit}`, each dacapo figure with
+/// its ratio to Temporal's where there is one.
+fn summary(
+    label: &str,
+    unit: &str,
+    decimals: usize,
+    higher_is_better: bool,
+    figures: &[(Backend, f64)],
+) -> Vec<String> {
+    let temporal = figures
+        .iter()
+        .find(|(b, _)| *b == Backend::Temporal)
+        .map(|f| f.1);
+    figures
+        .iter()
+        .map(|&(backend, value)| {
+            let tail = if backend == Backend::Temporal {
+                String::new()
+            } else {
+                ratio(value, temporal, higher_is_better)
+            };
+            format!(
+                "{label}, {}: {value:.decimals$} {unit}{tail}",
+                backend.name()
+            )
+        })
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -79,53 +90,39 @@ pub async fn throughput(
     println!("\n== throughput: workflows of 3 sequential activities, started concurrently");
     let mut rates = Vec::new();
     for &backend in chosen {
-        let server = dev_server_for(backend).await?;
-        let temporal = server.as_ref();
         let count = if backend == Backend::Temporal {
             temporal_n
         } else {
             n
         };
         let queue = format!("throughput-{}", rand_suffix());
-        let setup = Setup::start(
-            backend,
-            dir,
-            temporal,
-            &queue,
-            register_throughput,
-            worker_options(),
-        )
-        .await?;
+        let setup =
+            Setup::start(backend, dir, &queue, register_throughput, worker_options()).await?;
         let started = Instant::now();
         let client = setup.client.clone();
-        let prefix = queue.clone();
-        let handles: Vec<_> = stream::iter(0..count)
+        let handles: Vec<_> = stream::iter(0..count as u64)
             .map(|i| {
                 let client = client.clone();
-                let options = StartOptions::new(format!("{prefix}-{i}"), &queue);
-                async move { client.start_workflow(three_steps, i as u64, options).await }
+                let options = StartOptions::new(format!("{queue}-{i}"), &queue);
+                async move {
+                    let handle = client.start_workflow(three_steps, i, options).await?;
+                    Ok::<_, ClientError>((i, handle))
+                }
             })
             .buffer_unordered(IN_FLIGHT)
             .try_collect()
             .await
             .map_err(|e| format!("{}: start: {e}", backend.name()))?;
         let all_started = started.elapsed();
-        let results: Vec<(String, u64)> = stream::iter(handles)
-            .map(|h| async move { h.result().await.map(|r| (h.workflow_id.clone(), r)) })
+        let results: Vec<(u64, u64)> = stream::iter(handles)
+            .map(|(i, h)| async move { h.result().await.map(|r| (i, r)) })
             .buffer_unordered(IN_FLIGHT)
             .try_collect()
             .await
             .map_err(|e| format!("{}: result: {e}", backend.name()))?;
         let elapsed = started.elapsed();
-        for (id, result) in &results {
-            let i: u64 = id
-                .rsplit('-')
-                .next()
-                .and_then(|s| s.parse().ok())
-                .ok_or_else(|| format!("unexpected workflow id {id}"))?;
-            if *result != i + 3 {
-                return Err(format!("{id} returned {result}, expected {}", i + 3));
-            }
+        if let Some((i, result)) = results.iter().find(|(i, r)| *r != i + 3) {
+            return Err(format!("{queue}-{i} returned {result}, expected {}", i + 3));
         }
         let rate = count as f64 / elapsed.as_secs_f64();
         println!(
@@ -137,21 +134,7 @@ pub async fn throughput(
         rates.push((backend, rate));
         setup.stop().await;
     }
-    let temporal_rate = rates
-        .iter()
-        .find(|(b, _)| *b == Backend::Temporal)
-        .map(|r| r.1);
-    Ok(rates
-        .iter()
-        .map(|(b, r)| {
-            let tail = if *b == Backend::Temporal {
-                String::new()
-            } else {
-                ratio(*r, temporal_rate, true)
-            };
-            format!("throughput, {}: {r:.0} workflows/s{tail}", b.name())
-        })
-        .collect())
+    Ok(summary("throughput", "workflows/s", 0, true, &rates))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -210,10 +193,8 @@ pub async fn cancel_latency(
         "\n== cancel-latency: cancel call returned -> run closed Canceled (heartbeat every 1 s, \
          heartbeat timeout 2 s, cleanup activity)"
     );
-    let mut figures = Vec::new();
+    let (mut p50s, mut p99s) = (Vec::new(), Vec::new());
     for &backend in chosen {
-        let server = dev_server_for(backend).await?;
-        let temporal = server.as_ref();
         let (count, lanes) = match backend {
             // Measured one at a time: nothing else competes for the engine.
             Backend::Embedded => (n, 1),
@@ -224,15 +205,7 @@ pub async fn cancel_latency(
             Backend::Temporal => (temporal_n, 10),
         };
         let queue = format!("cancel-{}", rand_suffix());
-        let setup = Setup::start(
-            backend,
-            dir,
-            temporal,
-            &queue,
-            register_cancel,
-            worker_options(),
-        )
-        .await?;
+        let setup = Setup::start(backend, dir, &queue, register_cancel, worker_options()).await?;
         // Warm up: connections, caches, the first SQLite pages.
         one_cancel(&setup.client, &queue, format!("{queue}-warmup")).await?;
         let client = setup.client.clone();
@@ -255,31 +228,18 @@ pub async fn cancel_latency(
             ms(p99),
             ms(max)
         );
-        figures.push((backend, p50, p99));
+        p50s.push((backend, ms(p50)));
+        p99s.push((backend, ms(p99)));
         setup.stop().await;
     }
-    let t = figures.iter().find(|f| f.0 == Backend::Temporal).cloned();
-    let mut lines = Vec::new();
-    for (backend, p50, p99) in &figures {
-        let (r50, r99) = match (&t, backend) {
-            (Some((_, t50, t99)), b) if *b != Backend::Temporal => (
-                ratio(ms(*p50), Some(ms(*t50)), false),
-                ratio(ms(*p99), Some(ms(*t99)), false),
-            ),
-            _ => (String::new(), String::new()),
-        };
-        lines.push(format!(
-            "cancel-latency p50, {}: {:.2} ms{r50}",
-            backend.name(),
-            ms(*p50)
-        ));
-        lines.push(format!(
-            "cancel-latency p99, {}: {:.2} ms{r99}",
-            backend.name(),
-            ms(*p99)
-        ));
-    }
-    Ok(lines)
+    // Each backend's p50 line, then its p99 line.
+    let p50s = summary("cancel-latency p50", "ms", 2, false, &p50s);
+    let p99s = summary("cancel-latency p99", "ms", 2, false, &p99s);
+    Ok(p50s
+        .into_iter()
+        .zip(p99s)
+        .flat_map(<[String; 2]>::from)
+        .collect())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -570,7 +530,7 @@ pub async fn cold_start(
     let n = n.unwrap_or(10).max(1);
     let temporal_n = temporal_n.unwrap_or(3).max(1);
     println!("\n== cold-start: process start -> first workflow task handled (fresh SQLite file)");
-    let mut embedded_median = None;
+    let mut medians = Vec::new();
     if chosen.contains(&Backend::Embedded) {
         let mut samples = Vec::new();
         for _ in 0..n {
@@ -581,63 +541,40 @@ pub async fn cold_start(
                     .map_err(|e| e.to_string())??,
             );
         }
-        samples.sort();
-        let median = percentile(&samples, 50.0);
-        println!(
-            "  {:<20} {n:>3} runs: median {:>8.1} ms  fastest {:>8.1} ms  slowest {:>8.1} ms",
-            Backend::Embedded.name(),
-            ms(median),
-            ms(samples[0]),
-            ms(percentile(&samples, 100.0))
-        );
-        embedded_median = Some(ms(median));
+        medians.push((Backend::Embedded, spread(Backend::Embedded, samples, "")));
     }
-    let mut temporal_median = None;
     if chosen.contains(&Backend::Temporal) {
         let mut samples = Vec::new();
         for _ in 0..temporal_n {
-            samples.push(temporal_cold_start().await?);
+            samples.push(temporal_cold_start(dir).await?);
         }
-        samples.sort();
-        let median = percentile(&samples, 50.0);
-        println!(
-            "  {:<20} {temporal_n:>3} runs: median {:>8.1} ms  fastest {:>8.1} ms  slowest {:>8.1} ms \
-             (dev server process start -> ready -> worker -> first workflow task)",
-            Backend::Temporal.name(),
-            ms(median),
-            ms(samples[0]),
-            ms(percentile(&samples, 100.0))
-        );
-        temporal_median = Some(ms(median));
+        let note = " (dev server process start -> ready -> worker -> first workflow task)";
+        medians.push((Backend::Temporal, spread(Backend::Temporal, samples, note)));
     }
-    let mut lines = Vec::new();
-    if let Some(e) = embedded_median {
-        lines.push(format!(
-            "cold-start, {}: {e:.1} ms{}",
-            Backend::Embedded.name(),
-            ratio(e, temporal_median, false)
-        ));
-    }
-    if let Some(t) = temporal_median {
-        lines.push(format!(
-            "cold-start, {}: {t:.1} ms",
-            Backend::Temporal.name()
-        ));
-    }
-    Ok(lines)
+    Ok(summary("cold-start", "ms", 1, false, &medians))
+}
+
+/// Prints the median, fastest and slowest of `samples`; returns the median in ms.
+fn spread(backend: Backend, mut samples: Vec<Duration>, note: &str) -> f64 {
+    samples.sort();
+    let median = percentile(&samples, 50.0);
+    println!(
+        "  {:<20} {:>3} runs: median {:>8.1} ms  fastest {:>8.1} ms  slowest {:>8.1} ms{note}",
+        backend.name(),
+        samples.len(),
+        ms(median),
+        ms(percentile(&samples, 0.0)),
+        ms(percentile(&samples, 100.0))
+    );
+    ms(median)
 }
 
 /// A fresh dev server, a worker on it and one workflow, timed from the server's spawn.
-async fn temporal_cold_start() -> Result<Duration, String> {
-    let server = tokio::task::spawn_blocking(DevServer::start)
-        .await
-        .map_err(|e| e.to_string())??;
-    server.ready().await?;
+async fn temporal_cold_start(dir: &Path) -> Result<Duration, String> {
     let queue = format!("cold-{}", rand_suffix());
     let setup = Setup::start(
         Backend::Temporal,
-        Path::new("."),
-        Some(&server),
+        dir,
         &queue,
         register_noop,
         WorkerOptions::default(),
@@ -649,8 +586,12 @@ async fn temporal_cold_start() -> Result<Duration, String> {
         .await
         .map_err(|e| e.to_string())?;
     handle.result().await.map_err(|e| e.to_string())?;
-    let elapsed = server.spawned.elapsed();
+    let spawned = setup
+        .temporal
+        .as_ref()
+        .map(|server| server.spawned)
+        .ok_or("the Temporal backend has no dev server")?;
+    let elapsed = spawned.elapsed();
     setup.stop().await;
-    drop(server);
     Ok(elapsed)
 }
