@@ -36,6 +36,9 @@ pub mod store;
 pub mod worker;
 pub mod workflow;
 
+#[cfg(test)]
+mod test_support;
+
 pub use activity::{ActivityContext, ActivityInfo, ActivityOptions, Cancellation, RetryPolicy};
 pub use client::{
     Client, ClientError, PendingActivity, StartOptions, WorkflowDescription, WorkflowHandle,

@@ -1,34 +1,15 @@
 //! Replaying hand-built and engine-written histories against current and changed code.
 
 use super::*;
-use crate::activity::{ActivityContext, ActivityOptions};
-use crate::definition::{ActivityDefinition, BoxFuture};
-use crate::error::{ActivityError, WorkflowError};
-use crate::payload::{self, PayloadError};
-use crate::proto::common::{ActivityType, Payload as RawPayload, Payloads, WorkflowType};
+use crate::definition::BoxFuture;
+use crate::error::WorkflowError;
+use crate::payload::PayloadError;
+use crate::proto::common::{Payload as RawPayload, WorkflowType};
 use crate::proto::history::{self as h, history_event::Attributes as A};
+use crate::test_support::{Echo, History};
 use crate::workflow::WorkflowContext;
 use std::future::IntoFuture;
 use std::time::Duration;
-
-struct Echo;
-impl ActivityDefinition for Echo {
-    type Input = String;
-    type Output = String;
-    const NAME: &'static str = "echo";
-    fn options() -> ActivityOptions {
-        ActivityOptions::default().start_to_close(Duration::from_secs(5))
-    }
-    fn encode_input(input: &String) -> Result<Vec<RawPayload>, PayloadError> {
-        Ok(vec![payload::encode(input)?])
-    }
-    fn decode_input(p: &[RawPayload]) -> Result<String, PayloadError> {
-        payload::decode(p, 0)
-    }
-    fn execute(_ctx: ActivityContext, input: String) -> BoxFuture<Result<String, ActivityError>> {
-        Box::pin(async move { Ok(input) })
-    }
-}
 
 /// Declares a workflow type named "steps" whose body is `$body`.
 macro_rules! steps_workflow {
@@ -76,21 +57,8 @@ steps_workflow!(Panics, |ctx| {
     panic!("a bug on the second task")
 });
 
-/// Builds a history with dense ids.
-#[derive(Default)]
-struct History(Vec<HistoryEvent>);
-
+/// The steps of a history that only these tests need.
 impl History {
-    fn push(&mut self, t: EventType, attributes: Option<A>) -> i64 {
-        let id = self.0.len() as i64 + 1;
-        self.0.push(HistoryEvent {
-            event_id: id,
-            event_type: t as i32,
-            attributes,
-            ..Default::default()
-        });
-        id
-    }
     fn started(&mut self) {
         let attrs = h::WorkflowExecutionStartedEventAttributes {
             workflow_type: Some(WorkflowType {
@@ -104,37 +72,6 @@ impl History {
         self.push(
             EventType::WorkflowExecutionStarted,
             Some(A::WorkflowExecutionStartedEventAttributes(attrs)),
-        );
-    }
-    fn task(&mut self) {
-        self.push(EventType::WorkflowTaskScheduled, None);
-        self.push(EventType::WorkflowTaskStarted, None);
-        self.push(EventType::WorkflowTaskCompleted, None);
-    }
-    fn scheduled(&mut self) -> i64 {
-        let attrs = h::ActivityTaskScheduledEventAttributes {
-            activity_id: "1".into(),
-            activity_type: Some(ActivityType {
-                name: "echo".into(),
-            }),
-            ..Default::default()
-        };
-        self.push(
-            EventType::ActivityTaskScheduled,
-            Some(A::ActivityTaskScheduledEventAttributes(attrs)),
-        )
-    }
-    fn activity_completed(&mut self, scheduled: i64) {
-        let attrs = h::ActivityTaskCompletedEventAttributes {
-            scheduled_event_id: scheduled,
-            result: Some(Payloads {
-                payloads: vec![payload::encode("a").unwrap()],
-            }),
-            ..Default::default()
-        };
-        self.push(
-            EventType::ActivityTaskCompleted,
-            Some(A::ActivityTaskCompletedEventAttributes(attrs)),
         );
     }
     fn timer(&mut self, fired: bool) {
@@ -157,6 +94,11 @@ impl History {
             );
         }
     }
+    /// A workflow task scheduled, started and completed.
+    fn completed_task(&mut self) {
+        self.task();
+        self.completed();
+    }
     fn completed_run(&mut self) {
         self.push(EventType::WorkflowExecutionCompleted, None);
     }
@@ -166,12 +108,12 @@ impl History {
 fn closed_history() -> Vec<HistoryEvent> {
     let mut hist = History::default();
     hist.started();
-    hist.task();
-    let s = hist.scheduled();
-    hist.activity_completed(s);
-    hist.task();
+    hist.completed_task();
+    let s = hist.scheduled("1", "echo");
+    hist.activity_completed(s, "a");
+    hist.completed_task();
     hist.timer(true);
-    hist.task();
+    hist.completed_task();
     hist.completed_run();
     hist.0
 }
@@ -219,8 +161,8 @@ fn a_command_that_a_completed_task_does_not_record_is_non_determinism() {
     // timer in that task.
     let mut hist = History::default();
     hist.started();
-    hist.task();
-    hist.scheduled();
+    hist.completed_task();
+    hist.scheduled("1", "echo");
     let err = replay_history(AlsoSleeps, &hist.0).unwrap_err();
     let ReplayError::NonDeterminism { message, .. } = &err else {
         panic!("expected non-determinism, got {err:?}");
@@ -236,9 +178,9 @@ fn a_command_that_a_completed_task_does_not_record_is_non_determinism() {
 fn a_task_still_running_at_the_end_is_left_out() {
     let mut hist = History::default();
     hist.started();
-    hist.task();
-    let s = hist.scheduled();
-    hist.activity_completed(s);
+    hist.completed_task();
+    let s = hist.scheduled("1", "echo");
+    hist.activity_completed(s, "a");
     hist.push(EventType::WorkflowTaskScheduled, None);
     hist.push(EventType::WorkflowTaskStarted, None);
     let replayed = replay_history(Current, &hist.0).unwrap();

@@ -4,34 +4,15 @@ use super::WorkflowInfo;
 use super::context::WorkflowContext;
 use super::executor::{ActivationError, WorkflowRun};
 use super::state::RunState;
-use crate::activity::{ActivityContext, ActivityOptions, Cancellation};
-use crate::definition::{ActivityDefinition, BoxFuture};
-use crate::error::{ActivityError, WorkflowError};
-use crate::payload::{self, PayloadError};
+use crate::activity::Cancellation;
+use crate::definition::BoxFuture;
+use crate::error::WorkflowError;
+use crate::payload::{self};
 use crate::proto::command::{Command, command::Attributes as C};
-use crate::proto::common::{ActivityType, Payload as RawPayload, Payloads};
 use crate::proto::enums::{CommandType, EventType};
-use crate::proto::history::{self as h, HistoryEvent, history_event::Attributes as A};
-use std::time::{Duration, UNIX_EPOCH};
-
-struct Echo;
-impl ActivityDefinition for Echo {
-    type Input = String;
-    type Output = String;
-    const NAME: &'static str = "echo";
-    fn options() -> ActivityOptions {
-        ActivityOptions::default().start_to_close(Duration::from_secs(5))
-    }
-    fn encode_input(input: &String) -> Result<Vec<RawPayload>, PayloadError> {
-        Ok(vec![payload::encode(input)?])
-    }
-    fn decode_input(p: &[RawPayload]) -> Result<String, PayloadError> {
-        payload::decode(p, 0)
-    }
-    fn execute(_ctx: ActivityContext, input: String) -> BoxFuture<Result<String, ActivityError>> {
-        Box::pin(async move { Ok(input) })
-    }
-}
+use crate::proto::history::{self as h, history_event::Attributes as A};
+use crate::test_support::{Echo, History};
+use std::time::UNIX_EPOCH;
 
 fn info() -> WorkflowInfo {
     WorkflowInfo {
@@ -49,55 +30,6 @@ fn run_of(body: fn(WorkflowContext) -> BoxFuture<Result<String, WorkflowError>>)
     WorkflowRun::new(RunState::new(info(), 7), move |ctx| {
         Box::pin(async move { Ok(vec![payload::encode(&body(ctx).await?)?]) })
     })
-}
-
-/// Builds a history one event at a time with dense ids.
-#[derive(Default)]
-struct History(Vec<HistoryEvent>);
-impl History {
-    fn push(&mut self, t: EventType, attributes: Option<A>) -> i64 {
-        let id = self.0.len() as i64 + 1;
-        self.0.push(HistoryEvent {
-            event_id: id,
-            event_type: t as i32,
-            attributes,
-            ..Default::default()
-        });
-        id
-    }
-    fn task(&mut self) {
-        self.push(EventType::WorkflowTaskScheduled, None);
-        self.push(EventType::WorkflowTaskStarted, None);
-    }
-    fn completed(&mut self) {
-        self.push(EventType::WorkflowTaskCompleted, None);
-    }
-    fn scheduled(&mut self, id: &str, ty: &str) -> i64 {
-        self.push(
-            EventType::ActivityTaskScheduled,
-            Some(A::ActivityTaskScheduledEventAttributes(
-                h::ActivityTaskScheduledEventAttributes {
-                    activity_id: id.into(),
-                    activity_type: Some(ActivityType { name: ty.into() }),
-                    ..Default::default()
-                },
-            )),
-        )
-    }
-    fn activity_completed(&mut self, scheduled: i64, value: &str) {
-        self.push(
-            EventType::ActivityTaskCompleted,
-            Some(A::ActivityTaskCompletedEventAttributes(
-                h::ActivityTaskCompletedEventAttributes {
-                    scheduled_event_id: scheduled,
-                    result: Some(Payloads {
-                        payloads: vec![payload::encode(value).unwrap()],
-                    }),
-                    ..Default::default()
-                },
-            )),
-        );
-    }
 }
 
 fn kinds(cmds: &[Command]) -> Vec<CommandType> {

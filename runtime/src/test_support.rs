@@ -1,0 +1,81 @@
+//! What the unit tests of several modules share: an activity and a history builder.
+
+use crate::activity::{ActivityContext, ActivityOptions};
+use crate::definition::{ActivityDefinition, BoxFuture};
+use crate::error::ActivityError;
+use crate::payload::{self, PayloadError};
+use crate::proto::common::{ActivityType, Payload as RawPayload, Payloads};
+use crate::proto::enums::EventType;
+use crate::proto::history::{self as h, HistoryEvent, history_event::Attributes as A};
+use std::time::Duration;
+
+/// An activity named `echo` that returns its input.
+pub(crate) struct Echo;
+impl ActivityDefinition for Echo {
+    type Input = String;
+    type Output = String;
+    const NAME: &'static str = "echo";
+    fn options() -> ActivityOptions {
+        ActivityOptions::default().start_to_close(Duration::from_secs(5))
+    }
+    fn encode_input(input: &String) -> Result<Vec<RawPayload>, PayloadError> {
+        Ok(vec![payload::encode(input)?])
+    }
+    fn decode_input(p: &[RawPayload]) -> Result<String, PayloadError> {
+        payload::decode(p, 0)
+    }
+    fn execute(_ctx: ActivityContext, input: String) -> BoxFuture<Result<String, ActivityError>> {
+        Box::pin(async move { Ok(input) })
+    }
+}
+
+/// Builds a history one event at a time with dense ids.
+#[derive(Default)]
+pub(crate) struct History(pub(crate) Vec<HistoryEvent>);
+impl History {
+    pub(crate) fn push(&mut self, t: EventType, attributes: Option<A>) -> i64 {
+        let id = self.0.len() as i64 + 1;
+        self.0.push(HistoryEvent {
+            event_id: id,
+            event_type: t as i32,
+            attributes,
+            ..Default::default()
+        });
+        id
+    }
+    /// A workflow task scheduled and started (the one the code is run for).
+    pub(crate) fn task(&mut self) {
+        self.push(EventType::WorkflowTaskScheduled, None);
+        self.push(EventType::WorkflowTaskStarted, None);
+    }
+    /// The started workflow task completed.
+    pub(crate) fn completed(&mut self) {
+        self.push(EventType::WorkflowTaskCompleted, None);
+    }
+    pub(crate) fn scheduled(&mut self, id: &str, ty: &str) -> i64 {
+        self.push(
+            EventType::ActivityTaskScheduled,
+            Some(A::ActivityTaskScheduledEventAttributes(
+                h::ActivityTaskScheduledEventAttributes {
+                    activity_id: id.into(),
+                    activity_type: Some(ActivityType { name: ty.into() }),
+                    ..Default::default()
+                },
+            )),
+        )
+    }
+    pub(crate) fn activity_completed(&mut self, scheduled: i64, value: &str) {
+        self.push(
+            EventType::ActivityTaskCompleted,
+            Some(A::ActivityTaskCompletedEventAttributes(
+                h::ActivityTaskCompletedEventAttributes {
+                    scheduled_event_id: scheduled,
+                    result: Some(Payloads {
+                        payloads: vec![payload::encode(value).unwrap()],
+                    }),
+                    ..Default::default()
+                },
+            )),
+        );
+    }
+}
