@@ -1,7 +1,7 @@
 //! Activity tasks: poll, run the body with a context that learns of cancels, heartbeat in the
 //! background, and report the outcome.
 
-use super::{PollBackoff, WorkerInner};
+use super::WorkerInner;
 use crate::activity::ActivityContext;
 use crate::activity::ActivityInfo;
 use crate::activity::context::ActivityShared;
@@ -49,42 +49,23 @@ impl RunningActivities {
 }
 
 pub(crate) async fn poll_loop(w: Arc<WorkerInner>, limit: Arc<Semaphore>) {
-    let mut backoff = PollBackoff::new();
-    loop {
-        let permit = tokio::select! {
-            _ = w.shutdown.cancelled() => return,
-            p = limit.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
-        };
+    let poll = || {
         let req = PollActivityTaskQueueRequest {
             namespace: w.namespace.clone(),
             task_queue: w.task_queue(),
             identity: w.identity.clone(),
             ..Default::default()
         };
-        let polled = tokio::select! {
-            _ = w.shutdown.cancelled() => return,
-            r = w.service.poll_activity_task_queue(tonic::Request::new(req)) => r,
-        };
-        match polled {
-            Ok(resp) => {
-                backoff.reset();
-                let task = resp.into_inner();
-                if task.task_token.is_empty() {
-                    continue;
-                }
-                let worker = w.clone();
-                w.attempts.lock().spawn(async move {
-                    run_attempt(&worker, task).await;
-                    drop(permit);
-                });
-            }
-            Err(status) => {
-                if !backoff.after_error(&w, "activity", status).await {
-                    return;
-                }
-            }
-        }
-    }
+        w.service.poll_activity_task_queue(tonic::Request::new(req))
+    };
+    let run = |task: PollActivityTaskQueueResponse, permit| {
+        let worker = w.clone();
+        w.attempts.lock().spawn(async move {
+            run_attempt(&worker, task).await;
+            drop(permit);
+        });
+    };
+    super::poll_tasks(&w, "activity", &limit, poll, |t| &t.task_token, run).await;
 }
 
 fn info_of(w: &WorkerInner, t: &PollActivityTaskQueueResponse) -> ActivityInfo {

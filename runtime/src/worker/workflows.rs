@@ -1,7 +1,7 @@
 //! Workflow tasks: poll, replay or resume the cached run, answer with its commands.
 
+use super::WorkerInner;
 use super::registry::ErasedWorkflow;
-use super::{PollBackoff, WorkerInner};
 use crate::proto::common::WorkflowExecution;
 use crate::proto::enums::{EventType, WorkflowTaskFailedCause};
 use crate::proto::history::{HistoryEvent, history_event::Attributes as EvAttr};
@@ -48,14 +48,8 @@ impl Cache {
 /// polls again while earlier tasks wait for their answers to be committed. At shutdown the
 /// tasks in hand are finished before this returns.
 pub(crate) async fn poll_loop(w: Arc<WorkerInner>, sticky: bool, limit: Arc<Semaphore>) {
-    let mut backoff = PollBackoff::new();
     let mut in_hand = JoinSet::new();
-    loop {
-        while in_hand.try_join_next().is_some() {}
-        let permit = tokio::select! {
-            _ = w.shutdown.cancelled() => break,
-            p = limit.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
-        };
+    let poll = || {
         let req = PollWorkflowTaskQueueRequest {
             namespace: w.namespace.clone(),
             task_queue: if sticky {
@@ -66,30 +60,17 @@ pub(crate) async fn poll_loop(w: Arc<WorkerInner>, sticky: bool, limit: Arc<Sema
             identity: w.identity.clone(),
             ..Default::default()
         };
-        let polled = tokio::select! {
-            _ = w.shutdown.cancelled() => break,
-            r = w.service.poll_workflow_task_queue(tonic::Request::new(req)) => r,
-        };
-        match polled {
-            Ok(resp) => {
-                backoff.reset();
-                let task = resp.into_inner();
-                if task.task_token.is_empty() {
-                    continue;
-                }
-                let worker = w.clone();
-                in_hand.spawn(async move {
-                    handle_task(&worker, task).await;
-                    drop(permit);
-                });
-            }
-            Err(status) => {
-                if !backoff.after_error(&w, "workflow", status).await {
-                    break;
-                }
-            }
-        }
-    }
+        w.service.poll_workflow_task_queue(tonic::Request::new(req))
+    };
+    let run = |task: PollWorkflowTaskQueueResponse, permit| {
+        while in_hand.try_join_next().is_some() {}
+        let worker = w.clone();
+        in_hand.spawn(async move {
+            handle_task(&worker, task).await;
+            drop(permit);
+        });
+    };
+    super::poll_tasks(&w, "workflow", &limit, poll, |t| &t.task_token, run).await;
     while in_hand.join_next().await.is_some() {}
 }
 
