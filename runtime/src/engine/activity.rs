@@ -242,8 +242,6 @@ fn apply(
             act.heartbeat_details = details;
         }
         Report::Completed(result) => {
-            let act = act.clone();
-            run.remove_activity(scheduled);
             let done = ActivityTaskCompletedEventAttributes {
                 result,
                 scheduled_event_id: scheduled,
@@ -254,7 +252,7 @@ fn apply(
                 run,
                 fx,
                 now,
-                &act,
+                scheduled,
                 Ev::ActivityTaskCompletedEventAttributes(done),
             );
         }
@@ -265,11 +263,9 @@ fn apply(
             if last_heartbeat_details.is_some() {
                 act.heartbeat_details = last_heartbeat_details;
             }
-            let act = act.clone();
-            match decide(&act, failure.as_ref(), now) {
+            match decide(act, failure.as_ref(), now) {
                 Decision::Retry(delay) => retry(run, fx, now, scheduled, failure, delay),
                 Decision::Stop(state) => {
-                    run.remove_activity(scheduled);
                     let failed = ActivityTaskFailedEventAttributes {
                         failure,
                         scheduled_event_id: scheduled,
@@ -281,7 +277,7 @@ fn apply(
                         run,
                         fx,
                         now,
-                        &act,
+                        scheduled,
                         Ev::ActivityTaskFailedEventAttributes(failed),
                     );
                 }
@@ -294,8 +290,6 @@ fn apply(
                     act.activity_id
                 )));
             }
-            let act = act.clone();
-            run.remove_activity(scheduled);
             let canceled = ActivityTaskCanceledEventAttributes {
                 details,
                 latest_cancel_requested_event_id: act.cancel_requested_event_id,
@@ -307,7 +301,7 @@ fn apply(
                 run,
                 fx,
                 now,
-                &act,
+                scheduled,
                 Ev::ActivityTaskCanceledEventAttributes(canceled),
             );
         }
@@ -315,9 +309,12 @@ fn apply(
     Ok(cancel_requested)
 }
 
-/// Writes the outcome of an activity: `ActivityTaskStarted` (when the attempt started) then the
-/// close event, held while a workflow task runs.
-fn close(run: &mut Run, fx: &mut Effects, now: i64, act: &ActivityRecord, outcome: Ev) {
+/// Removes a pending activity and writes its outcome: `ActivityTaskStarted` (when the attempt
+/// started) then the close event, held while a workflow task runs.
+fn close(run: &mut Run, fx: &mut Effects, now: i64, scheduled: i64, outcome: Ev) {
+    let Some(act) = run.remove_activity(scheduled) else {
+        return;
+    };
     let mut batch = Vec::with_capacity(2);
     if act.is_started() {
         batch.push(Ev::ActivityTaskStartedEventAttributes(
@@ -487,7 +484,6 @@ fn time_out(run: &mut Run, fx: &mut Effects, now: i64, act: &ActivityRecord, kin
     } else {
         timeout_failure(failure.message, kind, act.heartbeat_details.clone())
     };
-    run.remove_activity(act.scheduled_event_id);
     let timed_out = ActivityTaskTimedOutEventAttributes {
         failure: Some(final_failure),
         scheduled_event_id: act.scheduled_event_id,
@@ -498,7 +494,7 @@ fn time_out(run: &mut Run, fx: &mut Effects, now: i64, act: &ActivityRecord, kin
         run,
         fx,
         now,
-        act,
+        act.scheduled_event_id,
         Ev::ActivityTaskTimedOutEventAttributes(timed_out),
     );
 }
