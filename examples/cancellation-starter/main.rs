@@ -7,9 +7,12 @@
 #[path = "../cancellation/seed.rs"]
 mod seed;
 
+#[path = "../cancellation/connection.rs"]
+mod connection;
+
 use clap::Parser;
-use dacapo::remote::{ConnectOptions, connect};
-use dacapo::{Client, StartOptions};
+use connection::Connection;
+use dacapo::StartOptions;
 
 /// Starts `your_workflow` on task queue `cancel-activity`.
 #[derive(Parser, Debug)]
@@ -21,29 +24,14 @@ struct Args {
         default_value = "workflowID-to-cancel"
     )]
     workflow_id: String,
-    /// The WorkflowService to call.
-    #[arg(long, default_value = "http://127.0.0.1:7233")]
-    address: String,
-    /// The namespace.
-    #[arg(long, default_value = "default")]
-    namespace: String,
-    /// API key sent as `authorization: Bearer KEY`.
-    #[arg(long)]
-    api_key: Option<String>,
+    #[command(flatten)]
+    connection: Connection,
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
-    let service = connect(
-        &args.address,
-        ConnectOptions {
-            api_key: args.api_key,
-            ..Default::default()
-        },
-    )
-    .await?;
-    let client = Client::new(service).with_namespace(&args.namespace);
+    let client = args.connection.client().await?;
     let handle = client
         .start_workflow(
             seed::your_workflow,
