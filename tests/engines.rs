@@ -12,7 +12,10 @@ use dacapo::prelude::*;
 use dacapo::proto::ServiceHandle;
 use dacapo::proto::history::{HistoryEvent, history_event::Attributes as EvAttr};
 use dacapo::worker::WorkerBuilder;
-use dacapo::{Client, ClientError, Embedded, StartOptions, Worker, WorkflowStatus, payload};
+use dacapo::{
+    Client, ClientError, Embedded, StartOptions, Worker, WorkflowDefinition, WorkflowHandle,
+    WorkflowStatus, payload,
+};
 use dacapo_tests::dev_server::shared_dev_server;
 use dacapo_tests::procs::python_worker;
 use dacapo_tests::{
@@ -651,20 +654,52 @@ async fn cancelled_before_first_task(env: &Env) -> Vec<HistoryEvent> {
     history(client, &id).await
 }
 
-async fn activity_never_started(env: &Env) -> Vec<HistoryEvent> {
-    let id = env.unique("s4-never-started");
+/// What a scenario waits for before it cancels.
+enum Ready {
+    /// This event is in the history.
+    Event(&'static str),
+    /// The activity has heartbeated.
+    Heartbeat,
+}
+
+/// The opening most scenarios share: start `def` on its own queue with its own worker, wait
+/// until `ready`, and cancel it by id with `reason`. Returns the id, the run's handle and the
+/// worker, for the scenario's own checks.
+async fn start_then_cancel<W: WorkflowDefinition<Input = ()>>(
+    env: &Env,
+    name: &str,
+    def: W,
+    ready: Ready,
+    reason: &str,
+) -> (String, WorkflowHandle<W::Output>, RunningWorker) {
+    let id = env.unique(name);
     let queue = env.queue(&id);
     let client = &env.client;
     let worker = env.worker(&queue);
     let h = client
-        .start_workflow(never_started, (), StartOptions::new(&id, &queue))
+        .start_workflow(def, (), StartOptions::new(&id, &queue))
         .await
         .unwrap();
-    wait_for_event(client, &id, "ActivityTaskScheduled").await;
-    client
-        .cancel_workflow(&id, None, "scenario 4")
-        .await
-        .unwrap();
+    match ready {
+        Ready::Event(event) => {
+            wait_for_event(client, &id, event).await;
+        }
+        Ready::Heartbeat => wait_for_heartbeat(client, &id).await,
+    }
+    client.cancel_workflow(&id, None, reason).await.unwrap();
+    (id, h, worker)
+}
+
+async fn activity_never_started(env: &Env) -> Vec<HistoryEvent> {
+    let (id, h, worker) = start_then_cancel(
+        env,
+        "s4-never-started",
+        never_started,
+        Ready::Event("ActivityTaskScheduled"),
+        "scenario 4",
+    )
+    .await;
+    let client = &env.client;
     let err = h.result().await.unwrap_err();
     assert!(err.is_cancelled(), "{id}: {err:?}");
     worker.stop().await;
@@ -672,19 +707,15 @@ async fn activity_never_started(env: &Env) -> Vec<HistoryEvent> {
 }
 
 async fn try_cancel_scenario(env: &Env) -> Vec<HistoryEvent> {
-    let id = env.unique("s5-try-cancel");
-    let queue = env.queue(&id);
+    let (id, h, worker) = start_then_cancel(
+        env,
+        "s5-try-cancel",
+        try_cancel,
+        Ready::Heartbeat,
+        "scenario 5",
+    )
+    .await;
     let client = &env.client;
-    let worker = env.worker(&queue);
-    let h = client
-        .start_workflow(try_cancel, (), StartOptions::new(&id, &queue))
-        .await
-        .unwrap();
-    wait_for_heartbeat(client, &id).await;
-    client
-        .cancel_workflow(&id, None, "scenario 5")
-        .await
-        .unwrap();
     let err = h.result().await.unwrap_err();
     assert!(err.is_cancelled(), "{id}: {err:?}");
     // The run closed at once; the activity hears of it at its next heartbeat.
@@ -694,19 +725,15 @@ async fn try_cancel_scenario(env: &Env) -> Vec<HistoryEvent> {
 }
 
 async fn pending_timer_scenario(env: &Env) -> Vec<HistoryEvent> {
-    let id = env.unique("s6-timer");
-    let queue = env.queue(&id);
+    let (id, h, worker) = start_then_cancel(
+        env,
+        "s6-timer",
+        pending_timer,
+        Ready::Event("TimerStarted"),
+        "scenario 6",
+    )
+    .await;
     let client = &env.client;
-    let worker = env.worker(&queue);
-    let h = client
-        .start_workflow(pending_timer, (), StartOptions::new(&id, &queue))
-        .await
-        .unwrap();
-    wait_for_event(client, &id, "TimerStarted").await;
-    client
-        .cancel_workflow(&id, None, "scenario 6")
-        .await
-        .unwrap();
     let err = h.result().await.unwrap_err();
     assert!(err.is_cancelled(), "{id}: {err:?}");
     assert_eq!(status(client, &id).await, WorkflowStatus::Canceled, "{id}");
@@ -715,19 +742,15 @@ async fn pending_timer_scenario(env: &Env) -> Vec<HistoryEvent> {
 }
 
 async fn body_catches_the_cancel(env: &Env) -> Vec<HistoryEvent> {
-    let id = env.unique("s7-catches");
-    let queue = env.queue(&id);
+    let (id, h, worker) = start_then_cancel(
+        env,
+        "s7-catches",
+        catches_cancel,
+        Ready::Event("TimerStarted"),
+        "scenario 7",
+    )
+    .await;
     let client = &env.client;
-    let worker = env.worker(&queue);
-    let h = client
-        .start_workflow(catches_cancel, (), StartOptions::new(&id, &queue))
-        .await
-        .unwrap();
-    wait_for_event(client, &id, "TimerStarted").await;
-    client
-        .cancel_workflow(&id, None, "scenario 7")
-        .await
-        .unwrap();
     assert_eq!(h.result().await.unwrap(), "caught the cancel", "{id}");
     assert_eq!(status(client, &id).await, WorkflowStatus::Completed, "{id}");
     worker.stop().await;
