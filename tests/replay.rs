@@ -2,7 +2,7 @@
 //! attempts that stop heartbeating are retried.
 
 use dacapo::prelude::*;
-use dacapo::{Embedded, StartOptions, WorkflowStatus};
+use dacapo::{Embedded, StartOptions, WorkflowDefinition, WorkflowStatus};
 use dacapo_tests::{event_types, wait_for_event};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -18,6 +18,18 @@ fn calls(prefix: &str) -> usize {
         .iter()
         .filter(|c| c.starts_with(prefix))
         .count()
+}
+
+/// A runtime on the SQLite file `db` with `workflow` and the `step` activity registered.
+async fn on_file<W: WorkflowDefinition>(db: &std::path::Path, workflow: W) -> Embedded {
+    Embedded::builder()
+        .sqlite(db)
+        .task_queue(Q)
+        .workflow(workflow)
+        .activity(step)
+        .start()
+        .await
+        .unwrap()
 }
 
 #[activity(start_to_close = "10s")]
@@ -41,14 +53,7 @@ async fn two_steps(ctx: WorkflowContext, pause_ms: u64) -> WorkflowResult<Vec<St
 async fn a_new_worker_finishes_a_run_by_replaying_its_history() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("replay.db");
-    let rt = Embedded::builder()
-        .sqlite(&db)
-        .task_queue(Q)
-        .workflow(two_steps)
-        .activity(step)
-        .start()
-        .await
-        .unwrap();
+    let rt = on_file(&db, two_steps).await;
     let client = rt.client();
     client
         .start_workflow(two_steps, 1_500, StartOptions::new("replayed", Q))
@@ -60,14 +65,7 @@ async fn a_new_worker_finishes_a_run_by_replaying_its_history() {
     drop(client);
     rt.shutdown().await;
 
-    let rt = Embedded::builder()
-        .sqlite(&db)
-        .task_queue(Q)
-        .workflow(two_steps)
-        .activity(step)
-        .start()
-        .await
-        .unwrap();
+    let rt = on_file(&db, two_steps).await;
     let client = rt.client();
     let out: Vec<String> = client.result("replayed", None).await.unwrap();
     assert_eq!(out, vec!["did first", "did second"]);
@@ -100,14 +98,7 @@ async fn changing_v2(ctx: WorkflowContext) -> WorkflowResult<()> {
 async fn changed_code_fails_the_workflow_task_and_leaves_the_run_open() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("nondet.db");
-    let rt = Embedded::builder()
-        .sqlite(&db)
-        .task_queue(Q)
-        .workflow(changing_v1)
-        .activity(step)
-        .start()
-        .await
-        .unwrap();
+    let rt = on_file(&db, changing_v1).await;
     let client = rt.client();
     client
         .start_workflow(changing_v1, (), StartOptions::new("nondet", Q))
@@ -117,14 +108,7 @@ async fn changed_code_fails_the_workflow_task_and_leaves_the_run_open() {
     drop(client);
     rt.shutdown().await;
 
-    let rt = Embedded::builder()
-        .sqlite(&db)
-        .task_queue(Q)
-        .workflow(changing_v2)
-        .activity(step)
-        .start()
-        .await
-        .unwrap();
+    let rt = on_file(&db, changing_v2).await;
     let client = rt.client();
     let history = wait_for_event(&client, "nondet", "WorkflowTaskFailed").await;
     let failed = history
