@@ -446,7 +446,10 @@ fn unfinished(db: &Path) -> Vec<String> {
                 .iter()
                 .rev()
                 .take(3)
-                .map(|e| event_type_name(e.event_type))
+                .map(|e| match e.decode() {
+                    Ok(event) => event_type_name(event.event_type).to_string(),
+                    Err(_) => format!("event {} (does not decode)", e.event_id),
+                })
                 .collect();
             format!("{id} (last events: {})", last.join(" <- "))
         })

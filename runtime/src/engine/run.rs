@@ -70,7 +70,7 @@ impl Run {
         let mut run = Run::new(rec);
         run.dirty.written_rec = Some(run.rec.clone());
         run.dirty.persisted_events = rows.events.len();
-        run.events = rows.events.iter().map(EncodedEvent::encode).collect();
+        run.events = rows.events;
         run.held = rows.held_events;
         run.activities = rows
             .activities

@@ -84,9 +84,9 @@ impl Store for MemoryStore {
             .filter(|rec| rec.status == running)
             .map(|rec| {
                 let id = &rec.run_id;
-                Ok(OpenRunRows {
+                OpenRunRows {
                     run_id: id.clone(),
-                    events: decode_all(t.events.get(id).into_iter().flatten())?,
+                    events: t.events.get(id).cloned().unwrap_or_default(),
                     held_events: t.held.get(id).cloned().unwrap_or_default(),
                     activities: t
                         .activities
@@ -100,9 +100,9 @@ impl Store for MemoryStore {
                         .filter(|a| &a.run_id == id)
                         .cloned()
                         .collect(),
-                })
+                }
             })
-            .collect::<Result<_, StoreError>>()?;
+            .collect();
         Ok(Snapshot {
             executions: t.executions.values().cloned().collect(),
             open_runs,
@@ -127,20 +127,12 @@ impl Store for MemoryStore {
         let Some(events) = t.events.get(run_id) else {
             return Ok(Vec::new());
         };
-        decode_all(
+        EncodedEvent::decode_stored(
+            run_id,
             events
                 .iter()
                 .filter(|e| e.event_id >= first_event_id)
                 .take(max_events),
         )
     }
-}
-
-fn decode_all<'a>(
-    events: impl IntoIterator<Item = &'a EncodedEvent>,
-) -> Result<Vec<HistoryEvent>, StoreError> {
-    EncodedEvent::decode_all(events).map_err(|(event_id, err)| StoreError::Corrupt {
-        what: format!("history event {event_id}"),
-        reason: err.to_string(),
-    })
 }

@@ -140,6 +140,18 @@ impl EncodedEvent {
         HistoryEvent::decode(&self.bytes[..])
     }
 
+    /// Decodes stored events of `run_id` in order; an event that does not decode is reported
+    /// as a corrupt row naming it.
+    pub(crate) fn decode_stored<'a>(
+        run_id: &str,
+        events: impl IntoIterator<Item = &'a EncodedEvent>,
+    ) -> Result<Vec<HistoryEvent>, StoreError> {
+        Self::decode_all(events).map_err(|(event_id, err)| StoreError::Corrupt {
+            what: format!("history event {event_id} of run {run_id}"),
+            reason: err.to_string(),
+        })
+    }
+
     /// Decodes `events` in order; on failure, the id of the event that does not decode and why.
     pub(crate) fn decode_all<'a>(
         events: impl IntoIterator<Item = &'a EncodedEvent>,
@@ -165,8 +177,8 @@ pub struct Snapshot {
 pub struct OpenRunRows {
     /// The run.
     pub run_id: String,
-    /// Its history, in id order.
-    pub events: Vec<HistoryEvent>,
+    /// Its history, in id order, as stored (each event is checked to decode when loaded).
+    pub events: Vec<EncodedEvent>,
     /// Events held back while a workflow task runs, in arrival order.
     pub held_events: Vec<HistoryEvent>,
     /// Pending activities.

@@ -17,7 +17,8 @@
 //!   refused with both versions named.
 
 use super::{
-    ActivityRecord, ExecutionRecord, OpenRunRows, Snapshot, Store, StoreError, TimerRecord, WriteOp,
+    ActivityRecord, EncodedEvent, ExecutionRecord, OpenRunRows, Snapshot, Store, StoreError,
+    TimerRecord, WriteOp,
 };
 use crate::proto::enums::WorkflowExecutionStatus;
 use crate::proto::history::HistoryEvent;
@@ -364,7 +365,10 @@ impl SqliteStore {
             }
         }
         for rows in open.values_mut() {
-            rows.events = history(conn, &rows.run_id, 1, usize::MAX)?;
+            let events = stored_events(conn, &rows.run_id, 1, usize::MAX)?;
+            // Checked here, so that a damaged event is reported when the file is opened.
+            EncodedEvent::decode_stored(&rows.run_id, &events)?;
+            rows.events = events;
         }
         Ok(Snapshot {
             executions,
@@ -379,22 +383,29 @@ fn history(
     first_event_id: i64,
     max_events: usize,
 ) -> Result<Vec<HistoryEvent>, StoreError> {
+    let events = stored_events(conn, run_id, first_event_id, max_events)?;
+    EncodedEvent::decode_stored(run_id, &events)
+}
+
+/// Up to `max_events` events of `run_id` from `first_event_id`, as stored.
+fn stored_events(
+    conn: &Connection,
+    run_id: &str,
+    first_event_id: i64,
+    max_events: usize,
+) -> Result<Vec<EncodedEvent>, StoreError> {
     let limit = i64::try_from(max_events).unwrap_or(i64::MAX);
     let mut stmt = conn.prepare_cached(
         "SELECT event_id, event FROM history_events
          WHERE run_id = ?1 AND event_id >= ?2 ORDER BY event_id LIMIT ?3",
     )?;
     let rows = stmt.query_map(params![run_id, first_event_id, limit], |row| {
-        Ok((row.get::<_, i64>(0)?, row.get::<_, Vec<u8>>(1)?))
+        Ok(EncodedEvent {
+            event_id: row.get(0)?,
+            bytes: row.get::<_, Vec<u8>>(1)?.into(),
+        })
     })?;
-    let mut out = Vec::new();
-    for row in rows {
-        let (event_id, bytes) = row?;
-        out.push(decode(&bytes, || {
-            format!("history event {event_id} of run {run_id}")
-        })?);
-    }
-    Ok(out)
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 #[cfg(test)]
