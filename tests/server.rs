@@ -25,10 +25,9 @@ impl Drop for Served {
 }
 
 async fn serve(options: ServeOptions) -> Served {
-    let engine: ServiceHandle = Arc::new(Engine::in_memory(EngineConfig {
-        max_payload_bytes: 64 * 1024,
-        ..EngineConfig::default()
-    }));
+    let mut config = EngineConfig::default();
+    config.limits.max_payload_bytes = 64 * 1024;
+    let engine: ServiceHandle = Arc::new(Engine::in_memory(config));
     let tls = options.tls.is_some();
     let bound = bind(
         engine,

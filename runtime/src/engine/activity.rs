@@ -165,7 +165,7 @@ pub(crate) async fn report(
         validate::run_id(run_id)?;
         validate::required(activity_id, "activity_id")?;
     }
-    report.check_sizes(core.cfg.max_payload_bytes)?;
+    report.check_sizes(core.cfg.limits.max_payload_bytes)?;
     let (cancel_requested, seq) = {
         let mut st = core.state.lock();
         let (run_id, scheduled) = locate(&st, namespace, &target)?;

@@ -23,6 +23,7 @@ mod clock;
 mod commands;
 mod driver;
 mod history;
+mod limits;
 mod retry;
 mod run;
 mod service;
@@ -38,6 +39,7 @@ mod workflow_task;
 #[cfg(test)]
 mod tests;
 
+pub use self::limits::Limits;
 use self::shared::Core;
 
 /// How an [`Engine`] behaves.
@@ -50,8 +52,8 @@ pub struct EngineConfig {
     pub long_poll_timeout: Duration,
     /// Start-to-close timeout of a workflow task when the start request sets none. Default 10 s.
     pub default_workflow_task_timeout: Duration,
-    /// Largest payload (input, result, details, failure) a request may carry. Default 2 MiB.
-    pub max_payload_bytes: usize,
+    /// What one request, run and task may hold: see [`Limits`].
+    pub limits: Limits,
 }
 
 impl Default for EngineConfig {
@@ -60,7 +62,7 @@ impl Default for EngineConfig {
             namespaces: vec!["default".to_string()],
             long_poll_timeout: Duration::from_secs(60),
             default_workflow_task_timeout: Duration::from_secs(10),
-            max_payload_bytes: 2 * 1024 * 1024,
+            limits: Limits::default(),
         }
     }
 }

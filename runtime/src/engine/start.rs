@@ -65,7 +65,7 @@ macro_rules! start_params {
         let ms = |d: &Option<prost_wkt_types::Duration>, f: &str| {
             super::clock::duration_ms(d, f).map_err(invalid)
         };
-        let limit = $core.cfg.max_payload_bytes;
+        let limit = $core.cfg.limits.max_payload_bytes;
         validate::payloads(&req.input, "input", limit)?;
         let extras = req.memo.as_ref().map_or(0, Message::encoded_len)
             + req
@@ -168,7 +168,7 @@ pub(crate) async fn signal_with_start(
     validate::payloads(
         &req.signal_input,
         "signal_input",
-        core.cfg.max_payload_bytes,
+        core.cfg.limits.max_payload_bytes,
     )?;
     let signal = SignalParams {
         name: req.signal_name.clone(),
@@ -405,7 +405,7 @@ pub(crate) async fn signal(
     core.check_namespace(&req.namespace)?;
     let exec = validate::execution(&req.workflow_execution)?;
     validate::required(&req.signal_name, "signal_name")?;
-    validate::payloads(&req.input, "input", core.cfg.max_payload_bytes)?;
+    validate::payloads(&req.input, "input", core.cfg.limits.max_payload_bytes)?;
     let (refusal, seq) = 'seq: {
         let mut st = core.state.lock();
         let run = match open_run(&mut st, &req.namespace, &exec) {
@@ -482,7 +482,7 @@ pub(crate) async fn terminate(
 ) -> Result<TerminateWorkflowExecutionResponse, Status> {
     core.check_namespace(&req.namespace)?;
     let exec = validate::execution(&req.workflow_execution)?;
-    validate::payloads(&req.details, "details", core.cfg.max_payload_bytes)?;
+    validate::payloads(&req.details, "details", core.cfg.limits.max_payload_bytes)?;
     let (refusal, seq) = 'seq: {
         let mut st = core.state.lock();
         let run = match open_run(&mut st, &req.namespace, &exec) {

@@ -87,6 +87,6 @@ pub(crate) fn already_started(message: String, run_id: &str, start_request_id: &
 /// `InvalidArgument` for a payload over the configured limit.
 pub(crate) fn too_large(what: &str, size: usize, limit: usize) -> Status {
     invalid(format!(
-        "{what} is {size} bytes, over the limit of {limit} bytes (EngineConfig::max_payload_bytes)"
+        "{what} is {size} bytes, over the limit of {limit} bytes (Limits::max_payload_bytes)"
     ))
 }

@@ -191,7 +191,7 @@ pub(crate) async fn respond_completed(
         let now = now_ms();
         let mut fx = Effects::default();
         fx.touch(&token.run_id);
-        let result = complete(run, &mut fx, now, &req, core.cfg.max_payload_bytes);
+        let result = complete(run, &mut fx, now, &req, core.cfg.limits.max_payload_bytes);
         if result.is_ok() && req.return_new_workflow_task {
             let ready = run
                 .wft()
@@ -323,7 +323,7 @@ pub(crate) async fn respond_failed(
 ) -> Result<RespondWorkflowTaskFailedResponse, Status> {
     core.check_namespace(&req.namespace)?;
     let token = TaskToken::decode(&req.task_token, TaskKind::Workflow, &req.namespace)?;
-    validate::failure(&req.failure, "failure", core.cfg.max_payload_bytes)?;
+    validate::failure(&req.failure, "failure", core.cfg.limits.max_payload_bytes)?;
     let seq = {
         let mut st = core.state.lock();
         let run = task_run(&mut st, &token)?;

@@ -41,10 +41,8 @@ pub(crate) struct ServerArgs {
 }
 
 pub(crate) async fn run(args: ServerArgs) -> Result<(), String> {
-    let mut config = EngineConfig {
-        max_payload_bytes: args.max_payload_bytes,
-        ..EngineConfig::default()
-    };
+    let mut config = EngineConfig::default();
+    config.limits.max_payload_bytes = args.max_payload_bytes;
     for ns in args.namespaces {
         if !config.namespaces.contains(&ns) {
             config.namespaces.push(ns);
