@@ -1,0 +1,211 @@
+//! The server under attack: the `dacapo` binary as a process, its SQLite file, and the runs
+//! committed before the attack.
+
+use dacapo::proto::common::{WorkflowExecution, WorkflowType};
+use dacapo::proto::enums::{EventType, WorkflowExecutionStatus};
+use dacapo::proto::service::workflow_service_client::WorkflowServiceClient;
+use dacapo::proto::service::{
+    DescribeWorkflowExecutionRequest, GetWorkflowExecutionHistoryRequest,
+    StartWorkflowExecutionRequest,
+};
+use dacapo::proto::taskqueue::TaskQueue;
+use dacapo_tests::procs::{self, Proc};
+use std::path::PathBuf;
+use std::time::Duration;
+use tonic::transport::Channel;
+
+/// The namespace every test uses.
+pub const NS: &str = "default";
+/// The task queue of the seeded runs (no worker polls it, so they stay open).
+pub const SEED_QUEUE: &str = "hostile-seed";
+
+/// A run committed before the attack.
+#[derive(Debug, Clone)]
+pub struct Seeded {
+    pub workflow_id: String,
+    pub run_id: String,
+}
+
+/// A `dacapo server` process on its own SQLite file.
+pub struct Target {
+    proc: Option<Proc>,
+    args: Vec<String>,
+    pub port: u16,
+    pub db: PathBuf,
+    pub dir: tempfile::TempDir,
+}
+
+impl Target {
+    /// Starts `dacapo server` on a fresh file with `extra` arguments.
+    pub async fn start(extra: &[&str]) -> Target {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = dir.path().join("hostile.db");
+        let mut target = Target {
+            proc: None,
+            args: extra.iter().map(|s| s.to_string()).collect(),
+            port: 0,
+            db,
+            dir,
+        };
+        target.launch();
+        target
+    }
+
+    fn launch(&mut self) {
+        let port = procs::free_port();
+        let bin = procs::binaries().join("dacapo");
+        let port_arg = port.to_string();
+        let db = self.db.to_str().expect("a UTF-8 path").to_string();
+        let mut args = vec![
+            "server",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            &port_arg,
+            "--db",
+            &db,
+        ];
+        args.extend(self.args.iter().map(String::as_str));
+        let proc = procs::spawn(self.dir.path(), &format!("server-{port}"), &bin, &args);
+        procs::wait_for_port(port, &proc);
+        self.port = port;
+        self.proc = Some(proc);
+    }
+
+    /// The server's URL.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The process, to read its log or pid.
+    pub fn proc(&mut self) -> &mut Proc {
+        self.proc.as_mut().expect("the server runs")
+    }
+
+    /// Kills the server (SIGKILL) and starts it again on the same file; the file must open.
+    pub async fn restart(&mut self) {
+        self.proc = None;
+        self.launch();
+    }
+
+    /// A plain tonic client of the server, with receive and send limits far above the
+    /// server's own, so that what is refused is refused by the server.
+    pub async fn client(&self) -> WorkflowServiceClient<Channel> {
+        let channel = Channel::from_shared(self.url())
+            .expect("a valid URL")
+            .connect_timeout(Duration::from_secs(10))
+            .connect()
+            .await
+            .expect("connect to the server");
+        WorkflowServiceClient::new(channel)
+            .max_decoding_message_size(usize::MAX)
+            .max_encoding_message_size(usize::MAX)
+    }
+
+    /// The server's resident set size now, in KiB (`VmRSS`), and its peak (`VmHWM`).
+    pub fn rss_kib(&mut self) -> (u64, u64) {
+        let pid = self.proc().pid();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+                .unwrap_or(0)
+        };
+        (field("VmRSS:"), field("VmHWM:"))
+    }
+
+    /// Starts `n` runs that no worker will pick up; returns them.
+    pub async fn seed(&self, n: usize) -> Vec<Seeded> {
+        let mut client = self.client().await;
+        let mut seeded = Vec::new();
+        for i in 0..n {
+            let workflow_id = format!("seed-{i}-{}", uuid_like());
+            let resp = client
+                .start_workflow_execution(StartWorkflowExecutionRequest {
+                    namespace: NS.into(),
+                    workflow_id: workflow_id.clone(),
+                    workflow_type: Some(WorkflowType {
+                        name: "seeded".into(),
+                    }),
+                    task_queue: Some(TaskQueue {
+                        name: SEED_QUEUE.into(),
+                        ..Default::default()
+                    }),
+                    request_id: uuid_like(),
+                    ..Default::default()
+                })
+                .await
+                .expect("seed a run");
+            seeded.push(Seeded {
+                workflow_id,
+                run_id: resp.into_inner().run_id,
+            });
+        }
+        seeded
+    }
+
+    /// Every seeded run is still Running, and its history reads and starts with
+    /// `WorkflowExecutionStarted`.
+    pub async fn check_seeded(&self, seeded: &[Seeded]) {
+        let mut client = self.client().await;
+        for s in seeded {
+            let execution = Some(WorkflowExecution {
+                workflow_id: s.workflow_id.clone(),
+                run_id: s.run_id.clone(),
+            });
+            let described = client
+                .describe_workflow_execution(DescribeWorkflowExecutionRequest {
+                    namespace: NS.into(),
+                    execution: execution.clone(),
+                })
+                .await
+                .unwrap_or_else(|e| panic!("describe seeded run {}: {e:?}", s.workflow_id))
+                .into_inner();
+            let status = described
+                .workflow_execution_info
+                .map(|i| i.status)
+                .unwrap_or_default();
+            assert_eq!(
+                status,
+                WorkflowExecutionStatus::Running as i32,
+                "seeded run {} is no longer running",
+                s.workflow_id
+            );
+            let history = client
+                .get_workflow_execution_history(GetWorkflowExecutionHistoryRequest {
+                    namespace: NS.into(),
+                    execution,
+                    ..Default::default()
+                })
+                .await
+                .unwrap_or_else(|e| {
+                    panic!("read the history of seeded run {}: {e:?}", s.workflow_id)
+                })
+                .into_inner();
+            let first = history
+                .history
+                .and_then(|h| h.events.into_iter().next())
+                .map(|e| e.event_type);
+            assert_eq!(
+                first,
+                Some(EventType::WorkflowExecutionStarted as i32),
+                "the history of seeded run {} does not start as it did",
+                s.workflow_id
+            );
+        }
+    }
+}
+
+/// A random id, unique enough for tests.
+pub fn uuid_like() -> String {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let t = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("{t:x}-{}-{n}", std::process::id())
+}
