@@ -5,6 +5,8 @@
 //! would, checks the status it gets, and then checks that everything committed before is still
 //! there and readable, also after a restart on the same file (`Target::check_seeded`).
 
+// Helpers used by some test modules only.
+#[allow(dead_code)]
 mod harness;
 
 use harness::Target;
