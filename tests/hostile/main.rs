@@ -9,6 +9,8 @@
 #[allow(dead_code)]
 mod harness;
 
+mod fuzz;
+
 use harness::Target;
 
 #[tokio::test]
