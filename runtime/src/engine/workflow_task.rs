@@ -184,6 +184,8 @@ pub(crate) async fn respond_completed(
 ) -> Result<RespondWorkflowTaskCompletedResponse, Status> {
     core.check_namespace(&req.namespace)?;
     let token = TaskToken::decode(&req.task_token, TaskKind::Workflow, &req.namespace)?;
+    let mut req = req;
+    commands::truncate_failures(&mut req.commands, core.cfg.limits.max_failure_depth);
     let (result, seq, next_task) = {
         let mut st = core.state.lock();
         let run = task_run(&mut st, &token)?;
@@ -323,6 +325,8 @@ pub(crate) async fn respond_failed(
 ) -> Result<RespondWorkflowTaskFailedResponse, Status> {
     core.check_namespace(&req.namespace)?;
     let token = TaskToken::decode(&req.task_token, TaskKind::Workflow, &req.namespace)?;
+    let mut req = req;
+    validate::truncate_causes(&mut req.failure, core.cfg.limits.max_failure_depth);
     validate::failure(&req.failure, "failure", core.cfg.limits.max_payload_bytes)?;
     let seq = {
         let mut st = core.state.lock();

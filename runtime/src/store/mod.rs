@@ -31,6 +31,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 mod memory;
+pub(crate) mod nesting;
 mod sqlite;
 
 pub use memory::MemoryStore;
@@ -122,13 +123,43 @@ pub struct EncodedEvent {
 }
 
 impl EncodedEvent {
-    /// Encodes `event`.
+    /// Encodes `event`. An event whose messages nest deeper than a stored event may (64 levels,
+    /// so that what wraps it when it is read back still decodes) loses what lies deeper.
     pub fn encode(event: &HistoryEvent) -> EncodedEvent {
-        use prost::Message;
-        EncodedEvent {
-            event_id: event.event_id,
-            bytes: event.encode_to_vec().into(),
+        Self::encode_bounded(event).0
+    }
+
+    /// Encodes an event of `run_id` as [`encode`](Self::encode) does, and logs an error naming
+    /// the run and the event when the event had to be cut: whatever put it together let a
+    /// message through that should have been truncated where it arrived.
+    pub(crate) fn encode_for_run(run_id: &str, event: &HistoryEvent) -> EncodedEvent {
+        let (encoded, cut) = Self::encode_bounded(event);
+        if cut {
+            log_cut(run_id, event, "history event");
         }
+        encoded
+    }
+
+    /// Cuts a held event of `run_id` as [`encode_for_run`](Self::encode_for_run) would, in
+    /// place, since held events are stored decoded.
+    pub(crate) fn bound_held(run_id: &str, event: &mut HistoryEvent) {
+        if nesting::bound_event(event, nesting::MAX_STORED_NESTING) {
+            log_cut(run_id, event, "held event");
+        }
+    }
+
+    fn encode_bounded(event: &HistoryEvent) -> (EncodedEvent, bool) {
+        use prost::Message;
+        let bytes = event.encode_to_vec();
+        let (bytes, cut) = match nesting::cut_event(&bytes, nesting::MAX_STORED_NESTING) {
+            Some(cut) => (cut, true),
+            None => (bytes, false),
+        };
+        let encoded = EncodedEvent {
+            event_id: event.event_id,
+            bytes: bytes.into(),
+        };
+        (encoded, cut)
     }
 
     /// Decodes the event.
@@ -161,6 +192,16 @@ impl EncodedEvent {
             .map(|e| e.decode().map_err(|err| (e.event_id, err)))
             .collect()
     }
+}
+
+fn log_cut(run_id: &str, event: &HistoryEvent, what: &str) {
+    tracing::error!(
+        run_id,
+        event_id = event.event_id,
+        event_type = crate::proto::event_type_name(event.event_type),
+        "a {what} nested more than {} messages deep; what lay deeper was cut so that it decodes",
+        nesting::MAX_STORED_NESTING
+    );
 }
 
 /// What [`Store::load`] returns.
