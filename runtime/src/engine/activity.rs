@@ -49,6 +49,9 @@ fn take(
     identity: &str,
 ) -> Option<(PollActivityTaskQueueResponse, u64)> {
     while let Some(entry) = st.pop_act(key) {
+        if st.is_damaged(&entry.run_id) {
+            continue;
+        }
         let Some(run) = st.runs.get_mut(&entry.run_id) else {
             continue;
         };
@@ -177,6 +180,7 @@ pub(crate) async fn report(
     let (cancel_requested, seq) = {
         let mut st = core.state.lock();
         let (run_id, scheduled) = locate(&st, namespace, &target)?;
+        st.check_intact(&run_id)?;
         let Some(run) = st.runs.get_mut(&run_id) else {
             return Err(workflow_completed());
         };

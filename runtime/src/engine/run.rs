@@ -85,6 +85,11 @@ impl Run {
         run
     }
 
+    /// Marks the held events for writing, so that the stored ones are replaced.
+    pub(crate) fn rewrite_held(&mut self) {
+        self.dirty.held = true;
+    }
+
     pub(crate) fn is_open(&self) -> bool {
         self.rec.status == WorkflowExecutionStatus::Running as i32
     }

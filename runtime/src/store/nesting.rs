@@ -24,6 +24,11 @@ use std::sync::LazyLock;
 /// nest. What wraps it when it is read back has the remaining levels of a decoder's 100.
 pub(crate) const MAX_STORED_NESTING: u32 = 64;
 
+/// How deep a stored event may nest and still be delivered: prost's limit of 100 less the two
+/// levels of the history page or poll response that carries it. A stored event deeper than this
+/// (only an older dacapo could write one) marks its run as damaged.
+pub(crate) const MAX_DELIVERABLE_NESTING: u32 = 98;
+
 /// The deepest failure cause chain `Limits::max_failure_depth` may ask to keep: a chain of this
 /// length, wherever an event or record holds it, stays within [`MAX_STORED_NESTING`].
 pub(crate) const MAX_FAILURE_CHAIN: usize = 32;
@@ -302,7 +307,6 @@ fn varint(buf: &mut &[u8]) -> Result<u64, Malformed> {
 /// Whether the encoded history event `bytes` holds messages at most `limit` levels below
 /// itself (the event is level 0). Also true when the schema is unavailable, and for bytes that
 /// are not an event at all: whoever decodes them reports that.
-#[cfg(test)]
 pub(crate) fn event_fits(bytes: &[u8], limit: u32) -> bool {
     let Some(schema) = SCHEMA.as_ref() else {
         return true;
