@@ -8,7 +8,9 @@ use prost_reflect::{
 };
 use std::sync::LazyLock;
 
-static DESCRIPTORS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/history_descriptors.bin"));
+/// The encoded `FileDescriptorSet` of `temporal.api.history.v1` and everything it imports.
+pub(crate) static DESCRIPTORS: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/history_descriptors.bin"));
 
 static HISTORY: LazyLock<Result<MessageDescriptor, String>> = LazyLock::new(|| {
     let pool = DescriptorPool::decode(DESCRIPTORS).map_err(|e| e.to_string())?;

@@ -25,7 +25,7 @@ use crate::proto::history::{
     ActivityTaskTimedOutEventAttributes,
 };
 use crate::proto::service::{PollActivityTaskQueueRequest, PollActivityTaskQueueResponse};
-use crate::store::ActivityRecord;
+use crate::store::{ActivityRecord, nesting};
 use tonic::Status;
 
 /// `PollActivityTaskQueue`: waits up to the long-poll timeout for an attempt to run.
@@ -49,6 +49,9 @@ fn take(
     identity: &str,
 ) -> Option<(PollActivityTaskQueueResponse, u64)> {
     while let Some(entry) = st.pop_act(key) {
+        if st.is_damaged(&entry.run_id) {
+            continue;
+        }
         let Some(run) = st.runs.get_mut(&entry.run_id) else {
             continue;
         };
@@ -130,6 +133,13 @@ pub(crate) enum Report {
 }
 
 impl Report {
+    /// Cuts the cause chain of a reported failure to `max_depth` levels.
+    fn truncate_failure(&mut self, max_depth: usize) {
+        if let Report::Failed { failure, .. } = self {
+            validate::truncate_causes(failure, max_depth);
+        }
+    }
+
     fn check_sizes(&self, limit: usize) -> Result<(), Status> {
         match self {
             Report::Heartbeat(d) => validate::payloads(d, "heartbeat details", limit),
@@ -152,7 +162,7 @@ pub(crate) async fn report(
     namespace: &str,
     target: Target,
     identity: &str,
-    report: Report,
+    mut report: Report,
 ) -> Result<bool, Status> {
     core.check_namespace(namespace)?;
     if let Target::Id {
@@ -165,10 +175,12 @@ pub(crate) async fn report(
         validate::run_id(run_id)?;
         validate::required(activity_id, "activity_id")?;
     }
+    report.truncate_failure(core.cfg.limits.max_failure_depth);
     report.check_sizes(core.cfg.limits.max_payload_bytes)?;
     let (cancel_requested, seq) = {
         let mut st = core.state.lock();
         let (run_id, scheduled) = locate(&st, namespace, &target)?;
+        st.check_intact(&run_id)?;
         let Some(run) = st.runs.get_mut(&run_id) else {
             return Err(workflow_completed());
         };
@@ -375,6 +387,7 @@ fn retry(
     act.started_request_id.clear();
     act.last_heartbeat_ms = 0;
     act.last_failure = failure;
+    bound_last_failure(act);
     act.last_attempt_complete_ms = now;
     act.attempt_scheduled_ms = now + delay;
     act.retry_at_ms = if delay > 0 { now + delay } else { 0 };
@@ -386,6 +399,21 @@ fn retry(
         };
         fx.act_ready
             .push(((namespace, act.task_queue.clone()), entry));
+    }
+}
+
+/// The net behind [`validate::truncate_causes`]: a record's last failure never nests deeper
+/// than a stored record may (the record is one level above it).
+fn bound_last_failure(act: &mut ActivityRecord) {
+    let Some(failure) = act.last_failure.as_mut() else {
+        return;
+    };
+    if nesting::bound_failure(failure, nesting::MAX_STORED_NESTING - 1) {
+        tracing::error!(
+            run_id = %act.run_id,
+            activity_id = %act.activity_id,
+            "the last failure of an activity nested deeper than a stored record may; its deepest parts were cut"
+        );
     }
 }
 

@@ -98,6 +98,27 @@ impl<'a> CommandContext<'a> {
     }
 }
 
+/// Cuts the cause chains of the failures that commands carry into the history (a workflow's
+/// failure, a marker's failure, the failure a continued run starts with) to `max_depth` levels;
+/// see [`validate::truncate_causes`](super::validate::truncate_causes).
+pub(crate) fn truncate_failures(commands: &mut [Command], max_depth: usize) {
+    use super::validate::truncate_causes;
+    for command in commands {
+        match command.attributes.as_mut() {
+            Some(Cmd::FailWorkflowExecutionCommandAttributes(a)) => {
+                truncate_causes(&mut a.failure, max_depth);
+            }
+            Some(Cmd::RecordMarkerCommandAttributes(a)) => {
+                truncate_causes(&mut a.failure, max_depth);
+            }
+            Some(Cmd::ContinueAsNewWorkflowExecutionCommandAttributes(a)) => {
+                truncate_causes(&mut a.failure, max_depth);
+            }
+            _ => {}
+        }
+    }
+}
+
 /// Applies `commands` to `run` in order.
 pub(crate) fn handle_all(
     run: &mut Run,

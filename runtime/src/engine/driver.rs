@@ -121,6 +121,10 @@ pub(crate) fn rearm_all(st: &mut State) {
     let mut acts = Vec::new();
     let mut arms = Vec::new();
     for run in st.runs.values() {
+        // A damaged run stays as it is until it is terminated: no tasks, no timeouts.
+        if st.is_damaged(&run.rec.run_id) {
+            continue;
+        }
         if let Some(task) = run.wft()
             && task.started_event_id == 0
             && task.not_before_ms == 0

@@ -4,7 +4,7 @@
 
 use super::shared::Core;
 use super::state::State;
-use super::status::{internal, invalid, workflow_not_found};
+use super::status::{data_loss, internal, invalid, workflow_not_found};
 use super::token::HistoryCursor;
 use super::validate;
 use crate::proto::enums::HistoryEventFilterType;
@@ -12,6 +12,7 @@ use crate::proto::history::{History, HistoryEvent};
 use crate::proto::service::{
     GetWorkflowExecutionHistoryRequest, GetWorkflowExecutionHistoryResponse,
 };
+use crate::store::StoreError;
 use std::sync::Arc;
 use tonic::Status;
 
@@ -134,8 +135,18 @@ pub(crate) async fn get(
 /// Decodes events the engine kept encoded, once the state lock is released.
 pub(crate) fn decode(events: &[crate::store::EncodedEvent]) -> Result<Vec<HistoryEvent>, Status> {
     crate::store::EncodedEvent::decode_all(events).map_err(|(event_id, err)| {
-        super::status::internal(format!("history event {event_id} does not decode: {err}"))
+        data_loss(format!(
+            "history event {event_id} does not decode ({}); the run is damaged",
+            crate::store::decode_reason(&err)
+        ))
     })
+}
+
+/// `DataLoss` for a read that reaches the damaged event of a run.
+fn damaged_history(workflow_id: &str, run_id: &str, event_id: i64, reason: &str) -> Status {
+    data_loss(format!(
+        "history event {event_id} of run {run_id} of workflow \"{workflow_id}\" cannot be read ({reason}); the run is damaged: the events before it read with a next_page_token or a smaller maximum_page_size, and terminating the run closes it"
+    ))
 }
 
 fn response(
@@ -164,6 +175,17 @@ fn look(
         }
         let start = usize::try_from(from - 1).unwrap_or(0);
         let end = run.events.len().min(start.saturating_add(page));
+        let last = from.saturating_add(i64::try_from(end.saturating_sub(start)).unwrap_or(0)) - 1;
+        if let Some((event_id, damage)) = st.damaged_event(run_id)
+            && (from..=last).contains(&event_id)
+        {
+            return Err(damaged_history(
+                workflow_id,
+                run_id,
+                event_id,
+                &damage.reason,
+            ));
+        }
         return Ok(Some(Found::Events {
             events: run.events.get(start..end).unwrap_or_default().to_vec(),
             next_event_id,
@@ -211,5 +233,10 @@ async fn read_store(
     tokio::task::spawn_blocking(move || store.read_history(&run_id, from, max))
         .await
         .map_err(|e| internal(format!("history read was interrupted: {e}")))?
-        .map_err(|e| internal(format!("could not read the history from the store: {e}")))
+        .map_err(|e| match e {
+            StoreError::Corrupt { what, reason } => data_loss(format!(
+                "stored {what} cannot be read ({reason}); the run is damaged: the events before it read with a next_page_token or a smaller maximum_page_size"
+            )),
+            e => internal(format!("could not read the history from the store: {e}")),
+        })
 }

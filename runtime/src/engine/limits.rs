@@ -15,8 +15,11 @@ pub struct Limits {
     /// id, signal name, marker name, identity, request id, namespace. Default 1,000 bytes
     /// (Temporal: `limit.maxIDLength`).
     pub max_id_bytes: usize,
-    /// Deepest failure cause chain kept: a failure's causes past this depth are cut off (the
-    /// last kept cause says so). Default 20 (Temporal truncates at the same depth).
+    /// Deepest failure cause chain kept, counting the failure itself: causes past this depth
+    /// are cut off, and the last failure kept says so in its message. A worker's failure report
+    /// is truncated, never refused. Default 20 (Temporal truncates at the same depth); at most
+    /// 32, so that every event and record holding a failure nests far less deeply than the
+    /// 100 levels protobuf decoders accept.
     pub max_failure_depth: usize,
     /// Most commands one workflow task completion may carry. Default 10,000.
     pub max_commands_per_workflow_task: usize,

@@ -165,6 +165,13 @@ impl Engine {
                 "`namespaces` must list at least one non-empty namespace name".into(),
             ));
         }
+        let depth = config.limits.max_failure_depth;
+        let most = crate::store::nesting::MAX_FAILURE_CHAIN;
+        if !(1..=most).contains(&depth) {
+            return Err(EngineError::Config(format!(
+                "`limits.max_failure_depth` is {depth}; it must be between 1 and {most}, so that stored failures stay far from the nesting depth a decoder accepts"
+            )));
+        }
         let snapshot = store.load()?;
         let (core, receiver) = Core::new(store, config, snapshot);
         let core = Arc::new(core);

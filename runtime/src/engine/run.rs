@@ -85,6 +85,11 @@ impl Run {
         run
     }
 
+    /// Marks the held events for writing, so that the stored ones are replaced.
+    pub(crate) fn rewrite_held(&mut self) {
+        self.dirty.held = true;
+    }
+
     pub(crate) fn is_open(&self) -> bool {
         self.rec.status == WorkflowExecutionStatus::Running as i32
     }
@@ -146,7 +151,7 @@ impl Run {
             event.event_type = event_type(attrs) as i32;
             wire_started_id(attrs, id, started_ids);
         }
-        let encoded = EncodedEvent::encode(&event);
+        let encoded = EncodedEvent::encode_for_run(&self.rec.run_id, &event);
         self.rec.history_size_bytes += encoded.bytes.len() as i64;
         self.events.push(encoded);
         id
@@ -155,12 +160,14 @@ impl Run {
     /// Holds events back until the running workflow task completes.
     pub(crate) fn hold_all(&mut self, now: i64, batch: Vec<Attributes>) {
         for attrs in batch {
-            self.held.push(HistoryEvent {
+            let mut event = HistoryEvent {
                 event_time: Some(ts(now)),
                 event_type: event_type(&attrs) as i32,
                 attributes: Some(attrs),
                 ..HistoryEvent::default()
-            });
+            };
+            EncodedEvent::bound_held(&self.rec.run_id, &mut event);
+            self.held.push(event);
         }
         self.dirty.held = true;
     }

@@ -226,6 +226,10 @@ fn start_locked(
                 let reason = "terminated to start a new run with the same workflow id";
                 terminate_run(run, fx, now, reason, None, &p.identity);
             } else if let Some(signal) = signal {
+                st.check_intact(&current)?;
+                let Some(run) = st.runs.get_mut(&current) else {
+                    return existing(false);
+                };
                 fx.touch(&current);
                 add_signal(run, fx, now, signal);
                 return existing(false);
@@ -413,6 +417,11 @@ pub(crate) async fn signal(
             // A refusal ("already completed") may rest on a close still waiting for its commit.
             Err(refusal) => break 'seq (Some(refusal), st.last_seq),
         };
+        let run_id = run.rec.run_id.clone();
+        st.check_intact(&run_id)?;
+        let Some(run) = st.runs.get_mut(&run_id) else {
+            return Err(workflow_completed());
+        };
         let mut fx = Effects::default();
         fx.touch(&run.rec.run_id);
         let signal = SignalParams {
@@ -450,6 +459,9 @@ pub(crate) async fn request_cancel(
         // on a close or a cancel that may still wait for its commit. Answering before it is
         // durable would acknowledge a cancel that a crash could take back, so wait for
         // everything submitted so far, as reads do.
+        if st.runs.contains_key(&run_id) {
+            st.check_intact(&run_id)?;
+        }
         let Some(run) = st.runs.get_mut(&run_id) else {
             break 'seq st.last_seq;
         };

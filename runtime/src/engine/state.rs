@@ -5,7 +5,7 @@ use super::run::Run;
 use super::status::workflow_not_found;
 use crate::proto::common::WorkflowExecution;
 use crate::proto::enums::WorkflowExecutionStatus;
-use crate::store::{EncodedEvent, ExecutionRecord, Snapshot, WriteOp};
+use crate::store::{Damage, DamagedRow, EncodedEvent, ExecutionRecord, Snapshot, WriteOp};
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap, HashMap, VecDeque};
 use std::sync::Arc;
@@ -94,6 +94,10 @@ pub(crate) struct State {
     /// result is answered from memory instead of a store read.
     recent_closes: HashMap<String, EncodedEvent>,
     recent_close_order: VecDeque<String>,
+    /// Runs with stored rows that could not be used when the engine started, by run id. Such
+    /// a run can be described, listed and terminated; nothing else moves it on (see the
+    /// store's `DESIGN.md`, section 9.1).
+    pub damaged: HashMap<String, Vec<Damage>>,
 }
 
 /// How many close events [`State::remember_close`] keeps.
@@ -133,6 +137,12 @@ impl State {
             .into_iter()
             .map(|r| (r.run_id.clone(), r))
             .collect();
+        for damage in snapshot.damaged {
+            st.damaged
+                .entry(damage.run_id.clone())
+                .or_default()
+                .push(damage);
+        }
         let mut latest: HashMap<(String, String), (bool, i64, String)> = HashMap::new();
         for rec in snapshot.executions {
             let key = (rec.namespace.clone(), rec.workflow_id.clone());
@@ -145,8 +155,18 @@ impl State {
                 .insert((rec.start_time_ms, rec.start_sequence, rec.run_id.clone()));
             if open {
                 let run_rows = rows.remove(&rec.run_id).unwrap_or_default();
-                st.runs
-                    .insert(rec.run_id.clone(), Run::restore(rec, run_rows));
+                let mut run = Run::restore(rec, run_rows);
+                if let Some(damage) = st.damaged.get(&run.rec.run_id) {
+                    report_damage(&run, damage);
+                    if damage
+                        .iter()
+                        .any(|d| matches!(d.row, DamagedRow::HeldEvent(_)))
+                    {
+                        // The next write of the held events replaces the row that is left out.
+                        run.rewrite_held();
+                    }
+                }
+                st.runs.insert(run.rec.run_id.clone(), run);
             } else {
                 st.closed.insert(rec.run_id.clone(), rec);
             }
@@ -156,6 +176,31 @@ impl State {
             .map(|(key, (_, _, run_id))| (key, run_id))
             .collect();
         st
+    }
+
+    /// `FailedPrecondition` naming the damage when `run_id` is a damaged run: a request that
+    /// would move such a run on is refused, since no workflow task of it can run.
+    pub(crate) fn check_intact(&self, run_id: &str) -> Result<(), Status> {
+        match self.damaged.get(run_id).and_then(|d| d.first()) {
+            None => Ok(()),
+            Some(damage) => {
+                let workflow_id = self.record(run_id).map_or("", |r| r.workflow_id.as_str());
+                Err(super::status::damaged_run(workflow_id, damage))
+            }
+        }
+    }
+
+    /// Whether `run_id` is damaged (it then gets no tasks).
+    pub(crate) fn is_damaged(&self, run_id: &str) -> bool {
+        self.damaged.contains_key(run_id)
+    }
+
+    /// The damaged history event of `run_id`, if it has one.
+    pub(crate) fn damaged_event(&self, run_id: &str) -> Option<(i64, &Damage)> {
+        self.damaged.get(run_id)?.iter().find_map(|d| match d.row {
+            DamagedRow::HistoryEvent(id) => Some((id, d)),
+            _ => None,
+        })
     }
 
     /// Registers a new run.
@@ -269,5 +314,18 @@ impl State {
     /// The earliest pending deadline.
     pub(crate) fn next_deadline(&self) -> Option<i64> {
         self.deadlines.peek().map(|Reverse((at, _))| *at)
+    }
+}
+
+/// Logs, once at start, each damaged row of an open run.
+fn report_damage(run: &Run, damage: &[Damage]) {
+    for d in damage {
+        tracing::warn!(
+            run_id = %run.rec.run_id,
+            workflow_id = %run.rec.workflow_id,
+            row = %d.row,
+            reason = %d.reason,
+            "a stored row of an open run cannot be used; the run is served as damaged: it can be described, listed and terminated, and gets no tasks"
+        );
     }
 }

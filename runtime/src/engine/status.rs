@@ -53,6 +53,19 @@ pub(crate) fn failed_precondition(message: impl Into<String>) -> Status {
     Status::failed_precondition(message)
 }
 
+/// `DataLoss`: stored data that the answer needs cannot be read.
+pub(crate) fn data_loss(message: impl Into<String>) -> Status {
+    Status::data_loss(message)
+}
+
+/// `FailedPrecondition` for a request that would move a damaged run on.
+pub(crate) fn damaged_run(workflow_id: &str, damage: &crate::store::Damage) -> Status {
+    failed_precondition(format!(
+        "run {} of workflow \"{workflow_id}\" is damaged: its stored {} cannot be used ({}); it can only be described, listed and terminated",
+        damage.run_id, damage.row, damage.reason
+    ))
+}
+
 /// `Unavailable`: the engine cannot take requests.
 pub(crate) fn unavailable(message: impl Into<String>) -> Status {
     Status::unavailable(message)

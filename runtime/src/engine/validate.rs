@@ -58,3 +58,38 @@ fn size(len: usize, what: &str, limit: usize) -> Result<(), Status> {
         Ok(())
     }
 }
+
+/// Keeps the first `max_depth` failures of a cause chain (the failure itself is the first) and
+/// drops the deeper causes, so that the events and records written from it nest far less deeply
+/// than a decoder accepts; the last failure kept says how many causes were cut. A worker's
+/// failure report is never refused for its depth: refusing it would leave the activity or
+/// workflow task to time out instead. Returns how many causes were cut.
+pub(crate) fn truncate_causes(failure: &mut Option<Failure>, max_depth: usize) -> usize {
+    let Some(mut last) = failure.as_mut() else {
+        return 0;
+    };
+    for _ in 1..max_depth.max(1) {
+        match last.cause.as_deref_mut() {
+            Some(cause) => last = cause,
+            None => return 0,
+        }
+    }
+    // Dropped one by one: dropping a long chain at once would recurse once per level.
+    let mut cut = 0;
+    let mut next = last.cause.take();
+    while let Some(mut cause) = next {
+        cut += 1;
+        next = cause.cause.take();
+    }
+    if cut > 0 {
+        let note = format!(
+            "[{cut} deeper cause(s) cut: failure cause chains keep at most {max_depth} levels (Limits::max_failure_depth)]"
+        );
+        if last.message.is_empty() {
+            last.message = note;
+        } else {
+            last.message = format!("{} {note}", last.message);
+        }
+    }
+    cut
+}

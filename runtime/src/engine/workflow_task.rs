@@ -81,6 +81,10 @@ impl Started {
 fn take(core: &Core, st: &mut State, key: &QueueKey, identity: &str) -> Option<(Started, u64)> {
     while let Some(entry) = st.pop_wft(key) {
         let backlog = st.wft_backlog(key);
+        // A damaged run's history cannot be delivered whole, so its tasks are never handed out.
+        if st.is_damaged(&entry.run_id) {
+            continue;
+        }
         let Some(run) = st.runs.get_mut(&entry.run_id) else {
             continue;
         };
@@ -158,6 +162,9 @@ fn start(run: &mut Run, now: i64, identity: &str, backlog: usize) -> Started {
 
 /// Finds the open run and started task a workflow task token names.
 fn task_run<'a>(st: &'a mut State, token: &TaskToken) -> Result<&'a mut Run, Status> {
+    if st.runs.contains_key(&token.run_id) {
+        st.check_intact(&token.run_id)?;
+    }
     let Some(run) = st.runs.get_mut(&token.run_id) else {
         return Err(if st.closed.contains_key(&token.run_id) {
             workflow_completed()
@@ -184,6 +191,8 @@ pub(crate) async fn respond_completed(
 ) -> Result<RespondWorkflowTaskCompletedResponse, Status> {
     core.check_namespace(&req.namespace)?;
     let token = TaskToken::decode(&req.task_token, TaskKind::Workflow, &req.namespace)?;
+    let mut req = req;
+    commands::truncate_failures(&mut req.commands, core.cfg.limits.max_failure_depth);
     let (result, seq, next_task) = {
         let mut st = core.state.lock();
         let run = task_run(&mut st, &token)?;
@@ -323,6 +332,8 @@ pub(crate) async fn respond_failed(
 ) -> Result<RespondWorkflowTaskFailedResponse, Status> {
     core.check_namespace(&req.namespace)?;
     let token = TaskToken::decode(&req.task_token, TaskKind::Workflow, &req.namespace)?;
+    let mut req = req;
+    validate::truncate_causes(&mut req.failure, core.cfg.limits.max_failure_depth);
     validate::failure(&req.failure, "failure", core.cfg.limits.max_payload_bytes)?;
     let seq = {
         let mut st = core.state.lock();

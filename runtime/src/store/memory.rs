@@ -106,6 +106,8 @@ impl Store for MemoryStore {
         Ok(Snapshot {
             executions: t.executions.values().cloned().collect(),
             open_runs,
+            // Rows are kept as written, so none can be damaged.
+            damaged: Vec::new(),
         })
     }
 

@@ -31,6 +31,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 mod memory;
+pub(crate) mod nesting;
 mod sqlite;
 
 pub use memory::MemoryStore;
@@ -122,13 +123,43 @@ pub struct EncodedEvent {
 }
 
 impl EncodedEvent {
-    /// Encodes `event`.
+    /// Encodes `event`. An event whose messages nest deeper than a stored event may (64 levels,
+    /// so that what wraps it when it is read back still decodes) loses what lies deeper.
     pub fn encode(event: &HistoryEvent) -> EncodedEvent {
-        use prost::Message;
-        EncodedEvent {
-            event_id: event.event_id,
-            bytes: event.encode_to_vec().into(),
+        Self::encode_bounded(event).0
+    }
+
+    /// Encodes an event of `run_id` as [`encode`](Self::encode) does, and logs an error naming
+    /// the run and the event when the event had to be cut: whatever put it together let a
+    /// message through that should have been truncated where it arrived.
+    pub(crate) fn encode_for_run(run_id: &str, event: &HistoryEvent) -> EncodedEvent {
+        let (encoded, cut) = Self::encode_bounded(event);
+        if cut {
+            log_cut(run_id, event, "history event");
         }
+        encoded
+    }
+
+    /// Cuts a held event of `run_id` as [`encode_for_run`](Self::encode_for_run) would, in
+    /// place, since held events are stored decoded.
+    pub(crate) fn bound_held(run_id: &str, event: &mut HistoryEvent) {
+        if nesting::bound_event(event, nesting::MAX_STORED_NESTING) {
+            log_cut(run_id, event, "held event");
+        }
+    }
+
+    fn encode_bounded(event: &HistoryEvent) -> (EncodedEvent, bool) {
+        use prost::Message;
+        let bytes = event.encode_to_vec();
+        let (bytes, cut) = match nesting::cut_event(&bytes, nesting::MAX_STORED_NESTING) {
+            Some(cut) => (cut, true),
+            None => (bytes, false),
+        };
+        let encoded = EncodedEvent {
+            event_id: event.event_id,
+            bytes: bytes.into(),
+        };
+        (encoded, cut)
     }
 
     /// Decodes the event.
@@ -148,7 +179,7 @@ impl EncodedEvent {
     ) -> Result<Vec<HistoryEvent>, StoreError> {
         Self::decode_all(events).map_err(|(event_id, err)| StoreError::Corrupt {
             what: format!("history event {event_id} of run {run_id}"),
-            reason: err.to_string(),
+            reason: decode_reason(&err),
         })
     }
 
@@ -163,6 +194,37 @@ impl EncodedEvent {
     }
 }
 
+/// The decoder's message, with the path to the failing field told once per repeated step
+/// ("Failure.cause (97 times)" rather than the step 97 times over).
+pub(crate) fn decode_reason(err: &prost::DecodeError) -> String {
+    let text = err.to_string();
+    let mut parts: Vec<(usize, &str)> = Vec::new();
+    for part in text.split(": ") {
+        match parts.last_mut() {
+            Some((n, last)) if *last == part => *n += 1,
+            _ => parts.push((1, part)),
+        }
+    }
+    parts
+        .iter()
+        .map(|(n, part)| match n {
+            1 => (*part).to_string(),
+            n => format!("{part} ({n} times)"),
+        })
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
+fn log_cut(run_id: &str, event: &HistoryEvent, what: &str) {
+    tracing::error!(
+        run_id,
+        event_id = event.event_id,
+        event_type = crate::proto::event_type_name(event.event_type),
+        "a {what} nested more than {} messages deep; what lay deeper was cut so that it decodes",
+        nesting::MAX_STORED_NESTING
+    );
+}
+
 /// What [`Store::load`] returns.
 #[derive(Debug, Default, Clone)]
 pub struct Snapshot {
@@ -170,6 +232,61 @@ pub struct Snapshot {
     pub executions: Vec<ExecutionRecord>,
     /// The rows of each open run.
     pub open_runs: Vec<OpenRunRows>,
+    /// Rows of open runs that could not be used: each makes its run damaged (see
+    /// [`Damage`]). The other rows of such a run are in `open_runs` as usual.
+    pub damaged: Vec<Damage>,
+}
+
+/// A stored row of an open run that [`Store::load`] could not use: it does not decode, or (a
+/// history event) it nests so deeply that a response carrying it would not decode. The run is
+/// served as damaged: it can be described, listed and terminated, but no task of it is handed
+/// out and a history read that reaches the row fails naming it. `DESIGN.md` (section 9.1) says
+/// exactly what such a run answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Damage {
+    /// The run.
+    pub run_id: String,
+    /// Which row.
+    pub row: DamagedRow,
+    /// What is wrong with it (the decoder's message).
+    pub reason: String,
+}
+
+/// Which row of a run is damaged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DamagedRow {
+    /// The history event with this id. The events are all kept as stored, this one too.
+    HistoryEvent(i64),
+    /// The held event at this position; it is left out of the run's held events.
+    HeldEvent(i64),
+    /// The pending activity scheduled by this event; the run holds a stand-in made of the
+    /// row's key columns (activity id, attempt), so that closing the run deletes the row.
+    Activity(i64),
+    /// The pending timer with this id; the run holds a stand-in made of the row's key
+    /// columns, so that closing the run deletes the row.
+    Timer(String),
+}
+
+impl fmt::Display for DamagedRow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DamagedRow::HistoryEvent(id) => write!(f, "history event {id}"),
+            DamagedRow::HeldEvent(position) => write!(f, "held event {position}"),
+            DamagedRow::Activity(id) => write!(f, "the activity scheduled by event {id}"),
+            DamagedRow::Timer(id) => write!(f, "timer \"{id}\""),
+        }
+    }
+}
+
+impl fmt::Display for Damage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} of run {} is damaged ({})",
+            self.row, self.run_id, self.reason
+        )
+    }
 }
 
 /// The rows that exist only while a run is open, plus its history.

@@ -17,8 +17,8 @@
 //!   refused with both versions named.
 
 use super::{
-    ActivityRecord, EncodedEvent, ExecutionRecord, OpenRunRows, Snapshot, Store, StoreError,
-    TimerRecord, WriteOp,
+    ActivityRecord, Damage, DamagedRow, EncodedEvent, ExecutionRecord, OpenRunRows, Snapshot,
+    Store, StoreError, TimerRecord, WriteOp, nesting,
 };
 use crate::proto::enums::WorkflowExecutionStatus;
 use crate::proto::history::HistoryEvent;
@@ -296,7 +296,11 @@ impl Store for SqliteStore {
         max_events: usize,
     ) -> Result<Vec<HistoryEvent>, StoreError> {
         let conn = self.conn.lock();
-        history(&conn, run_id, first_event_id, max_events).map_err(|e| self.with_path(e))
+        // A row that does not decode damages its run, not the file: it stays `Corrupt`.
+        history(&conn, run_id, first_event_id, max_events).map_err(|e| match e {
+            StoreError::Sqlite(e) => self.error(e),
+            other => other,
+        })
     }
 }
 
@@ -334,47 +338,131 @@ impl SqliteStore {
                 (rec.run_id.clone(), rows)
             })
             .collect();
-        let held = read_rows::<HistoryEvent>(
-            conn,
-            "SELECT run_id, event FROM held_events ORDER BY run_id, position",
-            "held event",
-        )?;
-        for (run_id, event) in held {
-            if let Some(rows) = open.get_mut(&run_id) {
-                rows.held_events.push(event);
-            }
-        }
-        let activities = read_rows::<ActivityRecord>(
-            conn,
-            "SELECT run_id, record FROM activities ORDER BY run_id, scheduled_event_id",
-            "activity",
-        )?;
-        for (run_id, act) in activities {
-            if let Some(rows) = open.get_mut(&run_id) {
-                rows.activities.push(act);
-            }
-        }
-        let timers = read_rows::<TimerRecord>(
-            conn,
-            "SELECT run_id, record FROM timers ORDER BY run_id, timer_id",
-            "timer",
-        )?;
-        for (run_id, timer) in timers {
-            if let Some(rows) = open.get_mut(&run_id) {
-                rows.timers.push(timer);
-            }
-        }
+        // A row of an open run that does not decode damages that run only (see `Damage`).
+        let mut damaged = Vec::new();
+        pending_rows(conn, &mut open, &mut damaged)?;
         for rows in open.values_mut() {
-            let events = stored_events(conn, &rows.run_id, 1, usize::MAX)?;
+            rows.events = stored_events(conn, &rows.run_id, 1, usize::MAX)?;
             // Checked here, so that a damaged event is reported when the file is opened.
-            EncodedEvent::decode_stored(&rows.run_id, &events)?;
-            rows.events = events;
+            if let Some((event_id, reason)) = first_bad_event(&rows.events) {
+                damaged.push(Damage {
+                    run_id: rows.run_id.clone(),
+                    row: DamagedRow::HistoryEvent(event_id),
+                    reason,
+                });
+            }
         }
         Ok(Snapshot {
             executions,
             open_runs: open.into_values().collect(),
+            damaged,
         })
     }
+}
+
+/// Reads the held events, activities and timers of the open runs into `open`. A row that does
+/// not decode is reported in `damaged`; an activity or timer row is then replaced by a
+/// stand-in built from its key columns, so that closing the run deletes it.
+fn pending_rows(
+    conn: &Connection,
+    open: &mut HashMap<String, OpenRunRows>,
+    damaged: &mut Vec<Damage>,
+) -> Result<(), StoreError> {
+    let mut damage = |run_id: &str, row: DamagedRow, reason: String| {
+        damaged.push(Damage {
+            run_id: run_id.to_string(),
+            row,
+            reason,
+        });
+    };
+    let mut stmt =
+        conn.prepare("SELECT run_id, position, event FROM held_events ORDER BY run_id, position")?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        let run_id: String = row.get(0)?;
+        let Some(run) = open.get_mut(&run_id) else {
+            continue;
+        };
+        match decode_cell::<HistoryEvent>(row, 2) {
+            Ok(event) => run.held_events.push(event),
+            Err(e) => damage(&run_id, DamagedRow::HeldEvent(row.get(1)?), e),
+        }
+    }
+    let mut stmt = conn.prepare(
+        "SELECT run_id, scheduled_event_id, activity_id, attempt, record FROM activities
+         ORDER BY run_id, scheduled_event_id",
+    )?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        let run_id: String = row.get(0)?;
+        let Some(run) = open.get_mut(&run_id) else {
+            continue;
+        };
+        match decode_cell::<ActivityRecord>(row, 4) {
+            Ok(act) => run.activities.push(act),
+            Err(e) => {
+                let scheduled_event_id: i64 = row.get(1)?;
+                run.activities.push(ActivityRecord {
+                    run_id: run_id.clone(),
+                    scheduled_event_id,
+                    activity_id: row.get(2)?,
+                    attempt: row.get(3)?,
+                    ..ActivityRecord::default()
+                });
+                damage(&run_id, DamagedRow::Activity(scheduled_event_id), e);
+            }
+        }
+    }
+    let mut stmt = conn.prepare(
+        "SELECT run_id, timer_id, fire_at_ms, record FROM timers ORDER BY run_id, timer_id",
+    )?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        let run_id: String = row.get(0)?;
+        let Some(run) = open.get_mut(&run_id) else {
+            continue;
+        };
+        match decode_cell::<TimerRecord>(row, 3) {
+            Ok(timer) => run.timers.push(timer),
+            Err(e) => {
+                let timer_id: String = row.get(1)?;
+                run.timers.push(TimerRecord {
+                    run_id: run_id.clone(),
+                    timer_id: timer_id.clone(),
+                    started_event_id: 0,
+                    fire_at_ms: row.get(2)?,
+                });
+                damage(&run_id, DamagedRow::Timer(timer_id), e);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Decodes the blob in column `idx` of `row`; the error says why it could not.
+fn decode_cell<M: Message + Default>(row: &rusqlite::Row<'_>, idx: usize) -> Result<M, String> {
+    let value = row.get_ref(idx).map_err(|e| e.to_string())?;
+    let bytes = value.as_blob().map_err(|e| e.to_string())?;
+    M::decode(bytes).map_err(|e| super::decode_reason(&e))
+}
+
+/// The first event that does not decode, or that nests so deeply that a response carrying it
+/// would not decode, with why.
+fn first_bad_event(events: &[EncodedEvent]) -> Option<(i64, String)> {
+    events
+        .iter()
+        .find_map(|e| event_problem(e).map(|reason| (e.event_id, reason)))
+}
+
+/// What is wrong with a stored event, if anything.
+fn event_problem(event: &EncodedEvent) -> Option<String> {
+    if let Err(e) = event.decode() {
+        return Some(super::decode_reason(&e));
+    }
+    let limit = nesting::MAX_DELIVERABLE_NESTING;
+    (!nesting::event_fits(&event.bytes, limit)).then(|| {
+        format!("it nests more than {limit} messages deep, so no response carrying it would decode")
+    })
 }
 
 fn history(
@@ -384,6 +472,18 @@ fn history(
     max_events: usize,
 ) -> Result<Vec<HistoryEvent>, StoreError> {
     let events = stored_events(conn, run_id, first_event_id, max_events)?;
+    if let Some(event) = events
+        .iter()
+        .find(|e| !nesting::event_fits(&e.bytes, nesting::MAX_DELIVERABLE_NESTING))
+    {
+        return Err(StoreError::Corrupt {
+            what: format!("history event {} of run {run_id}", event.event_id),
+            reason: format!(
+                "it nests more than {} messages deep, so no response carrying it would decode",
+                nesting::MAX_DELIVERABLE_NESTING
+            ),
+        });
+    }
     EncodedEvent::decode_stored(run_id, &events)
 }
 

@@ -15,8 +15,10 @@ use tonic::{Code, Request, Status};
 
 mod activities;
 mod cancellation;
+mod damaged;
 mod load;
 mod misc;
+mod poison;
 mod restart;
 mod timers;
 

@@ -225,6 +225,64 @@ async fn verify_reports_rows_that_break_the_invariants() {
     assert_names(&err, &path);
 }
 
+#[tokio::test]
+async fn a_file_with_one_event_that_does_not_decode_loads_and_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = written_file(dir.path()).await;
+    let damaged_run: String = {
+        let conn = Connection::open(&path).unwrap();
+        let run_id = conn
+            .query_row(
+                "SELECT run_id FROM executions WHERE workflow_id = 'w7'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        conn.execute(
+            "UPDATE history_events SET event = x'0a' WHERE run_id = ?1 AND event_id = 2",
+            [&run_id],
+        )
+        .unwrap();
+        run_id
+    };
+    let store = SqliteStore::open(&path).unwrap();
+    let snapshot = store.load().expect("the file loads");
+    assert_eq!(snapshot.damaged.len(), 1, "{:?}", snapshot.damaged);
+    let damage = &snapshot.damaged[0];
+    assert_eq!(damage.run_id, damaged_run);
+    assert_eq!(damage.row, crate::store::DamagedRow::HistoryEvent(2));
+    assert!(!damage.reason.is_empty());
+    assert_eq!(
+        damage.to_string(),
+        format!(
+            "history event 2 of run {damaged_run} is damaged ({})",
+            damage.reason
+        )
+    );
+    assert_eq!(snapshot.executions.len(), 20);
+    assert_eq!(snapshot.open_runs.len(), 20);
+    for rows in &snapshot.open_runs {
+        assert_eq!(rows.events.len(), 2, "every event is kept as stored");
+        if rows.run_id != damaged_run {
+            EncodedEvent::decode_all(&rows.events).expect("the other runs decode");
+        }
+    }
+    // A read of the damaged event names it, and only the run is blamed, not the file.
+    let err = store.read_history(&damaged_run, 1, 10).unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Corrupt { what, .. } if *what == format!("history event 2 of run {damaged_run}")),
+        "{err:?}"
+    );
+    assert_eq!(store.read_history(&damaged_run, 1, 1).unwrap().len(), 1);
+    let err = store.verify().unwrap_err();
+    assert!(
+        err.to_string().contains(&format!(
+            "history event 2 of run {damaged_run} does not decode"
+        )),
+        "{err}"
+    );
+}
+
 /// Counts the transactions a store is asked for.
 #[derive(Debug)]
 struct Counting {

@@ -2,7 +2,9 @@
 //! `DESIGN.md` that can be read off the rows. The engine never needs it to run; it is for tests,
 //! tools, and anyone who wants to know that a file that went through a crash is sound.
 
-use super::super::{ActivityRecord, ExecutionRecord, StoreError, TimerRecord};
+use super::super::{
+    ActivityRecord, ExecutionRecord, StoreError, TimerRecord, decode_reason, nesting,
+};
 use super::SqliteStore;
 use crate::proto::enums::{EventType, WorkflowExecutionStatus as Status};
 use crate::proto::history::HistoryEvent;
@@ -41,8 +43,9 @@ struct RunFacts {
 
 impl SqliteStore {
     /// Reads the whole file and checks it: SQLite's `integrity_check`, then the store's
-    /// invariants (see `DESIGN.md` beside this module): every row decodes and agrees with its
-    /// key columns; each run's history has the dense ids `1..next_event_id` and, once the run
+    /// invariants (see `DESIGN.md` beside this module): every row decodes (a history event
+    /// also within the nesting depth a response carrying it can have) and agrees with its key
+    /// columns; each run's history has the dense ids `1..next_event_id` and, once the run
     /// is closed, ends with the close event that matches its status; held events, pending
     /// activities and timers exist only for open runs and refer to events of their history.
     ///
@@ -230,15 +233,23 @@ fn history(
             ));
         }
         facts.events = event_id;
-        let event = match HistoryEvent::decode(row.get_ref(2)?.as_blob().unwrap_or_default()) {
+        let bytes = row.get_ref(2)?.as_blob().unwrap_or_default();
+        let event = match HistoryEvent::decode(bytes) {
             Ok(event) => event,
             Err(e) => {
                 problems.add(format!(
-                    "history event {event_id} of run {run_id} does not decode: {e}"
+                    "history event {event_id} of run {run_id} does not decode: {}",
+                    decode_reason(&e)
                 ));
                 continue;
             }
         };
+        if !nesting::event_fits(bytes, nesting::MAX_DELIVERABLE_NESTING) {
+            problems.add(format!(
+                "history event {event_id} of run {run_id} nests more than {} messages deep, so no response carrying it would decode",
+                nesting::MAX_DELIVERABLE_NESTING
+            ));
+        }
         if event.event_id != event_id {
             problems.add(format!(
                 "history event {event_id} of run {run_id} carries id {}",
@@ -282,13 +293,19 @@ fn pending_rows(
         facts
     };
     let mut stmt =
-        conn.prepare("SELECT run_id, position FROM held_events ORDER BY run_id, position")?;
+        conn.prepare("SELECT run_id, position, event FROM held_events ORDER BY run_id, position")?;
     let mut rows = stmt.query([])?;
     let mut last: Option<(String, i64)> = None;
     while let Some(row) = rows.next()? {
         let run_id: String = row.get(0)?;
         let position: i64 = row.get(1)?;
         open(&run_id, "a held event", problems);
+        if let Err(e) = HistoryEvent::decode(row.get_ref(2)?.as_blob().unwrap_or_default()) {
+            problems.add(format!(
+                "held event {position} of run {run_id} does not decode: {}",
+                decode_reason(&e)
+            ));
+        }
         let expected = match &last {
             Some((prev, p)) if *prev == run_id => p + 1,
             _ => 0,
@@ -315,7 +332,8 @@ fn pending_rows(
                 "the key of activity {scheduled} of run {run_id} disagrees with its record"
             )),
             Err(e) => problems.add(format!(
-                "activity {scheduled} of run {run_id} does not decode: {e}"
+                "activity {scheduled} of run {run_id} does not decode: {}",
+                decode_reason(&e)
             )),
         }
         if !facts.scheduled.contains(&scheduled) {
@@ -345,7 +363,8 @@ fn pending_rows(
                 "the key of timer {timer_id} of run {run_id} disagrees with its record"
             )),
             Err(e) => problems.add(format!(
-                "timer {timer_id} of run {run_id} does not decode: {e}"
+                "timer {timer_id} of run {run_id} does not decode: {}",
+                decode_reason(&e)
             )),
         }
     }
