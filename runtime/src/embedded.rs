@@ -121,7 +121,9 @@ impl EmbeddedBuilder {
         let service: ServiceHandle = Arc::new(engine.clone());
         let serving = match self.serve {
             Some(options) => {
-                let bound = crate::server::bind(service.clone(), options).await?;
+                let bound = crate::server::bind(service.clone(), options)
+                    .await?
+                    .report_health(engine.health());
                 let local_addr = bound.local_addr();
                 let stop = tokio_util::sync::CancellationToken::new();
                 let stopped = stop.clone();

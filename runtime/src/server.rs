@@ -88,6 +88,7 @@ pub struct BoundServer {
     options: ServeOptions,
     listener: tokio::net::TcpListener,
     local_addr: SocketAddr,
+    health: Option<tokio::sync::watch::Receiver<crate::engine::Health>>,
 }
 
 impl std::fmt::Debug for BoundServer {
@@ -123,6 +124,7 @@ pub async fn bind(
         options,
         listener,
         local_addr,
+        health: None,
     })
 }
 
@@ -130,6 +132,18 @@ impl BoundServer {
     /// The address actually bound.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// Reports `health` (an engine's [`Engine::health`](crate::engine::Engine::health))
+    /// through the gRPC health service, for the WorkflowService and for the whole server
+    /// (`""`): SERVING while the engine takes changes, NOT_SERVING while its store cannot
+    /// write. Without it, both are SERVING for as long as the server runs.
+    pub fn report_health(
+        mut self,
+        health: tokio::sync::watch::Receiver<crate::engine::Health>,
+    ) -> Self {
+        self.health = Some(health);
+        self
     }
 
     /// Serves until `shutdown` resolves.
@@ -159,12 +173,7 @@ impl BoundServer {
                 .map_err(transport)?;
         }
         let (health_reporter, health) = tonic_health::server::health_reporter();
-        health_reporter
-            .set_service_status(
-                "temporal.api.workflowservice.v1.WorkflowService",
-                tonic_health::ServingStatus::Serving,
-            )
-            .await;
+        let health_task = tokio::spawn(report_health(health_reporter, self.health));
         let workflow_service = WorkflowServiceServer::new(SharedService(self.service))
             .max_decoding_message_size(options.max_message_bytes)
             .max_encoding_message_size(usize::MAX)
@@ -178,12 +187,41 @@ impl BoundServer {
         // Without TCP_NODELAY, small answers wait on the peer's delayed ACK (tens of ms each).
         let incoming =
             tonic::transport::server::TcpIncoming::from(self.listener).with_nodelay(Some(true));
-        builder
+        let served = builder
             .add_service(health)
             .add_service(guarded)
             .serve_with_incoming_shutdown(incoming, shutdown)
             .await
-            .map_err(transport)
+            .map_err(transport);
+        health_task.abort();
+        served
+    }
+}
+
+/// Keeps the health service's answers in step with `health`, when given.
+async fn report_health(
+    reporter: tonic_health::server::HealthReporter,
+    health: Option<tokio::sync::watch::Receiver<crate::engine::Health>>,
+) {
+    use tonic_health::ServingStatus;
+    const WORKFLOW_SERVICE: &str = "temporal.api.workflowservice.v1.WorkflowService";
+    let Some(mut health) = health else {
+        reporter
+            .set_service_status(WORKFLOW_SERVICE, ServingStatus::Serving)
+            .await;
+        return;
+    };
+    loop {
+        let status = if health.borrow_and_update().is_serving() {
+            ServingStatus::Serving
+        } else {
+            ServingStatus::NotServing
+        };
+        reporter.set_service_status(WORKFLOW_SERVICE, status).await;
+        reporter.set_service_status("", status).await;
+        if health.changed().await.is_err() {
+            return;
+        }
     }
 }
 

@@ -51,6 +51,45 @@ impl Target {
         target
     }
 
+    /// Starts `dacapo server` on `db`, a path the test chose (on a file system of its own, say),
+    /// with `extra` arguments; the server's log still goes to a temporary directory.
+    pub async fn start_on(db: PathBuf, extra: &[&str]) -> Target {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut target = Target {
+            proc: None,
+            args: extra.iter().map(|s| s.to_string()).collect(),
+            port: 0,
+            db,
+            dir,
+        };
+        target.launch();
+        target
+    }
+
+    /// Kills the server (SIGKILL) and leaves it stopped.
+    pub fn kill(&mut self) {
+        self.proc = None;
+    }
+
+    /// Runs `dacapo server` on the same file expecting it to refuse to start; gives its output.
+    pub fn refused_start(&self) -> String {
+        let bin = procs::binaries().join("dacapo");
+        let port = procs::free_port().to_string();
+        let db = self.db.to_str().expect("a UTF-8 path");
+        let mut args = vec!["server", "--ip", "127.0.0.1", "--port", &port, "--db", db];
+        args.extend(self.args.iter().map(String::as_str));
+        let out = procs::run(&bin, &args, Duration::from_secs(30));
+        assert!(
+            !out.status.success(),
+            "the server started on {db} although it should have refused"
+        );
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    }
+
     fn launch(&mut self) {
         let port = procs::free_port();
         let bin = procs::binaries().join("dacapo");

@@ -35,7 +35,7 @@ pub(crate) async fn get(
     core: &Core,
     req: GetWorkflowExecutionHistoryRequest,
 ) -> Result<GetWorkflowExecutionHistoryResponse, Status> {
-    core.check_namespace(&req.namespace)?;
+    core.check_namespace_to_read(&req.namespace)?;
     let exec = validate::execution(&req.execution)?;
     let cursor = if req.next_page_token.is_empty() {
         None
@@ -189,13 +189,13 @@ fn look(
         return Ok(Some(Found::Events {
             events: run.events.get(start..end).unwrap_or_default().to_vec(),
             next_event_id,
-            seq: st.last_seq,
+            seq: st.seq_of(run_id),
         }));
     }
     match st.closed.get(run_id) {
         Some(rec) => Ok(Some(Found::Closed {
             next_event_id: rec.next_event_id,
-            seq: st.last_seq,
+            seq: st.seq_of(run_id),
         })),
         None => Err(workflow_not_found(workflow_id, run_id)),
     }
@@ -216,7 +216,7 @@ fn closed_run(st: &State, run_id: &str, workflow_id: &str) -> Result<Option<Clos
                 .recent_close(run_id)
                 .filter(|e| e.event_id == close_event_id)
                 .cloned();
-            Ok(Some((close_event_id, st.last_seq, remembered)))
+            Ok(Some((close_event_id, st.seq_of(run_id), remembered)))
         }
         None => Err(workflow_not_found(workflow_id, run_id)),
     }

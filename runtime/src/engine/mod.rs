@@ -22,6 +22,7 @@ mod activity;
 mod clock;
 mod commands;
 mod driver;
+mod health;
 mod history;
 mod limits;
 mod retry;
@@ -39,6 +40,7 @@ mod workflow_task;
 #[cfg(test)]
 mod tests;
 
+pub use self::health::Health;
 pub use self::limits::Limits;
 use self::shared::Core;
 
@@ -216,6 +218,15 @@ impl Engine {
     /// heartbeat. Tokens are byte-equal to the `task_token` the attempt was polled with.
     pub fn subscribe_activity_cancels(&self) -> tokio::sync::broadcast::Receiver<Vec<u8>> {
         self.handle.core.subscribe_cancels()
+    }
+
+    /// Follows whether the engine takes changes: [`Health::Serving`] while its store writes,
+    /// [`Health::StoreUnwritable`] while it cannot for now (a full disk, a deleted database
+    /// file; the engine heals by itself once a write succeeds), [`Health::StoreFailed`] after a
+    /// failure that only a restart mends, [`Health::Stopped`] once shut down. Reads are served
+    /// throughout; `dacapo server` reports this through the gRPC health service.
+    pub fn health(&self) -> tokio::sync::watch::Receiver<Health> {
+        self.handle.core.health()
     }
 
     /// Counts of what the engine holds right now, read under its state lock.

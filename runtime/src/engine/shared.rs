@@ -5,8 +5,15 @@
 //! writer thread with a sequence number, enqueues tasks and arms deadlines; after releasing the
 //! lock the handler awaits [`Core::committed`] for that number before it answers. The writer
 //! groups whatever is waiting into one transaction, so concurrent requests share an fsync.
+//!
+//! When the store cannot write (a full disk, a database file deleted under the engine), the
+//! writer keeps the group that failed and retries it until it is written, with the changes made
+//! since queued behind it in order: the state in memory already holds them, so none may be
+//! dropped. Meanwhile requests that would change something are refused (`Unavailable`, naming
+//! the cause), reads of what is durable are served, and [`Health`] says so.
 
 use super::driver;
+use super::health::Health;
 use super::state::{Commit, Effects, QueueKey, State};
 use super::status::{internal, not_found, unavailable};
 use crate::store::{Snapshot, Store};
@@ -14,19 +21,43 @@ use parking_lot::{Condvar, Mutex};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
+use std::time::{Duration, Instant};
 use tokio::sync::{Notify, broadcast, watch};
 use tonic::Status;
 
 /// How many queued commits the writer folds into one transaction at most.
 const MAX_GROUP: usize = 256;
 
+/// The writer's first pause after a commit that may pass failed; each further failure doubles
+/// it, up to [`RETRY_PAUSE_MAX`].
+const RETRY_PAUSE_FIRST: Duration = Duration::from_millis(100);
+const RETRY_PAUSE_MAX: Duration = Duration::from_secs(2);
+
+/// How long the writer waits for a change before it asks the store whether it can still write
+/// ([`Store::probe`]), so that a deleted database file shows while nothing is written.
+const PROBE_EVERY: Duration = Duration::from_secs(2);
+
 /// Progress of the writer thread.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct CommitStatus {
     /// Every commit with a sequence number up to this one is durable.
     pub committed: u64,
-    /// Set when a commit failed; the engine then refuses further requests.
-    pub failure: Option<Arc<str>>,
+    /// Whether later ones are getting into the store.
+    pub writes: Writes,
+}
+
+/// Whether the writer thread gets changes into the store.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) enum Writes {
+    /// It does.
+    #[default]
+    Flowing,
+    /// A commit failed in a way that may pass; the writer retries it.
+    Blocked(Arc<str>),
+    /// A commit failed for good; nothing more is written.
+    Failed(Arc<str>),
+    /// The writer thread ended; what it had not written by then never will be.
+    Ended,
 }
 
 #[derive(Debug)]
@@ -37,6 +68,10 @@ pub(crate) struct Core {
     /// Wakes the timer thread when a deadline earlier than its plan is armed, or on shutdown.
     pub driver_wake: Condvar,
     committed: watch::Sender<CommitStatus>,
+    health: watch::Sender<Health>,
+    /// The writer sleeps on this between retries; shutdown wakes it.
+    writer_pause: Mutex<()>,
+    writer_wake: Condvar,
     cancels: broadcast::Sender<Vec<u8>>,
     stopped: AtomicBool,
     stop_notify: Notify,
@@ -57,6 +92,9 @@ impl Core {
             state: Mutex::new(state),
             driver_wake: Condvar::new(),
             committed: watch::Sender::new(CommitStatus::default()),
+            health: watch::Sender::new(Health::Serving),
+            writer_pause: Mutex::new(()),
+            writer_wake: Condvar::new(),
             cancels: broadcast::channel(1024).0,
             stopped: AtomicBool::new(false),
             stop_notify: Notify::new(),
@@ -68,12 +106,17 @@ impl Core {
     /// lock held (hence `&mut State`). Returns the sequence number to await.
     pub(crate) fn finish(&self, st: &mut State, fx: Effects) -> u64 {
         let mut ops = Vec::new();
+        let mut changed = Vec::new();
         let mut wake_driver = false;
         for run_id in &fx.touched {
             let Some(run) = st.runs.get_mut(run_id) else {
                 continue;
             };
-            ops.extend(run.take_ops());
+            let run_ops = run.take_ops();
+            if !run_ops.is_empty() {
+                changed.push(run_id);
+            }
+            ops.extend(run_ops);
             run.history_notify.notify_waiters();
             if run.is_open() {
                 if let Some(at) = driver::next_due(run) {
@@ -100,6 +143,10 @@ impl Core {
             return st.last_seq;
         }
         st.last_seq += 1;
+        let committed = self.committed.borrow().committed;
+        for run_id in changed {
+            st.note_change(run_id, st.last_seq, committed);
+        }
         let commit = Commit {
             seq: st.last_seq,
             ops,
@@ -116,41 +163,75 @@ impl Core {
     /// Waits until the commit `seq` (and every one before it) is durable.
     ///
     /// # Errors
-    /// `Internal` when the store failed to write it.
+    /// `Unavailable` at once when the store cannot write for now (the change stays queued and
+    /// is written once it can, so the request may have taken effect, which is what
+    /// `Unavailable` allows) or when the engine stopped first; `Internal` when the store failed
+    /// for good.
     pub(crate) async fn committed(&self, seq: u64) -> Result<(), Status> {
         if seq == 0 {
             return Ok(());
         }
+        let stopped = || unavailable("the engine stopped before the change was written");
         let mut rx = self.committed.subscribe();
         let status = rx
-            .wait_for(|s| s.committed >= seq || s.failure.is_some())
+            .wait_for(|s| s.committed >= seq || s.writes != Writes::Flowing)
             .await
-            .map_err(|_| unavailable("the engine stopped before the change was written"))?
+            .map_err(|_| stopped())?
             .clone();
         if status.committed >= seq {
             return Ok(());
         }
-        let failure = status.failure.as_deref().unwrap_or("unknown error");
-        Err(internal(format!(
-            "the engine could not write the change to its store: {failure}"
-        )))
+        match status.writes {
+            Writes::Blocked(cause) => Err(unavailable(format!(
+                "not durable yet: the engine cannot write to its store ({cause}). It keeps what \
+                 this request changed or saw and writes it once the store can write again (it is \
+                 lost if the engine stops first); a start or signal retried with the same \
+                 request id is not applied twice"
+            ))),
+            Writes::Failed(cause) => Err(internal(format!(
+                "the engine could not write the change to its store: {cause}; it takes no \
+                 changes until it is restarted"
+            ))),
+            Writes::Flowing | Writes::Ended => Err(stopped()),
+        }
     }
 
-    /// Refuses requests once the engine is shut down or its store failed.
+    /// Refuses requests once the engine is shut down.
     pub(crate) fn check_available(&self) -> Result<(), Status> {
         if self.stopped.load(Ordering::SeqCst) {
             return Err(unavailable("the engine is shut down"));
         }
-        if let Some(failure) = &self.committed.borrow().failure {
-            return Err(unavailable(format!(
-                "the engine stopped accepting requests after its store failed: {failure}"
-            )));
-        }
         Ok(())
     }
 
-    /// Checks that the engine takes requests and that `namespace` exists.
+    /// Refuses requests that would change something while the store cannot take the change,
+    /// before anything is changed.
+    pub(crate) fn check_writable(&self) -> Result<(), Status> {
+        self.check_available()?;
+        match &self.committed.borrow().writes {
+            Writes::Flowing => Ok(()),
+            Writes::Blocked(cause) => Err(unavailable(format!(
+                "the engine takes no changes while it cannot write to its store, so nothing \
+                 was changed: {cause}. It retries by itself and takes changes again once a \
+                 write succeeds"
+            ))),
+            Writes::Failed(cause) => Err(unavailable(format!(
+                "the engine takes no changes since its store failed, so nothing was changed: \
+                 {cause}; restart it once the store is repaired"
+            ))),
+            Writes::Ended => Err(unavailable("the engine is shut down")),
+        }
+    }
+
+    /// Checks that the engine takes changes now and that `namespace` exists: the check of every
+    /// request that may change something.
     pub(crate) fn check_namespace(&self, namespace: &str) -> Result<(), Status> {
+        self.check_namespace_to_read(namespace)?;
+        self.check_writable()
+    }
+
+    /// Checks that the engine serves reads and that `namespace` exists.
+    pub(crate) fn check_namespace_to_read(&self, namespace: &str) -> Result<(), Status> {
         self.check_available()?;
         if namespace.is_empty() {
             return Err(super::status::invalid("namespace is not set"));
@@ -168,9 +249,77 @@ impl Core {
     pub(crate) fn shutdown(&self) {
         self.stopped.store(true, Ordering::SeqCst);
         self.stop_notify.notify_waiters();
+        self.publish_health();
+        {
+            // A writer pausing between retries makes one last attempt, then gives up.
+            let _pause = self.writer_pause.lock();
+            self.writer_wake.notify_all();
+        }
         // Taking the lock orders this with the timer thread's check of `stopped`.
         let _st = self.state.lock();
         self.driver_wake.notify_all();
+    }
+
+    /// Follows whether the engine takes changes.
+    pub(crate) fn health(&self) -> watch::Receiver<Health> {
+        self.health.subscribe()
+    }
+
+    /// Records whether the writer gets changes into the store, and tells health watchers.
+    fn set_writes(&self, writes: Writes) {
+        self.committed.send_if_modified(|s| {
+            let changed = s.writes != writes;
+            s.writes = writes;
+            changed
+        });
+        self.publish_health();
+    }
+
+    fn publish_health(&self) {
+        // Worked out under the watch's lock, so that the last to publish saw the latest state.
+        self.health.send_if_modified(|health| {
+            let now = if self.is_stopped() {
+                Health::Stopped
+            } else {
+                match &self.committed.borrow().writes {
+                    Writes::Flowing => Health::Serving,
+                    Writes::Blocked(cause) => Health::StoreUnwritable {
+                        cause: Arc::clone(cause),
+                    },
+                    Writes::Failed(cause) => Health::StoreFailed {
+                        cause: Arc::clone(cause),
+                    },
+                    Writes::Ended => Health::Stopped,
+                }
+            };
+            let changed = *health != now;
+            *health = now;
+            changed
+        });
+    }
+
+    /// Sleeps for `pause`, or less when the engine shuts down.
+    fn pause_writer(&self, pause: Duration) {
+        let mut guard = self.writer_pause.lock();
+        if !self.is_stopped() {
+            self.writer_wake.wait_for(&mut guard, pause);
+        }
+    }
+
+    /// Waits until the store takes changes, the engine stops or `deadline` passes; says whether
+    /// the store takes changes.
+    async fn until_writable(&self, deadline: tokio::time::Instant) -> bool {
+        let mut rx = self.committed.subscribe();
+        let mut stop = std::pin::pin!(self.stop_notify.notified());
+        stop.as_mut().enable();
+        if self.is_stopped() {
+            return false;
+        }
+        tokio::select! {
+            writable = rx.wait_for(|s| s.writes == Writes::Flowing) => writable.is_ok(),
+            _ = stop => false,
+            _ = tokio::time::sleep_until(deadline) => false,
+        }
     }
 
     /// Closes the writer's inbox; it exits after writing what is queued.
@@ -184,7 +333,21 @@ impl Core {
 
     /// The writer thread: commits queued changes in order, several per transaction.
     pub(crate) fn run_writer(&self, inbox: mpsc::Receiver<Commit>) {
-        while let Ok(first) = inbox.recv() {
+        let mut writer = Writer {
+            core: self,
+            outage: None,
+            given_up: false,
+            dropped: 0,
+        };
+        loop {
+            let first = match inbox.recv_timeout(PROBE_EVERY) {
+                Ok(commit) => commit,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    writer.probe();
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            };
             let mut group = vec![first];
             while group.len() < MAX_GROUP {
                 match inbox.try_recv() {
@@ -192,40 +355,20 @@ impl Core {
                     Err(_) => break,
                 }
             }
-            if self.committed.borrow().failure.is_some() {
+            if writer.given_up {
+                // Writing later changes without the earlier ones would break their order.
+                writer.dropped += group.len();
                 continue;
             }
-            let last = group.last().map_or(0, |c| c.seq);
-            let group_len = group.len();
-            let mut ops = Vec::new();
-            let mut tokens = Vec::new();
-            for commit in group {
-                ops.extend(commit.ops);
-                tokens.extend(commit.cancel_tokens);
-            }
-            let began = std::time::Instant::now();
-            let result = self.store.commit(&ops);
-            tracing::trace!(
-                commits = group_len,
-                ops = ops.len(),
-                micros = began.elapsed().as_micros() as u64,
-                "store transaction"
-            );
-            match result {
-                Ok(()) => {
-                    self.committed.send_modify(|s| s.committed = last);
-                    for token in tokens {
-                        // No subscriber is fine: remote workers learn of cancels by heartbeat.
-                        let _ = self.cancels.send(token);
-                    }
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "the engine's store failed; refusing further requests");
-                    self.committed
-                        .send_modify(|s| s.failure = Some(Arc::from(e.to_string())));
-                }
-            }
+            writer.write(group);
         }
+        if writer.dropped > 0 {
+            tracing::error!(
+                changes = writer.dropped,
+                "the engine stopped with changes its store never took; none of them was acknowledged"
+            );
+        }
+        self.set_writes(Writes::Ended);
     }
 
     /// Long-polls one task queue: waits on the queue's notifier for `take` to hand out a task,
@@ -238,12 +381,17 @@ impl Core {
         notifier: fn(&mut State, &QueueKey) -> Arc<Notify>,
         mut take: impl FnMut(&mut State, &QueueKey) -> Option<(R, u64)>,
     ) -> Result<R, Status> {
-        self.check_namespace(namespace)?;
+        self.check_namespace_to_read(namespace)?;
         let queue = super::validate::task_queue(task_queue, "task_queue.name")?;
         let key: QueueKey = (namespace.to_string(), queue);
+        // Taking a task is a change: while the store cannot take it, the poll finds nothing.
+        let deadline = tokio::time::Instant::now() + self.cfg.long_poll_timeout;
+        if !self.until_writable(deadline).await {
+            return Ok(R::default());
+        }
         let taken = self
             .long_poll(
-                self.cfg.long_poll_timeout,
+                deadline.saturating_duration_since(tokio::time::Instant::now()),
                 |st| Some(notifier(st, &key)),
                 |st| Ok(take(st, &key)),
             )
@@ -289,5 +437,123 @@ impl Core {
                 _ = tokio::time::sleep_until(deadline) => return Ok(None),
             }
         }
+    }
+}
+
+/// The writer thread's state between groups.
+struct Writer<'a> {
+    core: &'a Core,
+    /// Since when the store cannot write, while it cannot.
+    outage: Option<Instant>,
+    /// Set once nothing more may be written: the store failed for good, or the engine stopped
+    /// while it could not write.
+    given_up: bool,
+    /// Changes not written because of that.
+    dropped: usize,
+}
+
+impl Writer<'_> {
+    /// Commits `group`, retrying while the store cannot write for now.
+    fn write(&mut self, group: Vec<Commit>) {
+        let core = self.core;
+        let last = group.last().map_or(0, |c| c.seq);
+        let group_len = group.len();
+        let mut ops = Vec::new();
+        let mut tokens = Vec::new();
+        for commit in group {
+            ops.extend(commit.ops);
+            tokens.extend(commit.cancel_tokens);
+        }
+        let mut pause = RETRY_PAUSE_FIRST;
+        loop {
+            let began = Instant::now();
+            let result = core.store.commit(&ops);
+            tracing::trace!(
+                commits = group_len,
+                ops = ops.len(),
+                micros = began.elapsed().as_micros() as u64,
+                "store transaction"
+            );
+            let error = match result {
+                Ok(()) => {
+                    core.committed.send_modify(|s| s.committed = last);
+                    self.healed();
+                    for token in tokens {
+                        // No subscriber is fine: remote workers learn of cancels by heartbeat.
+                        let _ = core.cancels.send(token);
+                    }
+                    return;
+                }
+                Err(error) => error,
+            };
+            if !error.is_transient() {
+                self.failed(&error);
+                self.dropped += group_len;
+                return;
+            }
+            self.blocked(&error);
+            if core.is_stopped() {
+                self.given_up = true;
+                self.dropped += group_len;
+                return;
+            }
+            core.pause_writer(pause);
+            pause = (pause * 2).min(RETRY_PAUSE_MAX);
+        }
+    }
+
+    /// Asks the store, while nothing is written, whether it could still write.
+    fn probe(&mut self) {
+        if self.given_up {
+            return;
+        }
+        match self.core.store.probe() {
+            Ok(()) => self.healed(),
+            Err(error) if error.is_transient() => self.blocked(&error),
+            Err(error) => self.failed(&error),
+        }
+    }
+
+    /// The store cannot write for now: said once per cause.
+    fn blocked(&mut self, error: &crate::store::StoreError) {
+        let cause: Arc<str> = Arc::from(error.to_string());
+        let was = self.core.committed.borrow().writes.clone();
+        if was == Writes::Blocked(Arc::clone(&cause)) {
+            return;
+        }
+        if self.outage.is_some() {
+            tracing::error!(%cause, "the engine still cannot write to its store, now for another reason");
+        } else {
+            tracing::error!(
+                %cause,
+                "the engine cannot write to its store; it takes no changes and serves reads \
+                 until a write succeeds, and retries by itself"
+            );
+        }
+        self.outage.get_or_insert_with(Instant::now);
+        self.core.set_writes(Writes::Blocked(cause));
+    }
+
+    /// The store wrote (or could write) again.
+    fn healed(&mut self) {
+        if let Some(since) = self.outage.take() {
+            tracing::info!(
+                after = ?since.elapsed(),
+                "the engine's store writes again; the engine takes changes again"
+            );
+            self.core.set_writes(Writes::Flowing);
+        }
+    }
+
+    /// The store failed for good.
+    fn failed(&mut self, error: &crate::store::StoreError) {
+        tracing::error!(
+            %error,
+            "the engine's store failed; the engine takes no changes until it is restarted"
+        );
+        self.given_up = true;
+        self.outage = None;
+        self.core
+            .set_writes(Writes::Failed(Arc::from(error.to_string())));
     }
 }

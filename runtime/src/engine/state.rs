@@ -98,6 +98,12 @@ pub(crate) struct State {
     /// a run can be described, listed and terminated; nothing else moves it on (see the
     /// store's `DESIGN.md`, section 9.1).
     pub damaged: HashMap<String, Vec<Damage>>,
+    /// Runs changed by commits that may not be durable yet, with the sequence number of the
+    /// last of them: a read of one run waits for that commit only ([`State::seq_of`]), so
+    /// reads of other runs are served while the store cannot write.
+    unwritten: HashMap<String, u64>,
+    /// The size at which `unwritten` is next rid of runs whose last change is durable.
+    unwritten_limit: usize,
 }
 
 /// How many close events [`State::remember_close`] keeps.
@@ -118,6 +124,27 @@ impl State {
                 self.recent_closes.remove(&old);
             }
         }
+    }
+
+    /// Notes that commit `seq` changes `run_id`. Every commit up to `committed` is durable:
+    /// runs whose last change is among them are forgotten once the map has doubled.
+    pub(crate) fn note_change(&mut self, run_id: &str, seq: u64, committed: u64) {
+        match self.unwritten.get_mut(run_id) {
+            Some(last) => *last = seq,
+            None => {
+                self.unwritten.insert(run_id.to_string(), seq);
+            }
+        }
+        if self.unwritten.len() > self.unwritten_limit {
+            self.unwritten.retain(|_, last| *last > committed);
+            self.unwritten_limit = (self.unwritten.len() * 2).max(1024);
+        }
+    }
+
+    /// The commit that a read of `run_id` must wait for: the last one that changed it (0 when
+    /// that one is known to be durable).
+    pub(crate) fn seq_of(&self, run_id: &str) -> u64 {
+        self.unwritten.get(run_id).copied().unwrap_or(0)
     }
 
     /// The close event of a recently closed run, if still remembered.

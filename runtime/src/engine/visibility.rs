@@ -28,7 +28,7 @@ pub(crate) async fn describe(
     core: &Core,
     req: DescribeWorkflowExecutionRequest,
 ) -> Result<DescribeWorkflowExecutionResponse, Status> {
-    core.check_namespace(&req.namespace)?;
+    core.check_namespace_to_read(&req.namespace)?;
     let exec = validate::execution(&req.execution)?;
     let (resp, seq) = {
         let st = core.state.lock();
@@ -45,7 +45,7 @@ pub(crate) async fn describe(
                 }
             },
         };
-        (resp, st.last_seq)
+        (resp, st.seq_of(&run_id))
     };
     // What was read may include changes whose commit is still under way.
     core.committed(seq).await?;
@@ -268,7 +268,7 @@ pub(crate) async fn list(
     core: &Core,
     req: ListWorkflowExecutionsRequest,
 ) -> Result<ListWorkflowExecutionsResponse, Status> {
-    core.check_namespace(&req.namespace)?;
+    core.check_namespace_to_read(&req.namespace)?;
     let filter = Filter::parse(&req.query)?;
     let cursor = if req.next_page_token.is_empty() {
         None
@@ -290,11 +290,17 @@ pub(crate) async fn list(
         let mut executions = Vec::new();
         let mut last = None;
         let mut more = false;
+        // Every run looked at, shown or not, may be shown or left out by a change in flight.
+        let mut seq = 0;
         for key in candidates {
             let Some(rec) = st.record(&key.2) else {
                 continue;
             };
-            if rec.namespace != req.namespace || !filter.matches(rec) {
+            if rec.namespace != req.namespace {
+                continue;
+            }
+            seq = seq.max(st.seq_of(&key.2));
+            if !filter.matches(rec) {
                 continue;
             }
             if executions.len() == page {
@@ -317,7 +323,7 @@ pub(crate) async fn list(
             executions,
             next_page_token,
         };
-        (resp, st.last_seq)
+        (resp, seq)
     };
     core.committed(seq).await?;
     Ok(resp)
@@ -328,18 +334,20 @@ pub(crate) async fn count(
     core: &Core,
     req: CountWorkflowExecutionsRequest,
 ) -> Result<CountWorkflowExecutionsResponse, Status> {
-    core.check_namespace(&req.namespace)?;
+    core.check_namespace_to_read(&req.namespace)?;
     let filter = Filter::parse(&req.query)?;
     let (count, seq) = {
         let st = core.state.lock();
-        let count = st
-            .runs
-            .values()
-            .map(|r| &r.rec)
-            .chain(st.closed.values())
-            .filter(|rec| rec.namespace == req.namespace && filter.matches(rec))
-            .count();
-        (count, st.last_seq)
+        let in_namespace = || {
+            st.runs
+                .values()
+                .map(|r| &r.rec)
+                .chain(st.closed.values())
+                .filter(|rec| rec.namespace == req.namespace)
+        };
+        let count = in_namespace().filter(|rec| filter.matches(rec)).count();
+        let seq = in_namespace().map(|rec| st.seq_of(&rec.run_id)).max();
+        (count, seq.unwrap_or(0))
     };
     core.committed(seq).await?;
     Ok(CountWorkflowExecutionsResponse {

@@ -70,6 +70,17 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         first_event_id: i64,
         max_events: usize,
     ) -> Result<Vec<HistoryEvent>, StoreError>;
+
+    /// Checks, without writing, what would stop the next [`commit`](Store::commit) that can be
+    /// seen without trying it; for a file, that its path still names the file the store has
+    /// open. The engine's writer thread calls it every few seconds while it has nothing to
+    /// write, so that a store gone bad is reported before the next change is refused.
+    ///
+    /// # Errors
+    /// What a commit would fail with now. The default finds nothing.
+    fn probe(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// One change to the stored state. See the module documentation for the row kinds.
@@ -561,7 +572,54 @@ pub enum StoreError {
         /// The decoder's message.
         reason: String,
     },
+    /// The store cannot write for now: the disk is full, the file system is read-only or
+    /// reports I/O errors, the file lost its write permission. Nothing of the failed commit
+    /// was applied, and the same commit may succeed later: the engine retries it.
+    #[error("cannot write the dacapo database {}: {reason}", path.display())]
+    Unwritable {
+        /// The file.
+        path: PathBuf,
+        /// What SQLite reported and what was found about the file.
+        reason: String,
+    },
+    /// The database file was deleted, moved away or replaced while the store had it open.
+    /// The store then refuses to commit, since what it wrote would go to a file that no name
+    /// reaches and that is gone once the process ends. A commit succeeds again if the file
+    /// comes back under its name.
+    #[error("the dacapo database {} {detail}", path.display())]
+    Replaced {
+        /// The path the store was opened with.
+        path: PathBuf,
+        /// What was found there, and what was done to keep the data.
+        detail: String,
+    },
     /// SQLite reported an error during normal operation.
     #[error("database operation failed: {0}")]
     Sqlite(#[from] rusqlite::Error),
+}
+
+impl StoreError {
+    /// Whether the same operation may succeed if tried again later, with nothing done to the
+    /// store: a full disk may get room, a file system may be remounted read-write, a moved
+    /// file may be moved back. A damaged file, a row the store refuses or a newer schema do not
+    /// mend that way.
+    pub fn is_transient(&self) -> bool {
+        use rusqlite::ErrorCode;
+        match self {
+            StoreError::Unwritable { .. } | StoreError::Replaced { .. } => true,
+            StoreError::Sqlite(e) => matches!(
+                e.sqlite_error_code(),
+                Some(
+                    ErrorCode::DiskFull
+                        | ErrorCode::SystemIoFailure
+                        | ErrorCode::ReadOnly
+                        | ErrorCode::CannotOpen
+                        | ErrorCode::PermissionDenied
+                        | ErrorCode::DatabaseBusy
+                        | ErrorCode::DatabaseLocked
+                )
+            ),
+            _ => false,
+        }
+    }
 }

@@ -14,7 +14,10 @@
 //!   keeps it, so a second engine (in this process or another) gets [`StoreError::InUse`]
 //!   instead of two engines running the same workflows;
 //! - the schema is versioned (see `schema`); older files are upgraded on open, newer ones are
-//!   refused with both versions named.
+//!   refused with both versions named;
+//! - a file that cannot be written is refused naming why, and a file deleted or replaced under
+//!   the engine is noticed before the next commit, saved beside its path and not written on
+//!   (see `faults`).
 
 use super::{
     ActivityRecord, Damage, DamagedRow, EncodedEvent, ExecutionRecord, OpenRunRows, Snapshot,
@@ -32,6 +35,7 @@ use std::time::Duration;
 /// How long opening waits for another holder of the file to let go.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(1);
 
+mod faults;
 mod schema;
 mod verify;
 
@@ -42,6 +46,14 @@ pub use verify::VerifyReport;
 pub struct SqliteStore {
     path: PathBuf,
     conn: Mutex<Connection>,
+    /// The file the connection has open, as the path named it then (`None` where the platform
+    /// cannot say). Checked before every commit: see `DESIGN.md`, section 10.
+    opened: Option<faults::FileId>,
+    /// Its write-ahead log, once it exists.
+    wal: std::sync::OnceLock<faults::FileId>,
+    /// While the path does not name that file: what was done to keep its data (so that it is
+    /// done once).
+    lost: Mutex<Option<faults::Lost>>,
 }
 
 impl SqliteStore {
@@ -59,20 +71,33 @@ impl SqliteStore {
     /// directory, unreadable file), [`StoreError::NotADatabase`] when the file is not a SQLite
     /// database, is truncated or corrupt, or belongs to another program,
     /// [`StoreError::SchemaVersion`] when a newer dacapo wrote it, [`StoreError::InUse`] when
-    /// another engine has it open. Every one names the file.
+    /// another engine has it open. Every one names the file. A file that cannot be written (its
+    /// mode, an immutable flag, a read-only file system) is refused with `Open` saying which;
+    /// so is a missing file when a copy saved from it (after it was deleted under a running
+    /// engine) is beside it, rather than starting an empty database in its place.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
+        if let Some(reason) = faults::write_problem(&path) {
+            return Err(StoreError::Open { path, reason });
+        }
+        faults::check_rescued(&path)?;
         let fail = |e: rusqlite::Error| open_error(&path, e);
         let mut conn = Connection::open(&path).map_err(fail)?;
+        let opened = faults::file_id(&path).ok();
         configure(&conn).map_err(fail)?;
         schema::ensure(&path, &mut conn)?;
         // Every time, not only when the file is new: the process that created it may have died
         // before it got here.
         sync_parent_dir(&path);
-        Ok(Self {
+        let store = Self {
             path,
             conn: Mutex::new(conn),
-        })
+            opened,
+            wal: std::sync::OnceLock::new(),
+            lost: Mutex::new(None),
+        };
+        store.note_wal();
+        Ok(store)
     }
 
     /// The file this store writes.
@@ -150,8 +175,18 @@ fn open_error(path: &Path, e: rusqlite::Error) -> StoreError {
             reason: format!("{e}; check that the directory exists and is writable"),
         },
         Some(ErrorCode::ReadOnly | ErrorCode::PermissionDenied) => StoreError::Open {
+            reason: match faults::write_problem(&path) {
+                Some(problem) => format!("{e}: {problem}"),
+                None => format!("{e}; the file or its directory is not writable"),
+            },
             path,
-            reason: format!("{e}; the file or its directory is not writable"),
+        },
+        Some(ErrorCode::SystemIoFailure) => StoreError::Open {
+            reason: match faults::write_problem(&path) {
+                Some(problem) => format!("{e}: {problem}"),
+                None => e.to_string(),
+            },
+            path,
         },
         _ => StoreError::Open {
             path,
@@ -281,12 +316,19 @@ impl Store for SqliteStore {
 
     fn commit(&self, ops: &[WriteOp]) -> Result<(), StoreError> {
         let mut conn = self.conn.lock();
-        let tx = conn.transaction().map_err(|e| self.error(e))?;
+        self.check_file(&conn)?;
+        let fail = |e| self.write_error(e);
+        let tx = conn.transaction().map_err(fail)?;
         for op in ops {
-            apply(&tx, op).map_err(|e| self.error(e))?;
+            apply(&tx, op).map_err(fail)?;
         }
         // Dropping an uncommitted transaction rolls it back: all or nothing.
-        tx.commit().map_err(|e| self.error(e))
+        tx.commit().map_err(fail)
+    }
+
+    fn probe(&self) -> Result<(), StoreError> {
+        let conn = self.conn.lock();
+        self.check_file(&conn)
     }
 
     fn read_history(
@@ -305,6 +347,58 @@ impl Store for SqliteStore {
 }
 
 impl SqliteStore {
+    /// Refuses to go on writing when the path no longer names the file the connection has open
+    /// (deleted, moved away or replaced): that file would be gone, with every commit, once the
+    /// process ends. The first time, a copy of it is saved beside the path.
+    fn check_file(&self, conn: &Connection) -> Result<(), StoreError> {
+        let Some(opened) = self.opened else {
+            return Ok(());
+        };
+        let now = faults::file_id(&self.path);
+        let mut lost = self.lost.lock();
+        let refuse = |detail: String| StoreError::Replaced {
+            path: self.path.clone(),
+            detail,
+        };
+        if matches!(now, Ok(id) if id == opened) {
+            if let Some(was) = lost.as_ref() {
+                faults::restore_lost(&self.path, was).map_err(refuse)?;
+                *lost = None;
+                tracing::info!(path = %self.path.display(), "the database file is back under its name");
+            }
+            self.note_wal();
+            return Ok(());
+        }
+        let what = match now {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                "was deleted or moved away".to_string()
+            }
+            Ok(_) => "was replaced by another file".to_string(),
+            Err(e) => format!("can no longer be looked up ({e})"),
+        };
+        let kept = lost
+            .get_or_insert_with(|| faults::keep_lost(conn, &self.path, self.wal.get().copied()));
+        Err(refuse(format!(
+            "{what} while the engine had it open, so the engine takes no changes: they would go \
+             to a file that no name reaches and that is gone when the engine stops. {}",
+            kept.told
+        )))
+    }
+
+    /// Remembers which file the write-ahead log is, once SQLite has created it.
+    fn note_wal(&self) {
+        if self.wal.get().is_none()
+            && let Ok(id) = faults::file_id(&faults::wal_path(&self.path))
+        {
+            let _ = self.wal.set(id);
+        }
+    }
+
+    /// Turns an error of a commit into a [`StoreError`], naming the cause when it may pass.
+    fn write_error(&self, e: rusqlite::Error) -> StoreError {
+        faults::write_error(&self.path, e).unwrap_or_else(|e| self.error(e))
+    }
+
     /// Names the file in errors that come from reading it.
     fn with_path(&self, e: StoreError) -> StoreError {
         match e {

@@ -62,7 +62,10 @@ pub(crate) async fn run(args: ServerArgs) -> Result<(), String> {
         max_message_bytes: args.max_payload_bytes.saturating_add(1024 * 1024),
     };
     let tls = options.tls.is_some();
-    let bound = bind(service, options).await.map_err(|e| e.to_string())?;
+    let bound = bind(service, options)
+        .await
+        .map_err(|e| e.to_string())?
+        .report_health(engine.health());
     println!(
         "dacapo server listening on {}://{} (store: {store}{}{})",
         if tls { "https" } else { "http" },

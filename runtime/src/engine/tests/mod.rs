@@ -20,6 +20,7 @@ mod load;
 mod misc;
 mod poison;
 mod restart;
+mod store_faults;
 mod timers;
 
 pub(super) const NS: &str = "default";
