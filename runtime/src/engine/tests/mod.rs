@@ -18,6 +18,7 @@ mod cancellation;
 mod load;
 mod misc;
 mod restart;
+mod run_limits;
 mod timers;
 
 pub(super) const NS: &str = "default";
