@@ -11,6 +11,7 @@ mod harness;
 mod poison;
 
 mod fuzz;
+mod run_limits;
 mod store_faults;
 
 use harness::Target;

@@ -223,10 +223,7 @@ fn locate(st: &State, namespace: &str, target: &Target) -> Result<(String, i64),
             let Some(run) = st.runs.get(&run_id) else {
                 return Err(workflow_completed());
             };
-            let act = run
-                .activities
-                .values()
-                .find(|a| &a.activity_id == activity_id);
+            let act = run.activities.by_activity_id(activity_id);
             (run_id, act)
         }
     };

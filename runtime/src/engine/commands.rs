@@ -5,8 +5,15 @@
 //! A command that is invalid, or of another type, fails the whole workflow task with a cause and
 //! a message (nothing of the completion is kept); so does a close command while events are held
 //! (cause UnhandledCommand), so that the workflow sees them before it closes.
+//!
+//! A completion may carry at most `Limits::max_commands_per_workflow_task` commands, and a run
+//! may have at most `max_pending_activities` activities and `max_pending_timers` timers pending;
+//! past a limit the task fails with a cause and a message that name it. Every command costs
+//! constant or logarithmic time (activity ids are indexed, held events are looked at once per
+//! completion), so the largest completion holds the engine lock for a bounded time.
 
 use super::clock::{duration_ms, opt_dur};
+use super::limits::Limits;
 use super::retry;
 use super::run::Run;
 use super::state::{ActEntry, Effects};
@@ -21,9 +28,11 @@ use crate::proto::enums::{
 };
 use crate::proto::history::history_event::Attributes as Ev;
 use crate::proto::history::*;
+use crate::proto::service::RespondWorkflowTaskCompletedRequest;
 use crate::proto::taskqueue::TaskQueue;
 use crate::store::{ActivityRecord, TimerRecord};
 use prost::Message;
+use std::collections::{HashMap, HashSet};
 
 /// Details of the `ActivityTaskCanceled` written for an activity that never started.
 const NOT_STARTED_DETAILS: &str = "ACTIVITY_ID_NOT_STARTED";
@@ -57,9 +66,23 @@ pub(crate) struct CommandContext<'a> {
     identity: &'a str,
     has_held: bool,
     payload_limit: usize,
+    limits: &'a Limits,
     /// Set when an activity that never started was cancelled: the workflow must see it.
     pub activity_not_started_cancelled: bool,
+    /// What the held events say, read once when a command first needs it.
+    held: Option<HeldOutcomes>,
     fx: Effects,
+}
+
+/// The outcomes among a run's held events that commands refer to.
+#[derive(Debug)]
+struct HeldOutcomes {
+    /// Timers whose `TimerFired` is held, not yet cancelled by this completion.
+    timers_fired: HashMap<String, i64>,
+    /// Scheduled event ids of activities whose close is held.
+    activity_closes: HashSet<i64>,
+    /// Timers whose held `TimerFired` this completion cancelled, to drop from the held events.
+    unheld: HashSet<String>,
 }
 
 impl<'a> CommandContext<'a> {
@@ -67,15 +90,36 @@ impl<'a> CommandContext<'a> {
         completed_id: i64,
         identity: &'a str,
         has_held: bool,
-        payload_limit: usize,
+        limits: &'a Limits,
     ) -> Self {
         Self {
             completed_id,
             identity,
             has_held,
-            payload_limit,
+            payload_limit: limits.max_payload_bytes,
+            limits,
             activity_not_started_cancelled: false,
+            held: None,
             fx: Effects::default(),
+        }
+    }
+
+    fn held(&mut self, run: &Run) -> &mut HeldOutcomes {
+        self.held.get_or_insert_with(|| {
+            let (timers_fired, activity_closes) = run.held_outcomes();
+            HeldOutcomes {
+                timers_fired,
+                activity_closes,
+                unheld: HashSet::new(),
+            }
+        })
+    }
+
+    /// Drops the held `TimerFired` events that commands cancelled, before the held events are
+    /// written or the completion ends.
+    fn apply_unheld(&mut self, run: &mut Run) {
+        if let Some(held) = self.held.as_mut() {
+            run.unhold_timers_fired(&std::mem::take(&mut held.unheld));
         }
     }
 
@@ -89,7 +133,7 @@ impl<'a> CommandContext<'a> {
             return Err(reject(
                 Cause::PayloadsTooLarge,
                 format!(
-                    "{what} is {len} bytes, over the limit of {} bytes",
+                    "{what} is {len} bytes, over the limit of {} bytes (Limits::max_payload_bytes)",
                     self.payload_limit
                 ),
             ));
@@ -119,6 +163,57 @@ pub(crate) fn truncate_failures(commands: &mut [Command], max_depth: usize) {
     }
 }
 
+/// Refuses one more pending item of a kind once a run has `limit` of them, the way Temporal
+/// words it. Child workflows, once supported, are held to `Limits::max_pending_children` here
+/// too, with cause `PendingChildWorkflowsLimitExceeded`.
+fn check_pending(
+    pending: usize,
+    limit: usize,
+    what: &str,
+    field: &str,
+    cause: Cause,
+) -> Result<(), CommandError> {
+    if pending < limit {
+        return Ok(());
+    }
+    Err(reject(
+        cause,
+        format!(
+            "the number of {what}, {pending}, has reached the per-run limit of {limit} (Limits::{field})"
+        ),
+    ))
+}
+
+/// Checks what a completion carries besides its commands' attributes: how many commands, and
+/// the size of the SDK metadata written into its `WorkflowTaskCompleted`.
+pub(crate) fn check_completion(
+    req: &RespondWorkflowTaskCompletedRequest,
+    limits: &Limits,
+) -> Result<(), CommandError> {
+    let limit = limits.max_commands_per_workflow_task;
+    if req.commands.len() > limit {
+        // Temporal has no cause of its own for this; the completion is too large.
+        return Err(reject(
+            Cause::GrpcMessageTooLarge,
+            format!(
+                "the completion carries {} commands, over the limit of {limit} commands per workflow task (Limits::max_commands_per_workflow_task); complete with fewer and let the workflow issue the rest in its next task",
+                req.commands.len()
+            ),
+        ));
+    }
+    let metadata = req.sdk_metadata.as_ref().map_or(0, Message::encoded_len);
+    if metadata > limits.max_payload_bytes {
+        return Err(reject(
+            Cause::PayloadsTooLarge,
+            format!(
+                "sdk metadata is {metadata} bytes, over the limit of {} bytes (Limits::max_payload_bytes)",
+                limits.max_payload_bytes
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Applies `commands` to `run` in order.
 pub(crate) fn handle_all(
     run: &mut Run,
@@ -130,6 +225,7 @@ pub(crate) fn handle_all(
     for command in commands {
         handle(run, ctx, now, command)?;
     }
+    ctx.apply_unheld(run);
     Ok(())
 }
 
@@ -220,6 +316,10 @@ fn handle(
             let size = a.details.values().map(Message::encoded_len).sum::<usize>()
                 + a.failure.as_ref().map_or(0, Message::encoded_len);
             ctx.check_size(size, "marker details")?;
+            ctx.check_size(
+                a.header.as_ref().map_or(0, Message::encoded_len),
+                "marker header",
+            )?;
             let attrs = MarkerRecordedEventAttributes {
                 marker_name: a.marker_name.clone(),
                 details: a.details.clone(),
@@ -310,6 +410,7 @@ fn close(
         ));
     }
     // Events held during this completion (a never-started activity's cancel) precede the close.
+    ctx.apply_unheld(run);
     run.flush_held();
     run.append(now, event(ctx.completed_id));
     run.close(&mut ctx.fx, now, status);
@@ -378,11 +479,7 @@ fn schedule_activity(
             a.activity_id
         )));
     }
-    if run
-        .activities
-        .values()
-        .any(|x| x.activity_id == a.activity_id)
-    {
+    if run.activities.by_activity_id(&a.activity_id).is_some() {
         return Err(reject(
             Cause::ScheduleActivityDuplicateId,
             format!(
@@ -396,6 +493,18 @@ fn schedule_activity(
     ctx.check_size(
         a.input.as_ref().map_or(0, Message::encoded_len),
         "activity input",
+    )?;
+    ctx.check_size(
+        a.header.as_ref().map_or(0, Message::encoded_len),
+        "activity header",
+    )?;
+    ctx.check_size(retry_policy.encoded_len(), "activity retry policy")?;
+    check_pending(
+        run.activities.len(),
+        ctx.limits.max_pending_activities,
+        "pending activities",
+        "max_pending_activities",
+        Cause::PendingActivitiesLimitExceeded,
     )?;
     let task_queue = match &a.task_queue {
         Some(tq) if !tq.name.is_empty() => tq.name.clone(),
@@ -463,7 +572,7 @@ fn cancel_activity(
     }
     let pending = run.activities.get(&scheduled).cloned();
     match &pending {
-        None if !run.holds_activity_close(scheduled) => {
+        None if !ctx.held(run).activity_closes.contains(&scheduled) => {
             return Err(bad(format!(
                 "no pending activity was scheduled by event {scheduled}"
             )));
@@ -508,6 +617,9 @@ fn cancel_activity(
     // Like any event that is not a command's own, it follows the batch's command events (as
     // Temporal writes it), and it needs a new workflow task.
     run.hold_all(now, vec![Ev::ActivityTaskCanceledEventAttributes(canceled)]);
+    if let Some(held) = ctx.held.as_mut() {
+        held.activity_closes.insert(scheduled);
+    }
     ctx.activity_not_started_cancelled = true;
     Ok(())
 }
@@ -530,6 +642,14 @@ fn start_timer(
             format!("timer id \"{timer_id}\" is already used by a pending timer"),
         ));
     }
+    // Temporal has no cause of its own for this limit.
+    check_pending(
+        run.timers.len(),
+        ctx.limits.max_pending_timers,
+        "pending timers",
+        "max_pending_timers",
+        Cause::BadStartTimerAttributes,
+    )?;
     let attrs = TimerStartedEventAttributes {
         timer_id: timer_id.to_string(),
         start_to_fire_timeout: *timeout,
@@ -558,13 +678,18 @@ fn cancel_timer(
     // A timer that fired while the task ran is cancelled by dropping its held TimerFired.
     let started_event_id = match run.remove_timer(timer_id) {
         Some(timer) => timer.started_event_id,
-        None => match run.unhold_timer_fired(timer_id) {
-            Some(id) => {
-                ctx.has_held = !run.held.is_empty();
-                id
+        None => {
+            let held = ctx.held(run);
+            match held.timers_fired.remove(timer_id) {
+                Some(id) => {
+                    held.unheld.insert(timer_id.to_string());
+                    let remaining = run.held.len().saturating_sub(held.unheld.len());
+                    ctx.has_held = remaining > 0;
+                    id
+                }
+                None => return Err(bad(format!("no pending timer has id \"{timer_id}\""))),
             }
-            None => return Err(bad(format!("no pending timer has id \"{timer_id}\""))),
-        },
+        }
     };
     let attrs = TimerCanceledEventAttributes {
         timer_id: timer_id.to_string(),

@@ -1,7 +1,12 @@
 //! `GetWorkflowExecutionHistory`: pages of events, long-polling for new ones with
 //! `wait_new_event`, or only the close event with the CLOSE_EVENT filter (which is how a client
 //! waits for a result). Open runs are served from memory, closed ones from the store.
+//!
+//! A page holds at most `maximum_page_size` events, capped at `Limits::max_page_size`, and at
+//! most `Limits::history_page_bytes` bytes of events (but always at least one event), so that no
+//! answer outgrows what a client can receive however large the history.
 
+use super::limits::Limits;
 use super::shared::Core;
 use super::state::State;
 use super::status::{data_loss, internal, invalid, workflow_not_found};
@@ -12,17 +17,30 @@ use crate::proto::history::{History, HistoryEvent};
 use crate::proto::service::{
     GetWorkflowExecutionHistoryRequest, GetWorkflowExecutionHistoryResponse,
 };
-use crate::store::StoreError;
+use crate::store::{EncodedEvent, StoreError};
 use std::sync::Arc;
 use tonic::Status;
 
-const DEFAULT_PAGE_SIZE: usize = 1000;
+/// How many of `events`, from the first, one page takes: at most `max_events` events and
+/// `max_bytes` bytes of them, but at least one event when there is one.
+pub(crate) fn page_len(events: &[EncodedEvent], max_events: usize, max_bytes: usize) -> usize {
+    let mut bytes = 0usize;
+    let mut len = 0;
+    for event in events.iter().take(max_events.max(1)) {
+        bytes = bytes.saturating_add(event.bytes.len());
+        if len > 0 && bytes > max_bytes {
+            break;
+        }
+        len += 1;
+    }
+    len
+}
 
 /// What a look at the state found.
 enum Found {
     /// Events of an open run, read from memory (decoded once the state lock is released).
     Events {
-        events: Vec<crate::store::EncodedEvent>,
+        events: Vec<EncodedEvent>,
         next_event_id: i64,
         seq: u64,
     },
@@ -60,10 +78,13 @@ pub(crate) async fn get(
             None => st.resolve(&req.namespace, &exec)?,
         }
     };
+    let limits = &core.cfg.limits;
     let page = usize::try_from(req.maximum_page_size)
         .ok()
         .filter(|p| *p > 0)
-        .unwrap_or(DEFAULT_PAGE_SIZE);
+        .unwrap_or(limits.max_page_size)
+        .min(limits.max_page_size);
+    let end = cursor.as_ref().map_or(0, |c| c.end_event_id);
     let wait = req.wait_new_event;
     let notifier = |st: &mut State| {
         if wait {
@@ -77,6 +98,7 @@ pub(crate) async fn get(
         HistoryCursor {
             run_id: run_id.clone(),
             next_event_id,
+            end_event_id: end,
         }
         .encode()
     };
@@ -93,14 +115,18 @@ pub(crate) async fn get(
         core.committed(seq).await?;
         let events = match remembered {
             Some(event) => decode(&[event])?,
-            None => read_store(core, &run_id, close_event_id, 1).await?,
+            None => read_store(core, &run_id, close_event_id, 1, usize::MAX).await?,
         };
         return Ok(response(events, Vec::new()));
     }
     let from = cursor.map_or(1, |c| c.next_event_id).max(1);
+    if end > 0 && from >= end {
+        // The bounded read (the rest of a workflow task's history) is over.
+        return Ok(response(Vec::new(), Vec::new()));
+    }
     let found = core
         .long_poll(timeout, notifier, |st| {
-            look(st, &run_id, &exec.workflow_id, from, page)
+            look(st, &run_id, &exec.workflow_id, from, end, page, limits)
         })
         .await?;
     let (events, next_event_id, open) = match found {
@@ -119,22 +145,20 @@ pub(crate) async fn get(
         }
         Some(Found::Closed { next_event_id, seq }) => {
             core.committed(seq).await?;
-            let events = read_store(core, &run_id, from, page).await?;
+            let max = usize::try_from(next_event_id - from).map_or(page, |left| left.min(page));
+            let events = read_store(core, &run_id, from, max, limits.history_page_bytes).await?;
             (events, next_event_id, false)
         }
     };
     let after = from + events.len() as i64;
-    let next_page_token = if after < next_event_id || (open && wait) {
-        token(after)
-    } else {
-        Vec::new()
-    };
+    let more = after < next_event_id || (open && wait && (end == 0 || after < end));
+    let next_page_token = if more { token(after) } else { Vec::new() };
     Ok(response(events, next_page_token))
 }
 
 /// Decodes events the engine kept encoded, once the state lock is released.
-pub(crate) fn decode(events: &[crate::store::EncodedEvent]) -> Result<Vec<HistoryEvent>, Status> {
-    crate::store::EncodedEvent::decode_all(events).map_err(|(event_id, err)| {
+pub(crate) fn decode(events: &[EncodedEvent]) -> Result<Vec<HistoryEvent>, Status> {
+    EncodedEvent::decode_all(events).map_err(|(event_id, err)| {
         data_loss(format!(
             "history event {event_id} does not decode ({}); the run is damaged",
             crate::store::decode_reason(&err)
@@ -160,22 +184,34 @@ fn response(
     }
 }
 
-/// Events from `from` of an open run, or where to read a closed one. `None`: nothing new yet.
+/// Events from `from` (and before `end`, when not 0) of an open run, or where to read a closed
+/// one. `None`: nothing new yet.
 fn look(
     st: &State,
     run_id: &str,
     workflow_id: &str,
     from: i64,
+    end: i64,
     page: usize,
+    limits: &Limits,
 ) -> Result<Option<Found>, Status> {
+    let bounded = |next_event_id: i64| {
+        if end > 0 {
+            next_event_id.min(end)
+        } else {
+            next_event_id
+        }
+    };
     if let Some(run) = st.runs.get(run_id) {
-        let next_event_id = run.rec.next_event_id;
+        let next_event_id = bounded(run.rec.next_event_id);
         if from >= next_event_id {
             return Ok(None);
         }
         let start = usize::try_from(from - 1).unwrap_or(0);
-        let end = run.events.len().min(start.saturating_add(page));
-        let last = from.saturating_add(i64::try_from(end.saturating_sub(start)).unwrap_or(0)) - 1;
+        let stop = usize::try_from(next_event_id - 1).unwrap_or(0);
+        let available = run.events.get(start..stop).unwrap_or_default();
+        let len = page_len(available, page, limits.history_page_bytes);
+        let last = from.saturating_add(i64::try_from(len).unwrap_or(0)) - 1;
         if let Some((event_id, damage)) = st.damaged_event(run_id)
             && (from..=last).contains(&event_id)
         {
@@ -187,14 +223,14 @@ fn look(
             ));
         }
         return Ok(Some(Found::Events {
-            events: run.events.get(start..end).unwrap_or_default().to_vec(),
+            events: available[..len].to_vec(),
             next_event_id,
             seq: st.seq_of(run_id),
         }));
     }
     match st.closed.get(run_id) {
         Some(rec) => Ok(Some(Found::Closed {
-            next_event_id: rec.next_event_id,
+            next_event_id: bounded(rec.next_event_id),
             seq: st.seq_of(run_id),
         })),
         None => Err(workflow_not_found(workflow_id, run_id)),
@@ -202,7 +238,7 @@ fn look(
 }
 
 /// The close event's id, the commit to await and (when still in memory) the close event.
-type Closed = (i64, u64, Option<crate::store::EncodedEvent>);
+type Closed = (i64, u64, Option<EncodedEvent>);
 
 /// The close of a run once it is closed; `None` while it runs.
 fn closed_run(st: &State, run_id: &str, workflow_id: &str) -> Result<Option<Closed>, Status> {
@@ -227,10 +263,11 @@ async fn read_store(
     run_id: &str,
     from: i64,
     max: usize,
+    max_bytes: usize,
 ) -> Result<Vec<HistoryEvent>, Status> {
     let store = Arc::clone(&core.store);
     let run_id = run_id.to_string();
-    tokio::task::spawn_blocking(move || store.read_history(&run_id, from, max))
+    tokio::task::spawn_blocking(move || store.read_history_page(&run_id, from, max, max_bytes))
         .await
         .map_err(|e| internal(format!("history read was interrupted: {e}")))?
         .map_err(|e| match e {

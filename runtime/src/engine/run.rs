@@ -1,7 +1,12 @@
 //! One open run: its record, its history, the events held back while a workflow task runs, its
 //! pending activities and timers, and which of those changed since they were last written.
+//!
+//! Pending activities, timers and held events change only through [`Run`]'s methods, which keep
+//! the activity-id index in step and, while a workflow task completion is applied, record how to
+//! undo each change (see [`Run::checkpoint`]).
 
 use super::clock::{next_task_id, ts};
+use super::limits::Limits;
 use super::state::{Effects, QueueKey, WftEntry};
 use super::token::{TaskKind, TaskToken};
 use crate::proto::common::WorkflowExecution;
@@ -13,7 +18,9 @@ use crate::store::{
     ActivityRecord, EncodedEvent, ExecutionRecord, OpenRunRows, TimerRecord, WorkflowTaskRecord,
     WriteOp,
 };
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use prost::Message;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::ops::Deref;
 use std::sync::Arc;
 use tokio::sync::Notify;
 
@@ -24,11 +31,92 @@ pub(crate) struct Run {
     pub events: Vec<EncodedEvent>,
     /// Events that arrived while a workflow task was started; written after it completes.
     pub held: Vec<HistoryEvent>,
-    pub activities: BTreeMap<i64, ActivityRecord>,
-    pub timers: BTreeMap<String, TimerRecord>,
+    /// Encoded size of the held events.
+    held_bytes: u64,
+    /// Pending activities by scheduled event id (read-only here: see [`Activities`]).
+    pub activities: Activities,
+    /// Pending timers by timer id (read-only here: see [`Timers`]).
+    pub timers: Timers,
     /// Woken whenever the history grows or the run closes.
     pub history_notify: Arc<Notify>,
+    /// History size and length (with held events) at the last [`Run::check_history`].
+    checked_extent: (u64, u64),
+    /// How to undo the changes since [`Run::checkpoint`], while one is taken.
+    journal: Option<Journal>,
     dirty: Dirty,
+}
+
+/// A run's pending activities by scheduled event id, indexed by activity id too (a pending
+/// activity's id is unique in its run). Read through `Deref`; changed only by [`Run`].
+#[derive(Debug, Default)]
+pub(crate) struct Activities {
+    by_event: BTreeMap<i64, ActivityRecord>,
+    by_id: HashMap<String, i64>,
+}
+
+impl Activities {
+    /// The pending activity with this activity id.
+    pub(crate) fn by_activity_id(&self, activity_id: &str) -> Option<&ActivityRecord> {
+        self.by_event.get(self.by_id.get(activity_id)?)
+    }
+
+    fn insert(&mut self, act: ActivityRecord) -> Option<ActivityRecord> {
+        let id = act.scheduled_event_id;
+        self.by_id.insert(act.activity_id.clone(), id);
+        let old = self.by_event.insert(id, act)?;
+        if self.by_event.get(&id).map(|a| &a.activity_id) != Some(&old.activity_id)
+            && self.by_id.get(&old.activity_id) == Some(&id)
+        {
+            self.by_id.remove(&old.activity_id);
+        }
+        Some(old)
+    }
+
+    fn remove(&mut self, scheduled_event_id: i64) -> Option<ActivityRecord> {
+        let act = self.by_event.remove(&scheduled_event_id)?;
+        if self.by_id.get(&act.activity_id) == Some(&scheduled_event_id) {
+            self.by_id.remove(&act.activity_id);
+        }
+        Some(act)
+    }
+}
+
+impl Deref for Activities {
+    type Target = BTreeMap<i64, ActivityRecord>;
+    fn deref(&self) -> &Self::Target {
+        &self.by_event
+    }
+}
+
+/// A run's pending timers by timer id. Read through `Deref`; changed only by [`Run`].
+#[derive(Debug, Default)]
+pub(crate) struct Timers(BTreeMap<String, TimerRecord>);
+
+impl Deref for Timers {
+    type Target = BTreeMap<String, TimerRecord>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+/// The previous values of what changed since a checkpoint, oldest first.
+#[derive(Debug, Default)]
+struct Journal {
+    activities: Vec<(i64, Option<ActivityRecord>)>,
+    timers: Vec<(String, Option<TimerRecord>)>,
+    /// How to restore the held events, once they changed.
+    held: Option<HeldBefore>,
+}
+
+/// The held events as they were at a checkpoint.
+#[derive(Debug)]
+enum HeldBefore {
+    /// Events were only appended: the first `len` (of `bytes` bytes) are the old ones. This is
+    /// what a completion does unless it cancels a fired timer or closes the run, so the common
+    /// case copies nothing.
+    Appended { len: usize, bytes: u64 },
+    /// Events were removed too: a copy of the old ones.
+    Replaced(Vec<HistoryEvent>, u64),
 }
 
 /// What changed since the last [`Run::take_ops`].
@@ -42,14 +130,13 @@ struct Dirty {
     timers: BTreeSet<String>,
 }
 
-/// A copy of a run's mutable parts, to undo a workflow task completion that turned out invalid.
+/// Where a run was before a workflow task completion, to undo it if it turns out invalid. The
+/// record is copied; activities, timers and held events are journaled as they change, so that
+/// taking a checkpoint costs nothing like the run's size.
 #[derive(Debug)]
 pub(crate) struct Checkpoint {
     rec: ExecutionRecord,
     events_len: usize,
-    held: Vec<HistoryEvent>,
-    activities: BTreeMap<i64, ActivityRecord>,
-    timers: BTreeMap<String, TimerRecord>,
     dirty: Dirty,
 }
 
@@ -59,9 +146,12 @@ impl Run {
             rec,
             events: Vec::new(),
             held: Vec::new(),
-            activities: BTreeMap::new(),
-            timers: BTreeMap::new(),
+            held_bytes: 0,
+            activities: Activities::default(),
+            timers: Timers::default(),
             history_notify: Arc::default(),
+            checked_extent: (0, 0),
+            journal: None,
             dirty: Dirty::default(),
         }
     }
@@ -71,17 +161,22 @@ impl Run {
         run.dirty.written_rec = Some(run.rec.clone());
         run.dirty.persisted_events = rows.events.len();
         run.events = rows.events;
+        run.held_bytes = rows
+            .held_events
+            .iter()
+            .map(|e| e.encoded_len() as u64)
+            .sum();
         run.held = rows.held_events;
-        run.activities = rows
-            .activities
-            .into_iter()
-            .map(|a| (a.scheduled_event_id, a))
-            .collect();
-        run.timers = rows
+        for act in rows.activities {
+            run.activities.insert(act);
+        }
+        run.timers.0 = rows
             .timers
             .into_iter()
             .map(|t| (t.timer_id.clone(), t))
             .collect();
+        // What was loaded was checked (and warned about) before.
+        run.checked_extent = run.history_extent();
         run
     }
 
@@ -159,6 +254,7 @@ impl Run {
 
     /// Holds events back until the running workflow task completes.
     pub(crate) fn hold_all(&mut self, now: i64, batch: Vec<Attributes>) {
+        self.journal_held_append();
         for attrs in batch {
             let mut event = HistoryEvent {
                 event_time: Some(ts(now)),
@@ -167,6 +263,7 @@ impl Run {
                 ..HistoryEvent::default()
             };
             EncodedEvent::bound_held(&self.rec.run_id, &mut event);
+            self.held_bytes += event.encoded_len() as u64;
             self.held.push(event);
         }
         self.dirty.held = true;
@@ -177,7 +274,9 @@ impl Run {
         if self.held.is_empty() {
             return false;
         }
+        self.journal_held();
         let held = std::mem::take(&mut self.held);
+        self.held_bytes = 0;
         let mut started_ids = HashMap::new();
         for event in held {
             self.push_event(event, &mut started_ids);
@@ -186,51 +285,167 @@ impl Run {
         true
     }
 
-    /// Removes a held `TimerFired` for `timer_id`, returning its `started_event_id`.
-    pub(crate) fn unhold_timer_fired(&mut self, timer_id: &str) -> Option<i64> {
-        let pos = self.held.iter().position(|e| {
-            matches!(&e.attributes, Some(Attributes::TimerFiredEventAttributes(a)) if a.timer_id == timer_id)
-        })?;
-        let event = self.held.remove(pos);
-        self.dirty.held = true;
-        match event.attributes {
-            Some(Attributes::TimerFiredEventAttributes(a)) => Some(a.started_event_id),
-            _ => None,
+    /// What the held events say, found in one pass: the timers whose `TimerFired` is held (timer
+    /// id to `started_event_id`) and the scheduled event ids of activities whose close is held.
+    pub(crate) fn held_outcomes(&self) -> (HashMap<String, i64>, HashSet<i64>) {
+        let mut timers = HashMap::new();
+        let mut activities = HashSet::new();
+        for event in &self.held {
+            if let Some(Attributes::TimerFiredEventAttributes(a)) = &event.attributes {
+                timers.insert(a.timer_id.clone(), a.started_event_id);
+            } else if let Some(id) = activity_close_scheduled_id(event.attributes.as_ref()) {
+                activities.insert(id);
+            }
         }
+        (timers, activities)
     }
 
-    /// Whether a held event closes the activity scheduled at `scheduled_event_id`.
-    pub(crate) fn holds_activity_close(&self, scheduled_event_id: i64) -> bool {
-        self.held
-            .iter()
-            .any(|e| activity_close_scheduled_id(e.attributes.as_ref()) == Some(scheduled_event_id))
+    /// Removes the held `TimerFired` events of `timer_ids`, in one pass.
+    pub(crate) fn unhold_timers_fired(&mut self, timer_ids: &HashSet<String>) {
+        if timer_ids.is_empty() {
+            return;
+        }
+        self.journal_held();
+        let mut removed = 0;
+        self.held.retain(|e| {
+            let fired = matches!(&e.attributes, Some(Attributes::TimerFiredEventAttributes(a)) if timer_ids.contains(&a.timer_id));
+            if fired {
+                removed += e.encoded_len() as u64;
+            }
+            !fired
+        });
+        self.held_bytes = self.held_bytes.saturating_sub(removed);
+        self.dirty.held = true;
     }
 
     pub(crate) fn put_activity(&mut self, act: ActivityRecord) {
-        self.dirty.activities.insert(act.scheduled_event_id);
-        self.activities.insert(act.scheduled_event_id, act);
+        let id = act.scheduled_event_id;
+        self.journal_activity(id);
+        self.dirty.activities.insert(id);
+        self.activities.insert(act);
     }
 
-    /// Mutable access to an activity; marks it for writing.
+    /// Mutable access to an activity; marks it for writing. Its activity id must not change.
     pub(crate) fn activity_mut(&mut self, scheduled_event_id: i64) -> Option<&mut ActivityRecord> {
-        let act = self.activities.get_mut(&scheduled_event_id)?;
+        if !self.activities.contains_key(&scheduled_event_id) {
+            return None;
+        }
+        self.journal_activity(scheduled_event_id);
         self.dirty.activities.insert(scheduled_event_id);
-        Some(act)
+        self.activities.by_event.get_mut(&scheduled_event_id)
     }
 
     pub(crate) fn remove_activity(&mut self, scheduled_event_id: i64) -> Option<ActivityRecord> {
+        self.journal_activity(scheduled_event_id);
         self.dirty.activities.insert(scheduled_event_id);
-        self.activities.remove(&scheduled_event_id)
+        self.activities.remove(scheduled_event_id)
     }
 
     pub(crate) fn put_timer(&mut self, timer: TimerRecord) {
+        self.journal_timer(&timer.timer_id);
         self.dirty.timers.insert(timer.timer_id.clone());
-        self.timers.insert(timer.timer_id.clone(), timer);
+        self.timers.0.insert(timer.timer_id.clone(), timer);
     }
 
     pub(crate) fn remove_timer(&mut self, timer_id: &str) -> Option<TimerRecord> {
+        if !self.timers.contains_key(timer_id) {
+            return None;
+        }
+        self.journal_timer(timer_id);
         self.dirty.timers.insert(timer_id.to_string());
-        self.timers.remove(timer_id)
+        self.timers.0.remove(timer_id)
+    }
+
+    fn journal_activity(&mut self, scheduled_event_id: i64) {
+        if let Some(journal) = self.journal.as_mut() {
+            let before = self.activities.get(&scheduled_event_id).cloned();
+            journal.activities.push((scheduled_event_id, before));
+        }
+    }
+
+    fn journal_timer(&mut self, timer_id: &str) {
+        if let Some(journal) = self.journal.as_mut() {
+            let before = self.timers.get(timer_id).cloned();
+            journal.timers.push((timer_id.to_string(), before));
+        }
+    }
+
+    fn journal_held_append(&mut self) {
+        if let Some(journal) = self.journal.as_mut()
+            && journal.held.is_none()
+        {
+            journal.held = Some(HeldBefore::Appended {
+                len: self.held.len(),
+                bytes: self.held_bytes,
+            });
+        }
+    }
+
+    /// Before held events are removed: keeps a copy of those of the checkpoint.
+    fn journal_held(&mut self) {
+        let Some(journal) = self.journal.as_mut() else {
+            return;
+        };
+        journal.held = Some(match journal.held.take() {
+            None => HeldBefore::Replaced(self.held.clone(), self.held_bytes),
+            Some(HeldBefore::Appended { len, bytes }) => {
+                HeldBefore::Replaced(self.held[..len.min(self.held.len())].to_vec(), bytes)
+            }
+            Some(replaced) => replaced,
+        });
+    }
+
+    /// The size in bytes and the number of events the history would have with the held events
+    /// written.
+    pub(crate) fn history_extent(&self) -> (u64, u64) {
+        let bytes = u64::try_from(self.rec.history_size_bytes).unwrap_or(0) + self.held_bytes;
+        let count = u64::try_from(self.rec.next_event_id - 1).unwrap_or(0) + self.held.len() as u64;
+        (bytes, count)
+    }
+
+    /// Checks the history (with the held events) against `limits`: logs a warning when it has
+    /// just passed a warning threshold, and returns why the run must stop when it is over a
+    /// limit (as Temporal, whose reasons these follow).
+    pub(crate) fn check_history(&mut self, limits: &Limits) -> Option<String> {
+        let (bytes, count) = self.history_extent();
+        let (was_bytes, was_count) = std::mem::replace(&mut self.checked_extent, (bytes, count));
+        let warn = |what: &str, value: u64, threshold: u64, field: &str| {
+            tracing::warn!(
+                namespace = %self.rec.namespace,
+                workflow_id = %self.rec.workflow_id,
+                run_id = %self.rec.run_id,
+                "history {what} exceeds warn limit: {value}, over Limits::{field} = {threshold}"
+            );
+        };
+        if was_bytes <= limits.history_size_warn_bytes && bytes > limits.history_size_warn_bytes {
+            warn(
+                "size",
+                bytes,
+                limits.history_size_warn_bytes,
+                "history_size_warn_bytes",
+            );
+        }
+        if was_count <= limits.history_count_warn && count > limits.history_count_warn {
+            warn(
+                "count",
+                count,
+                limits.history_count_warn,
+                "history_count_warn",
+            );
+        }
+        if bytes > limits.history_size_limit_bytes {
+            return Some(format!(
+                "Workflow history size exceeds limit: {bytes} bytes, over the limit of {} bytes (Limits::history_size_limit_bytes)",
+                limits.history_size_limit_bytes
+            ));
+        }
+        if count > limits.history_count_limit {
+            return Some(format!(
+                "Workflow history count exceeds limit: {count} events, over the limit of {} events (Limits::history_count_limit)",
+                limits.history_count_limit
+            ));
+        }
+        None
     }
 
     /// The task token of an activity's current attempt.
@@ -250,6 +465,11 @@ impl Run {
 
     /// The writes that bring the store up to date with this run.
     pub(crate) fn take_ops(&mut self) -> Vec<WriteOp> {
+        debug_assert!(
+            self.journal.is_none(),
+            "a checkpoint was neither kept nor undone"
+        );
+        self.journal = None;
         let run_id = &self.rec.run_id;
         let mut ops = Vec::new();
         // Many changes (an activity starting, a heartbeat) leave the record as it was.
@@ -291,23 +511,57 @@ impl Run {
         ops
     }
 
-    pub(crate) fn checkpoint(&self) -> Checkpoint {
+    /// Starts recording how to undo what follows; end with [`Run::keep`] or [`Run::rollback`].
+    pub(crate) fn checkpoint(&mut self) -> Checkpoint {
+        self.journal = Some(Journal::default());
         Checkpoint {
             rec: self.rec.clone(),
             events_len: self.events.len(),
-            held: self.held.clone(),
-            activities: self.activities.clone(),
-            timers: self.timers.clone(),
             dirty: self.dirty.clone(),
         }
     }
 
+    /// Keeps everything done since the checkpoint.
+    pub(crate) fn keep(&mut self, _checkpoint: Checkpoint) {
+        self.journal = None;
+    }
+
+    /// Undoes everything done since `cp`.
     pub(crate) fn rollback(&mut self, cp: Checkpoint) {
+        let journal = self.journal.take().unwrap_or_default();
+        for (id, before) in journal.activities.into_iter().rev() {
+            match before {
+                Some(act) => {
+                    self.activities.insert(act);
+                }
+                None => {
+                    self.activities.remove(id);
+                }
+            }
+        }
+        for (id, before) in journal.timers.into_iter().rev() {
+            match before {
+                Some(timer) => {
+                    self.timers.0.insert(id, timer);
+                }
+                None => {
+                    self.timers.0.remove(&id);
+                }
+            }
+        }
+        match journal.held {
+            Some(HeldBefore::Appended { len, bytes }) => {
+                self.held.truncate(len);
+                self.held_bytes = bytes;
+            }
+            Some(HeldBefore::Replaced(held, bytes)) => {
+                self.held = held;
+                self.held_bytes = bytes;
+            }
+            None => {}
+        }
         self.rec = cp.rec;
         self.events.truncate(cp.events_len);
-        self.held = cp.held;
-        self.activities = cp.activities;
-        self.timers = cp.timers;
         self.dirty = cp.dirty;
     }
 
@@ -401,7 +655,9 @@ impl Run {
             self.remove_timer(&id);
         }
         if !self.held.is_empty() {
+            self.journal_held();
             self.held.clear();
+            self.held_bytes = 0;
             self.dirty.held = true;
         }
     }

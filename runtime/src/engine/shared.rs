@@ -103,18 +103,23 @@ impl Core {
     }
 
     /// Writes out the touched runs and applies the other effects. Must be called with the state
-    /// lock held (hence `&mut State`). Returns the sequence number to await.
-    pub(crate) fn finish(&self, st: &mut State, fx: Effects) -> u64 {
+    /// lock held (hence `&mut State`). A touched run whose history went over a limit is
+    /// terminated first (see [`super::start::enforce_history_limits`]). Returns the sequence
+    /// number to await.
+    pub(crate) fn finish(&self, st: &mut State, mut fx: Effects) -> u64 {
         let mut ops = Vec::new();
         let mut changed = Vec::new();
         let mut wake_driver = false;
+        let seq = st.last_seq + 1;
+        let mut limit_fx = Effects::default();
         for run_id in &fx.touched {
             let Some(run) = st.runs.get_mut(run_id) else {
                 continue;
             };
+            super::start::enforce_history_limits(run, &mut limit_fx, &self.cfg.limits);
             let run_ops = run.take_ops();
             if !run_ops.is_empty() {
-                changed.push(run_id);
+                changed.push(run_id.clone());
             }
             ops.extend(run_ops);
             run.history_notify.notify_waiters();
@@ -130,6 +135,7 @@ impl Core {
                 st.closed.insert(run_id.clone(), run.rec);
             }
         }
+        fx.extend(limit_fx);
         for (key, entry) in fx.wft_ready {
             st.push_wft(key, entry);
         }
@@ -142,13 +148,13 @@ impl Core {
         if ops.is_empty() && fx.cancel_tokens.is_empty() {
             return st.last_seq;
         }
-        st.last_seq += 1;
+        st.last_seq = seq;
         let committed = self.committed.borrow().committed;
         for run_id in changed {
-            st.note_change(run_id, st.last_seq, committed);
+            st.note_change(&run_id, seq, committed);
         }
         let commit = Commit {
-            seq: st.last_seq,
+            seq,
             ops,
             cancel_tokens: fx.cancel_tokens,
         };

@@ -1,13 +1,18 @@
 //! Requests that start or steer a run from outside: start (with signal-with-start), signal,
-//! request-cancel and terminate.
+//! request-cancel and terminate; and the termination of a run whose history grew over a limit.
+//!
+//! A run takes at most `Limits::max_signals_per_run` signals over its life (counted in its
+//! record, so across restarts too); past that a signal is refused with `InvalidArgument`, as
+//! Temporal does.
 
 use super::clock::{now_ms, opt_dur, opt_ts};
+use super::limits::Limits;
 use super::run::Run;
 use super::shared::Core;
 use super::state::{Effects, State};
 use super::status::{already_started, invalid, workflow_completed, workflow_not_found};
 use super::validate;
-use super::workflow_task::force_close_task;
+use super::workflow_task::{ENGINE_IDENTITY, force_close_task};
 use crate::proto::common::{
     Header, Memo, Payloads, RetryPolicy, SearchAttributes, WorkflowExecution, WorkflowType,
 };
@@ -72,10 +77,11 @@ macro_rules! start_params {
                 .search_attributes
                 .as_ref()
                 .map_or(0, Message::encoded_len)
-            + req.header.as_ref().map_or(0, Message::encoded_len);
+            + req.header.as_ref().map_or(0, Message::encoded_len)
+            + req.retry_policy.as_ref().map_or(0, Message::encoded_len);
         if extras > limit {
             return Err(super::status::too_large(
-                "memo, search attributes and header",
+                "memo, search attributes, header and retry policy",
                 extras,
                 limit,
             ));
@@ -181,7 +187,8 @@ pub(crate) async fn signal_with_start(
         let mut st = core.state.lock();
         let mut fx = Effects::default();
         // As in `start`: a refusal waits for what it saw to be durable.
-        let outcome = start_locked(&mut st, &mut fx, params, Some(signal));
+        let signal = Some((signal, &core.cfg.limits));
+        let outcome = start_locked(&mut st, &mut fx, params, signal);
         (outcome, core.finish(&mut st, fx))
     };
     core.committed(seq).await?;
@@ -199,11 +206,12 @@ struct Started {
     started: bool,
 }
 
+/// Starts a run, or (with a signal and the limits it is held to) signals the running one.
 fn start_locked(
     st: &mut State,
     fx: &mut Effects,
     p: StartParams,
-    signal: Option<SignalParams>,
+    signal: Option<(SignalParams, &Limits)>,
 ) -> Result<Started, Status> {
     let now = now_ms();
     let key = (p.namespace.clone(), p.workflow_id.clone());
@@ -225,13 +233,12 @@ fn start_locked(
                 fx.touch(&current);
                 let reason = "terminated to start a new run with the same workflow id";
                 terminate_run(run, fx, now, reason, None, &p.identity);
-            } else if let Some(signal) = signal {
+            } else if let Some((signal, limits)) = signal {
                 st.check_intact(&current)?;
                 let Some(run) = st.runs.get_mut(&current) else {
                     return existing(false);
                 };
-                fx.touch(&current);
-                add_signal(run, fx, now, signal);
+                add_signal(run, fx, now, signal, limits)?;
                 return existing(false);
             } else if p.conflict == WorkflowIdConflictPolicy::UseExisting {
                 return existing(false);
@@ -254,8 +261,10 @@ fn start_locked(
     }
     let run_id = uuid::Uuid::new_v4().to_string();
     let mut run = new_run(&p, &run_id, now);
-    if let Some(signal) = signal {
+    if let Some((signal, limits)) = signal {
+        check_signal_count(&run.rec, limits)?;
         remember_signal(&mut run.rec, &signal.request_id);
+        run.rec.signal_count += 1;
         run.append(now, signal_event(signal));
     }
     if p.start_delay_ms == 0 {
@@ -385,10 +394,44 @@ fn remember_signal(rec: &mut ExecutionRecord, request_id: &str) -> bool {
     true
 }
 
-fn add_signal(run: &mut Run, fx: &mut Effects, now: i64, signal: SignalParams) {
-    if remember_signal(&mut run.rec, &signal.request_id) {
-        run.add_events(fx, now, vec![signal_event(signal)]);
+/// Refuses a signal to a run that has taken `Limits::max_signals_per_run` of them.
+fn check_signal_count(rec: &ExecutionRecord, limits: &Limits) -> Result<(), Status> {
+    let limit = limits.max_signals_per_run;
+    if usize::try_from(rec.signal_count).unwrap_or(usize::MAX) < limit {
+        return Ok(());
     }
+    tracing::info!(
+        namespace = %rec.namespace,
+        workflow_id = %rec.workflow_id,
+        run_id = %rec.run_id,
+        "a signal was refused: the run has taken the most signals a run may take"
+    );
+    Err(invalid(format!(
+        "exceeded workflow execution limit for signal events: this run has taken {} signals, the most a run may take (Limits::max_signals_per_run = {limit})",
+        rec.signal_count
+    )))
+}
+
+/// Adds a signal to a running run, unless it repeats one already taken (same request id), in
+/// which case it succeeds without writing anything.
+fn add_signal(
+    run: &mut Run,
+    fx: &mut Effects,
+    now: i64,
+    signal: SignalParams,
+    limits: &Limits,
+) -> Result<(), Status> {
+    let repeated =
+        !signal.request_id.is_empty() && run.rec.signal_request_ids.contains(&signal.request_id);
+    if repeated {
+        return Ok(());
+    }
+    check_signal_count(&run.rec, limits)?;
+    fx.touch(&run.rec.run_id);
+    remember_signal(&mut run.rec, &signal.request_id);
+    run.rec.signal_count += 1;
+    run.add_events(fx, now, vec![signal_event(signal)]);
+    Ok(())
 }
 
 /// Finds the open run an execution reference names.
@@ -409,7 +452,9 @@ pub(crate) async fn signal(
     core.check_namespace(&req.namespace)?;
     let exec = validate::execution(&req.workflow_execution)?;
     validate::required(&req.signal_name, "signal_name")?;
-    validate::payloads(&req.input, "input", core.cfg.limits.max_payload_bytes)?;
+    let limits = &core.cfg.limits;
+    validate::payloads(&req.input, "input", limits.max_payload_bytes)?;
+    header_size(&req.header, "header", limits)?;
     let (refusal, seq) = 'seq: {
         let mut st = core.state.lock();
         let run = match open_run(&mut st, &req.namespace, &exec) {
@@ -423,7 +468,6 @@ pub(crate) async fn signal(
             return Err(workflow_completed());
         };
         let mut fx = Effects::default();
-        fx.touch(&run.rec.run_id);
         let signal = SignalParams {
             name: req.signal_name,
             input: req.input,
@@ -431,14 +475,40 @@ pub(crate) async fn signal(
             header: req.header,
             request_id: req.request_id,
         };
-        add_signal(run, &mut fx, now_ms(), signal);
-        (None, core.finish(&mut st, fx))
+        // A refusal (too many signals) rests on signals that may still wait for their commit.
+        let refusal = add_signal(run, &mut fx, now_ms(), signal, limits).err();
+        (refusal, core.finish(&mut st, fx))
     };
     core.committed(seq).await?;
     match refusal {
         Some(refusal) => Err(refusal),
         None => Ok(SignalWorkflowExecutionResponse::default()),
     }
+}
+
+/// Rejects a header over `Limits::max_payload_bytes`.
+fn header_size(header: &Option<Header>, what: &str, limits: &Limits) -> Result<(), Status> {
+    let len = header.as_ref().map_or(0, Message::encoded_len);
+    if len > limits.max_payload_bytes {
+        return Err(super::status::too_large(
+            what,
+            len,
+            limits.max_payload_bytes,
+        ));
+    }
+    Ok(())
+}
+
+/// Rejects a free-text reason over `Limits::max_payload_bytes`: it is written into an event.
+fn reason_size(reason: &str, limits: &Limits) -> Result<(), Status> {
+    if reason.len() > limits.max_payload_bytes {
+        return Err(super::status::too_large(
+            "reason",
+            reason.len(),
+            limits.max_payload_bytes,
+        ));
+    }
+    Ok(())
 }
 
 /// `RequestCancelWorkflowExecution` (SEMANTICS 1.2): at most one `WorkflowExecutionCancelRequested`
@@ -449,6 +519,7 @@ pub(crate) async fn request_cancel(
 ) -> Result<RequestCancelWorkflowExecutionResponse, Status> {
     core.check_namespace(&req.namespace)?;
     let exec = validate::execution(&req.workflow_execution)?;
+    reason_size(&req.reason, &core.cfg.limits)?;
     let seq = 'seq: {
         let mut st = core.state.lock();
         let run_id = st.resolve(&req.namespace, &exec)?;
@@ -495,6 +566,7 @@ pub(crate) async fn terminate(
     core.check_namespace(&req.namespace)?;
     let exec = validate::execution(&req.workflow_execution)?;
     validate::payloads(&req.details, "details", core.cfg.limits.max_payload_bytes)?;
+    reason_size(&req.reason, &core.cfg.limits)?;
     let (refusal, seq) = 'seq: {
         let mut st = core.state.lock();
         let run = match open_run(&mut st, &req.namespace, &exec) {
@@ -540,4 +612,26 @@ fn terminate_run(
     };
     run.append(now, Ev::WorkflowExecutionTerminatedEventAttributes(attrs));
     run.close(fx, now, Status_::Terminated);
+}
+
+/// Terminates an open run whose history (with its held events) has grown over
+/// `Limits::history_size_limit_bytes` or `history_count_limit`, as Temporal does, with a reason
+/// that names the limit; and logs once when it passes a warning threshold. The terminate is
+/// written whatever the size: a started task is failed, held events are written, pending
+/// activities and timers are dropped and started activities told to stop, as with any terminate.
+/// Called for every run a change touched, before the change is written.
+pub(crate) fn enforce_history_limits(run: &mut Run, fx: &mut Effects, limits: &Limits) {
+    if !run.is_open() {
+        return;
+    }
+    let Some(reason) = run.check_history(limits) else {
+        return;
+    };
+    tracing::warn!(
+        namespace = %run.rec.namespace,
+        workflow_id = %run.rec.workflow_id,
+        run_id = %run.rec.run_id,
+        "terminating the run: {reason}"
+    );
+    terminate_run(run, fx, now_ms(), &reason, None, ENGINE_IDENTITY);
 }

@@ -69,13 +69,19 @@ impl TaskToken {
     }
 }
 
-/// Where the next page of a history read starts.
+/// Where the next page of a history read starts, and (for the rest of a workflow task's history)
+/// where it ends.
 #[derive(Clone, PartialEq, Message)]
 pub(crate) struct HistoryCursor {
     #[prost(string, tag = "1")]
     pub run_id: String,
     #[prost(int64, tag = "2")]
     pub next_event_id: i64,
+    /// The read ends before this event id (0: at the end of the history). A poll response's
+    /// token ends after the task's `WorkflowTaskStarted`, so the worker reads what the task is
+    /// for and nothing written after it.
+    #[prost(int64, tag = "3")]
+    pub end_event_id: i64,
 }
 
 /// Where the next page of a list starts: after this (start time, sequence, run id), newest first.

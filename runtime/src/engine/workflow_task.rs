@@ -1,20 +1,25 @@
 //! Workflow tasks: polling, completing, failing and timing out.
 //!
-//! A poll writes `WorkflowTaskStarted` and hands out the full history. While the task is started,
-//! events that need the workflow (signals, cancel requests, activity and timer outcomes) are held
-//! back. Completing the task writes `WorkflowTaskCompleted`, the events of its commands in order,
-//! then the held events, then a new `WorkflowTaskScheduled` if anything new needs the workflow.
-//! A task that fails or times out is rescheduled; consecutive failures back off (attempt n waits
-//! 2^(n-2) s, at most a minute, from the third attempt on) and the run stays open.
+//! A poll writes `WorkflowTaskStarted` and hands out the history: its first page (at most
+//! `Limits::poll_history_page_events` events and `history_page_bytes` bytes) and a
+//! `next_page_token` for the rest, read with `GetWorkflowExecutionHistory` up to the task's
+//! `WorkflowTaskStarted`. While the task is started, events that need the workflow (signals,
+//! cancel requests, activity and timer outcomes) are held back. Completing the task writes
+//! `WorkflowTaskCompleted`, the events of its commands in order, then the held events, then a
+//! new `WorkflowTaskScheduled` if anything new needs the workflow. A task that fails or times
+//! out is rescheduled; consecutive failures back off (attempt n waits 2^(n-2) s, at most a
+//! minute, from the third attempt on) and the run stays open.
 
 use super::clock::{now_ms, ts};
 use super::commands::{self, CommandContext};
+use super::history::page_len;
+use super::limits::Limits;
 use super::retry::workflow_task_backoff_ms;
 use super::run::Run;
 use super::shared::Core;
 use super::state::{Effects, QueueKey, State};
 use super::status::{invalid, workflow_completed, workflow_task_not_found};
-use super::token::{TaskKind, TaskToken};
+use super::token::{HistoryCursor, TaskKind, TaskToken};
 use super::validate;
 use crate::proto::common::WorkflowType;
 use crate::proto::enums::RetryState;
@@ -59,8 +64,8 @@ pub(crate) async fn poll(
     }
 }
 
-/// A started workflow task: the poll response and the history it is to carry, still encoded
-/// so that it is decoded after the state lock is released.
+/// A started workflow task: the poll response and the first page of history it is to carry,
+/// still encoded so that it is decoded after the state lock is released.
 struct Started {
     resp: PollWorkflowTaskQueueResponse,
     history: Vec<EncodedEvent>,
@@ -98,16 +103,20 @@ fn take(core: &Core, st: &mut State, key: &QueueKey, identity: &str) -> Option<(
         }
         let mut fx = Effects::default();
         fx.touch(&entry.run_id);
-        let started = start(run, now_ms(), identity, backlog);
+        let started = start(run, now_ms(), identity, backlog, &core.cfg.limits);
         let seq = core.finish(st, fx);
+        if !st.runs.contains_key(&entry.run_id) {
+            // The task's start took the history over a limit, and the run was terminated.
+            continue;
+        }
         return Some((started, seq));
     }
     None
 }
 
 /// Starts the scheduled workflow task of `run`: writes `WorkflowTaskStarted` and builds the
-/// poll response, with the full history to add once the state lock is released.
-fn start(run: &mut Run, now: i64, identity: &str, backlog: usize) -> Started {
+/// poll response, with the first page of history to add once the state lock is released.
+fn start(run: &mut Run, now: i64, identity: &str, backlog: usize, limits: &Limits) -> Started {
     let Some(mut wft) = run.wft() else {
         return Started {
             resp: PollWorkflowTaskQueueResponse::default(),
@@ -135,7 +144,7 @@ fn start(run: &mut Run, now: i64, identity: &str, backlog: usize) -> Started {
         attempt: wft.attempt,
         activity_id: String::new(),
     };
-    let resp = PollWorkflowTaskQueueResponse {
+    let mut resp = PollWorkflowTaskQueueResponse {
         task_token: token.encode(),
         workflow_execution: Some(run.execution()),
         workflow_type: Some(WorkflowType {
@@ -154,9 +163,22 @@ fn start(run: &mut Run, now: i64, identity: &str, backlog: usize) -> Started {
         started_time: Some(ts(now)),
         ..Default::default()
     };
+    let first = page_len(
+        &run.events,
+        limits.poll_history_page_events,
+        limits.history_page_bytes,
+    );
+    if first < run.events.len() {
+        resp.next_page_token = HistoryCursor {
+            run_id: run.rec.run_id.clone(),
+            next_event_id: first as i64 + 1,
+            end_event_id: started_id + 1,
+        }
+        .encode();
+    }
     Started {
         resp,
-        history: run.events.clone(),
+        history: run.events[..first].to_vec(),
     }
 }
 
@@ -200,17 +222,22 @@ pub(crate) async fn respond_completed(
         let now = now_ms();
         let mut fx = Effects::default();
         fx.touch(&token.run_id);
-        let result = complete(run, &mut fx, now, &req, core.cfg.limits.max_payload_bytes);
+        let limits = &core.cfg.limits;
+        let result = complete(run, &mut fx, now, &req, limits);
         if result.is_ok() && req.return_new_workflow_task {
             let ready = run
                 .wft()
                 .is_some_and(|w| w.started_event_id == 0 && w.not_before_ms == 0);
             if ready {
                 fx.wft_ready.retain(|(_, e)| e.run_id != token.run_id);
-                next_task = Some(start(run, now, &req.identity, 0));
+                next_task = Some(start(run, now, &req.identity, 0, limits));
             }
         }
         let seq = core.finish(&mut st, fx);
+        if !st.runs.contains_key(&token.run_id) {
+            // Closed by the completion, or terminated for a history over a limit.
+            next_task = None;
+        }
         (result, seq, next_task)
     };
     core.committed(seq).await?;
@@ -228,7 +255,7 @@ fn complete(
     fx: &mut Effects,
     now: i64,
     req: &RespondWorkflowTaskCompletedRequest,
-    payload_limit: usize,
+    limits: &Limits,
 ) -> Result<(), String> {
     let Some(wft) = run.wft() else {
         return Err("no workflow task is pending".into());
@@ -248,13 +275,10 @@ fn complete(
     );
     run.rec.previous_started_event_id = wft.started_event_id;
     run.rec.workflow_task = None;
-    let mut ctx = CommandContext::new(
-        completed_id,
-        &req.identity,
-        !run.held.is_empty(),
-        payload_limit,
-    );
-    if let Err(e) = commands::handle_all(run, &mut ctx, now, &req.commands) {
+    let mut ctx = CommandContext::new(completed_id, &req.identity, !run.held.is_empty(), limits);
+    let handled = commands::check_completion(req, limits)
+        .and_then(|()| commands::handle_all(run, &mut ctx, now, &req.commands));
+    if let Err(e) = handled {
         run.rollback(checkpoint);
         let failure = server_failure(&e.message);
         fail(
@@ -268,6 +292,7 @@ fn complete(
         );
         return Err(e.message);
     }
+    run.keep(checkpoint);
     let needs_task = ctx.activity_not_started_cancelled;
     fx.extend(ctx.into_effects());
     if run.is_open() {

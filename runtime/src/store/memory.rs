@@ -137,4 +137,29 @@ impl Store for MemoryStore {
                 .take(max_events),
         )
     }
+
+    fn read_history_page(
+        &self,
+        run_id: &str,
+        first_event_id: i64,
+        max_events: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<HistoryEvent>, StoreError> {
+        let t = self.tables.lock();
+        let Some(events) = t.events.get(run_id) else {
+            return Ok(Vec::new());
+        };
+        let mut bytes = 0usize;
+        let page = events
+            .iter()
+            .filter(|e| e.event_id >= first_event_id)
+            .take(max_events)
+            .enumerate()
+            .take_while(|(i, e)| {
+                bytes = bytes.saturating_add(e.bytes.len());
+                *i == 0 || bytes <= max_bytes
+            })
+            .map(|(_, e)| e);
+        EncodedEvent::decode_stored(run_id, page)
+    }
 }

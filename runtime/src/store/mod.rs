@@ -81,6 +81,42 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     fn probe(&self) -> Result<(), StoreError> {
         Ok(())
     }
+
+    /// Like [`read_history`](Store::read_history), but stops before the event that would take
+    /// the events read past `max_bytes` of their encoding; the first event is read whatever its
+    /// size. A store should read no event it does not return; this default reads a few at a
+    /// time.
+    ///
+    /// # Errors
+    /// As [`read_history`](Store::read_history).
+    fn read_history_page(
+        &self,
+        run_id: &str,
+        first_event_id: i64,
+        max_events: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<HistoryEvent>, StoreError> {
+        use prost::Message;
+        const BATCH: usize = 8;
+        let mut events = Vec::new();
+        let mut bytes = 0usize;
+        let mut next = first_event_id;
+        while events.len() < max_events {
+            let batch = self.read_history(run_id, next, (max_events - events.len()).min(BATCH))?;
+            if batch.is_empty() {
+                break;
+            }
+            for event in batch {
+                bytes = bytes.saturating_add(event.encoded_len());
+                if !events.is_empty() && bytes > max_bytes {
+                    return Ok(events);
+                }
+                next = event.event_id + 1;
+                events.push(event);
+            }
+        }
+        Ok(events)
+    }
 }
 
 /// One change to the stored state. See the module documentation for the row kinds.
@@ -382,6 +418,9 @@ pub struct ExecutionRecord {
     /// Orders runs that started in the same millisecond: the `task_id` of their first event.
     #[prost(int64, tag = "21")]
     pub start_sequence: i64,
+    /// How many signals the run has taken (each `WorkflowExecutionSignaled`, held or written).
+    #[prost(int64, tag = "22")]
+    pub signal_count: i64,
 }
 
 /// A scheduled or started workflow task.

@@ -338,12 +338,50 @@ impl Store for SqliteStore {
         max_events: usize,
     ) -> Result<Vec<HistoryEvent>, StoreError> {
         let conn = self.conn.lock();
-        // A row that does not decode damages its run, not the file: it stays `Corrupt`.
-        history(&conn, run_id, first_event_id, max_events).map_err(|e| match e {
-            StoreError::Sqlite(e) => self.error(e),
-            other => other,
-        })
+        history(&conn, run_id, first_event_id, max_events).map_err(|e| self.read_error(e))
     }
+
+    fn read_history_page(
+        &self,
+        run_id: &str,
+        first_event_id: i64,
+        max_events: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<HistoryEvent>, StoreError> {
+        let conn = self.conn.lock();
+        // The sizes first (SQLite reads them without the blobs), then only the events that fit.
+        let fit = page_fit(&conn, run_id, first_event_id, max_events, max_bytes)
+            .map_err(|e| self.read_error(e))?;
+        history(&conn, run_id, first_event_id, fit).map_err(|e| self.read_error(e))
+    }
+}
+
+/// How many of the events of `run_id` from `first_event_id` fit in `max_events` events and
+/// `max_bytes` bytes (at least one).
+fn page_fit(
+    conn: &Connection,
+    run_id: &str,
+    first_event_id: i64,
+    max_events: usize,
+    max_bytes: usize,
+) -> Result<usize, StoreError> {
+    let limit = i64::try_from(max_events).unwrap_or(i64::MAX);
+    let mut stmt = conn.prepare_cached(
+        "SELECT length(event) FROM history_events
+         WHERE run_id = ?1 AND event_id >= ?2 ORDER BY event_id LIMIT ?3",
+    )?;
+    let mut rows = stmt.query(params![run_id, first_event_id, limit])?;
+    let mut fit = 0;
+    let mut bytes = 0usize;
+    while let Some(row) = rows.next()? {
+        let len = usize::try_from(row.get::<_, i64>(0)?).unwrap_or(usize::MAX);
+        bytes = bytes.saturating_add(len);
+        if fit > 0 && bytes > max_bytes {
+            break;
+        }
+        fit += 1;
+    }
+    Ok(fit)
 }
 
 impl SqliteStore {
@@ -400,6 +438,15 @@ impl SqliteStore {
     }
 
     /// Names the file in errors that come from reading it.
+    /// Names the file in errors of a history read; a row that does not decode damages its
+    /// run, not the file, so it stays `Corrupt`.
+    fn read_error(&self, e: StoreError) -> StoreError {
+        match e {
+            StoreError::Sqlite(e) => self.error(e),
+            other => other,
+        }
+    }
+
     fn with_path(&self, e: StoreError) -> StoreError {
         match e {
             StoreError::Sqlite(e) => self.error(e),

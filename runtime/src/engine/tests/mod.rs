@@ -20,6 +20,7 @@ mod load;
 mod misc;
 mod poison;
 mod restart;
+mod run_limits;
 mod store_faults;
 mod timers;
 
