@@ -1,25 +1,85 @@
 //! Serving a WorkflowService over gRPC with tonic: the engine of `dacapo server`, or an embedded
 //! runtime's engine so that other processes (starters, the `temporal` CLI, any Temporal SDK
 //! client) can reach it.
+//!
+//! The connection layer is our own (on hyper, as tonic's server is) so that nothing a client
+//! sends holds the server's memory or connections for long: connections and their streams are
+//! capped, and so are calls in flight over all of them; handshakes, idle connections and slow
+//! request bodies time out; request bodies still arriving share one memory budget. Every limit is a field of [`ServeOptions`].
+
+mod accept;
+mod auth;
+mod body;
+mod connection;
 
 use crate::proto::{ServiceHandle, SharedService, WorkflowServiceServer};
+use body::{BodyLimits, Budget};
+use connection::Shared;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use tonic::transport::{Identity, Server, ServerTlsConfig};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls::ServerConfig;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-/// How to serve.
+/// How to serve, and the limits that keep clients from holding the server's memory and
+/// connections. The defaults follow Temporal's frontend where it has a setting.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
     /// The address to bind; `127.0.0.1:7233` by default, so nothing outside the machine reaches
     /// it unless asked for.
     pub addr: SocketAddr,
-    /// When set, every call must carry `authorization: Bearer KEY`.
+    /// When set, every call must carry `authorization: Bearer KEY` (the scheme in any case).
+    /// It must be something a client can send: not empty, visible ASCII.
     pub api_key: Option<String>,
     /// PEM certificate chain and private key files for TLS.
     pub tls: Option<(PathBuf, PathBuf)>,
-    /// Largest request accepted, in bytes.
+    /// Largest request message accepted, in bytes; a larger one is refused with
+    /// `RESOURCE_EXHAUSTED` before any of it is buffered. Default 4 MiB, what gRPC and
+    /// Temporal's frontend accept.
     pub max_message_bytes: usize,
+    /// Most connections served at once; past it a new connection is closed at once (and
+    /// logged). Default 1,000. Each takes a file descriptor: keep it under the process's
+    /// limit (`ulimit -n`).
+    pub max_connections: usize,
+    /// Most calls one connection may have in flight at once (HTTP/2
+    /// `SETTINGS_MAX_CONCURRENT_STREAMS`); a client waits for a free one. Long polls hold one
+    /// for up to a minute and a worker opens dozens on one connection, so this stays high.
+    /// Default 1,000.
+    pub max_concurrent_streams: u32,
+    /// Most calls in flight at once over all connections (a stalled call costs the server
+    /// about 10 KiB); past it a call is refused with `RESOURCE_EXHAUSTED` before its body is
+    /// read. Default 5,000: the long polls of a few hundred workers (Temporal's frontend
+    /// takes 1,200 long polls per method and namespace, `frontend.namespaceCount`).
+    pub max_calls_in_flight: usize,
+    /// Most bytes that all request messages still arriving may hold together. A message
+    /// reserves its announced length when its header arrives and gives it back when its
+    /// request has been read; one that does not fit is refused with `RESOURCE_EXHAUSTED`
+    /// (clients retry it). Default 64 MiB: sixteen messages of the largest size at once, or
+    /// thousands of ordinary ones.
+    pub max_pending_request_bytes: usize,
+    /// How long a request's body may take to arrive whole, from its headers; past it the call
+    /// gets `DEADLINE_EXCEEDED` and its stream is reset. Default 30 s.
+    pub request_body_timeout: Duration,
+    /// How long a new connection has to complete its TLS handshake and send the HTTP/2
+    /// connection preface; past it the connection is closed. Default 10 s.
+    pub handshake_timeout: Duration,
+    /// After this long without hearing from a client, the server pings it. Clients' own pings
+    /// are answered whether or not a call is in flight. Default 1 minute (Temporal:
+    /// `frontend.keepAliveTime`, `frontend.keepAlivePermitWithoutStream`).
+    pub keepalive_time: Duration,
+    /// How long a ping may go unanswered before the connection is closed. Default 10 s
+    /// (Temporal: `frontend.keepAliveTimeout`).
+    pub keepalive_timeout: Duration,
+    /// A connection with no call in flight for this long is closed with a GOAWAY (clients
+    /// reconnect when they need to). Default 2 minutes (Temporal:
+    /// `frontend.keepAliveMaxConnectionIdle`).
+    pub max_connection_idle: Duration,
 }
 
 impl Default for ServeOptions {
@@ -29,7 +89,72 @@ impl Default for ServeOptions {
             api_key: None,
             tls: None,
             max_message_bytes: 4 * 1024 * 1024,
+            max_connections: 1000,
+            max_concurrent_streams: 1000,
+            max_calls_in_flight: 5000,
+            max_pending_request_bytes: 64 * 1024 * 1024,
+            request_body_timeout: Duration::from_secs(30),
+            handshake_timeout: Duration::from_secs(10),
+            keepalive_time: Duration::from_secs(60),
+            keepalive_timeout: Duration::from_secs(10),
+            max_connection_idle: Duration::from_secs(120),
         }
+    }
+}
+
+impl ServeOptions {
+    /// Checks that these options can serve anyone: an API key a client can send, limits
+    /// that let at least one call through.
+    ///
+    /// # Errors
+    /// [`ServeError::InvalidApiKey`] or [`ServeError::InvalidOption`], saying what to change.
+    pub fn check(&self) -> Result<(), ServeError> {
+        if let Some(key) = &self.api_key
+            && let Some(reason) = auth::unusable_key_reason(key)
+        {
+            return Err(ServeError::InvalidApiKey { reason });
+        }
+        let invalid = |name: &'static str, message: &str| {
+            Err(ServeError::InvalidOption {
+                name,
+                message: message.to_string(),
+            })
+        };
+        for (name, value) in [
+            ("max_message_bytes", self.max_message_bytes),
+            ("max_connections", self.max_connections),
+            (
+                "max_concurrent_streams",
+                self.max_concurrent_streams as usize,
+            ),
+            ("max_calls_in_flight", self.max_calls_in_flight),
+        ] {
+            if value == 0 {
+                return invalid(name, "must be at least 1");
+            }
+            if value > Semaphore::MAX_PERMITS {
+                return invalid(name, &format!("must be at most {}", Semaphore::MAX_PERMITS));
+            }
+        }
+        if self.max_pending_request_bytes < self.max_message_bytes {
+            return invalid(
+                "max_pending_request_bytes",
+                "must be at least max_message_bytes, or a message of the largest size could \
+                 never be read",
+            );
+        }
+        for (name, value) in [
+            ("request_body_timeout", self.request_body_timeout),
+            ("handshake_timeout", self.handshake_timeout),
+            ("keepalive_time", self.keepalive_time),
+            ("keepalive_timeout", self.keepalive_timeout),
+            ("max_connection_idle", self.max_connection_idle),
+        ] {
+            if value.is_zero() {
+                return invalid(name, "must be longer than zero");
+            }
+        }
+        Ok(())
     }
 }
 
@@ -45,7 +170,30 @@ pub enum ServeError {
         /// The I/O error.
         source: std::io::Error,
     },
-    /// The transport failed (the address is in use, bad TLS material, ...).
+    /// The TLS certificate or key is unusable.
+    #[error("the TLS certificate and key are unusable: {message}")]
+    Tls {
+        /// What is wrong with them.
+        message: String,
+    },
+    /// The API key is one no client could send, so every call would be refused.
+    #[error(
+        "the API key cannot be used: {reason}; set a key of visible ASCII characters, or none \
+         to serve without one"
+    )]
+    InvalidApiKey {
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A limit of [`ServeOptions`] would let no call through.
+    #[error("ServeOptions::{name} {message}")]
+    InvalidOption {
+        /// The field.
+        name: &'static str,
+        /// What is wrong with its value.
+        message: String,
+    },
+    /// The transport failed (the address is in use, ...).
     #[error("could not serve on {addr}: {message}")]
     Transport {
         /// The address.
@@ -55,37 +203,12 @@ pub enum ServeError {
     },
 }
 
-fn check_key(
-    expected: Option<String>,
-) -> impl FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Clone {
-    let expected = expected.map(|k| format!("Bearer {k}"));
-    move |req: tonic::Request<()>| match &expected {
-        None => Ok(req),
-        Some(want) => {
-            let got = req
-                .metadata()
-                .get("authorization")
-                .and_then(|v| v.to_str().ok());
-            if got.is_some_and(|g| constant_time_eq(g.as_bytes(), want.as_bytes())) {
-                Ok(req)
-            } else {
-                Err(tonic::Status::unauthenticated(
-                    "this server needs an API key: send `authorization: Bearer <key>`",
-                ))
-            }
-        }
-    }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// A server bound to its address, not yet serving. Binding first lets a caller learn the port
 /// (bind to port 0 for a free one) and see "address in use" before anything starts.
 pub struct BoundServer {
     service: ServiceHandle,
     options: ServeOptions,
+    tls: Option<TlsAcceptor>,
     listener: tokio::net::TcpListener,
     local_addr: SocketAddr,
 }
@@ -98,14 +221,21 @@ impl std::fmt::Debug for BoundServer {
     }
 }
 
-/// Binds `options.addr` for `service`.
+/// Checks `options`, loads the TLS material and binds `options.addr` for `service`.
 ///
 /// # Errors
+/// [`ServeError::InvalidApiKey`] or [`ServeError::InvalidOption`] for options that could serve
+/// no one, [`ServeError::ReadTls`] or [`ServeError::Tls`] for unusable TLS material, and
 /// [`ServeError::Transport`] when the address cannot be bound.
 pub async fn bind(
     service: ServiceHandle,
     options: ServeOptions,
 ) -> Result<BoundServer, ServeError> {
+    options.check()?;
+    let tls = match &options.tls {
+        Some((cert, key)) => Some(tls_acceptor(cert, key)?),
+        None => None,
+    };
     let addr = options.addr;
     let listener =
         tokio::net::TcpListener::bind(addr)
@@ -121,9 +251,39 @@ pub async fn bind(
     Ok(BoundServer {
         service,
         options,
+        tls,
         listener,
         local_addr,
     })
+}
+
+/// A TLS acceptor for the PEM certificate chain in `cert` and private key in `key`, offering
+/// HTTP/2 (ALPN `h2`).
+fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, ServeError> {
+    let read = |path: &Path| {
+        std::fs::read(path).map_err(|source| ServeError::ReadTls {
+            path: path.to_path_buf(),
+            source,
+        })
+    };
+    let unusable = |message: String| ServeError::Tls { message };
+    let chain = CertificateDer::pem_slice_iter(&read(cert)?)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| unusable(format!("{}: {e}", cert.display())))?;
+    if chain.is_empty() {
+        return Err(unusable(format!("no certificate in {}", cert.display())));
+    }
+    let key_der = PrivateKeyDer::from_pem_slice(&read(key)?)
+        .map_err(|e| unusable(format!("{}: {e}", key.display())))?;
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| unusable(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(chain, key_der)
+        .map_err(|e| unusable(e.to_string()))?;
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
 impl BoundServer {
@@ -132,32 +292,13 @@ impl BoundServer {
         self.local_addr
     }
 
-    /// Serves until `shutdown` resolves.
+    /// Serves until `shutdown` resolves, then lets the calls in flight finish.
     ///
     /// # Errors
-    /// [`ServeError`] when the TLS material is unusable or the transport fails.
+    /// None today: once bound, trouble with one connection or one accept is logged and
+    /// served through. The `Result` leaves room for failures to come.
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), ServeError> {
-        let addr = self.local_addr;
         let options = self.options;
-        let transport = |e: tonic::transport::Error| ServeError::Transport {
-            addr,
-            message: std::error::Error::source(&e)
-                .map(|s| s.to_string())
-                .unwrap_or_else(|| e.to_string()),
-        };
-        let mut builder = Server::builder();
-        if let Some((cert, key)) = &options.tls {
-            let read = |p: &PathBuf| {
-                std::fs::read(p).map_err(|source| ServeError::ReadTls {
-                    path: p.clone(),
-                    source,
-                })
-            };
-            let identity = Identity::from_pem(read(cert)?, read(key)?);
-            builder = builder
-                .tls_config(ServerTlsConfig::new().identity(identity))
-                .map_err(transport)?;
-        }
         let (health_reporter, health) = tonic_health::server::health_reporter();
         health_reporter
             .set_service_status(
@@ -173,24 +314,42 @@ impl BoundServer {
             .send_compressed(tonic::codec::CompressionEncoding::Gzip);
         let guarded = tonic::service::interceptor::InterceptedService::new(
             workflow_service,
-            check_key(options.api_key.clone()),
+            auth::check_key(options.api_key.clone()),
         );
-        // Without TCP_NODELAY, small answers wait on the peer's delayed ACK (tens of ms each).
-        let incoming =
-            tonic::transport::server::TcpIncoming::from(self.listener).with_nodelay(Some(true));
-        builder
-            .add_service(health)
+        let routes = tonic::service::Routes::new(health)
             .add_service(guarded)
-            .serve_with_incoming_shutdown(incoming, shutdown)
-            .await
-            .map_err(transport)
+            .prepare();
+        let mut http2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+        http2
+            .timer(TokioTimer::new())
+            .max_concurrent_streams(options.max_concurrent_streams)
+            .keep_alive_interval(options.keepalive_time)
+            .keep_alive_timeout(options.keepalive_timeout);
+        let shared = Arc::new(Shared {
+            routes,
+            tls: self.tls,
+            http2,
+            body: Arc::new(BodyLimits {
+                max_message_bytes: options.max_message_bytes,
+                budget: Budget::new(options.max_pending_request_bytes),
+                timeout: options.request_body_timeout,
+            }),
+            calls: Arc::new(Semaphore::new(options.max_calls_in_flight)),
+            max_calls_in_flight: options.max_calls_in_flight,
+            handshake_timeout: options.handshake_timeout,
+            max_connection_idle: options.max_connection_idle,
+            local_addr: self.local_addr,
+        });
+        accept::run(self.listener, shared, options.max_connections, shutdown).await;
+        Ok(())
     }
 }
 
 /// Binds and serves `service` until `shutdown` resolves.
 ///
 /// # Errors
-/// [`ServeError`] when the address cannot be bound or the TLS material is unusable.
+/// [`ServeError`] when the options could serve no one, the address cannot be bound or the TLS
+/// material is unusable.
 pub async fn serve(
     service: ServiceHandle,
     options: ServeOptions,
