@@ -12,7 +12,7 @@ use dacapo::proto::taskqueue::TaskQueue;
 use dacapo_tests::procs::{self, Proc};
 use std::path::PathBuf;
 use std::time::Duration;
-use tonic::transport::Channel;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig};
 
 /// The namespace every test uses.
 pub const NS: &str = "default";
@@ -111,9 +111,30 @@ impl Target {
         self.proc = Some(proc);
     }
 
+    /// The value given for `flag` among the extra arguments.
+    fn arg(&self, flag: &str) -> Option<&str> {
+        let at = self.args.iter().position(|a| a == flag)?;
+        self.args.get(at + 1).map(String::as_str)
+    }
+
     /// The server's URL.
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        let scheme = if self.arg("--tls-cert").is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://127.0.0.1:{}", self.port)
+    }
+
+    /// `message` as a request that carries the server's API key, when it has one.
+    pub fn request<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        if let Some(key) = self.arg("--api-key") {
+            let value = format!("Bearer {key}").parse().expect("an ASCII API key");
+            request.metadata_mut().insert("authorization", value);
+        }
+        request
     }
 
     /// The process, to read its log or pid.
@@ -128,14 +149,22 @@ impl Target {
     }
 
     /// A plain tonic client of the server, with receive and send limits far above the
-    /// server's own, so that what is refused is refused by the server.
+    /// server's own, so that what is refused is refused by the server. With `--tls-cert`, it
+    /// trusts that (self-signed) certificate for `localhost`.
     pub async fn client(&self) -> WorkflowServiceClient<Channel> {
-        let channel = Channel::from_shared(self.url())
+        let mut endpoint = Channel::from_shared(self.url())
             .expect("a valid URL")
-            .connect_timeout(Duration::from_secs(10))
-            .connect()
-            .await
-            .expect("connect to the server");
+            .connect_timeout(Duration::from_secs(10));
+        if let Some(cert) = self.arg("--tls-cert") {
+            let pem = std::fs::read(cert).expect("read the server's certificate");
+            let tls = ClientTlsConfig::new()
+                .ca_certificate(Certificate::from_pem(pem))
+                .domain_name("localhost");
+            endpoint = endpoint
+                .tls_config(tls)
+                .expect("a usable TLS configuration");
+        }
+        let channel = endpoint.connect().await.expect("connect to the server");
         WorkflowServiceClient::new(channel)
             .max_decoding_message_size(usize::MAX)
             .max_encoding_message_size(usize::MAX)
@@ -162,7 +191,7 @@ impl Target {
         for i in 0..n {
             let workflow_id = format!("seed-{i}-{}", uuid_like());
             let resp = client
-                .start_workflow_execution(StartWorkflowExecutionRequest {
+                .start_workflow_execution(self.request(StartWorkflowExecutionRequest {
                     namespace: NS.into(),
                     workflow_id: workflow_id.clone(),
                     workflow_type: Some(WorkflowType {
@@ -174,7 +203,7 @@ impl Target {
                     }),
                     request_id: uuid_like(),
                     ..Default::default()
-                })
+                }))
                 .await
                 .expect("seed a run");
             seeded.push(Seeded {
@@ -195,10 +224,10 @@ impl Target {
                 run_id: s.run_id.clone(),
             });
             let described = client
-                .describe_workflow_execution(DescribeWorkflowExecutionRequest {
+                .describe_workflow_execution(self.request(DescribeWorkflowExecutionRequest {
                     namespace: NS.into(),
                     execution: execution.clone(),
-                })
+                }))
                 .await
                 .unwrap_or_else(|e| panic!("describe seeded run {}: {e:?}", s.workflow_id))
                 .into_inner();
@@ -213,11 +242,11 @@ impl Target {
                 s.workflow_id
             );
             let history = client
-                .get_workflow_execution_history(GetWorkflowExecutionHistoryRequest {
+                .get_workflow_execution_history(self.request(GetWorkflowExecutionHistoryRequest {
                     namespace: NS.into(),
                     execution,
                     ..Default::default()
-                })
+                }))
                 .await
                 .unwrap_or_else(|e| {
                     panic!("read the history of seeded run {}: {e:?}", s.workflow_id)

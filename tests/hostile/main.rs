@@ -13,6 +13,7 @@ mod poison;
 mod fuzz;
 mod run_limits;
 mod store_faults;
+mod transport;
 
 use harness::Target;
 

@@ -65,6 +65,25 @@ pub fn binaries() -> &'static Path {
         // The same selection as `cargo test` at the workspace root, so the artifacts it built are
         // reused instead of rebuilt with other features.
         cmd.args(["build", "--workspace", "--bins", "--examples"]);
+        // Cargo gives this test process the variables of its own package; build scripts that
+        // watch them (ring's does) would see a change and rebuild, and the next `cargo test`
+        // would rebuild them back.
+        for (key, _) in std::env::vars_os() {
+            let key = key.to_string_lossy();
+            let own = key.starts_with("CARGO_PKG_")
+                || key.starts_with("CARGO_BIN_EXE_")
+                || key.starts_with("CARGO_MANIFEST_")
+                || matches!(
+                    &*key,
+                    "CARGO_CRATE_NAME"
+                        | "CARGO_PRIMARY_PACKAGE"
+                        | "CARGO_TARGET_TMPDIR"
+                        | "OUT_DIR"
+                );
+            if own {
+                cmd.env_remove(&*key);
+            }
+        }
         if dir.file_name().and_then(|n| n.to_str()) == Some("release") {
             cmd.arg("--release");
         }
