@@ -12,7 +12,7 @@ use super::run::Run;
 use super::shared::Core;
 use super::state::{ActEntry, Effects, QueueKey, State};
 use super::status::{activity_task_not_found, failed_precondition, workflow_completed};
-use super::token::TaskToken;
+use super::token::{TaskKind, TaskToken};
 use super::validate;
 use super::workflow_task::ENGINE_IDENTITY;
 use crate::proto::common::{Payloads, WorkflowExecution, WorkflowType};
@@ -36,7 +36,7 @@ pub(crate) async fn poll(
     core.poll_queue(
         &req.namespace,
         &req.task_queue,
-        State::act_notify,
+        TaskKind::Activity,
         |st, key| take(core, st, key, &req.identity),
     )
     .await

@@ -49,7 +49,7 @@ pub(crate) async fn poll(
         .poll_queue(
             &req.namespace,
             &req.task_queue,
-            State::wft_notify,
+            TaskKind::Workflow,
             |st, key| take(core, st, key, &req.identity).map(|(t, seq)| (Some(t), seq)),
         )
         .await?;

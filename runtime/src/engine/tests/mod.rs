@@ -17,6 +17,7 @@ mod activities;
 mod cancellation;
 mod load;
 mod misc;
+mod queues;
 mod restart;
 mod timers;
 
