@@ -11,7 +11,7 @@ use super::retry::{self, Decision, timeout_type_name};
 use super::run::Run;
 use super::shared::Core;
 use super::state::{ActEntry, Effects, QueueKey, State};
-use super::status::{activity_task_not_found, failed_precondition, workflow_completed};
+use super::status::{activity_task_not_found, clip, failed_precondition, workflow_completed};
 use super::token::{TaskKind, TaskToken};
 use super::validate;
 use super::workflow_task::ENGINE_IDENTITY;
@@ -287,7 +287,7 @@ fn apply(
             if !act.cancel_requested {
                 return Err(failed_precondition(format!(
                     "activity \"{}\" cannot be reported canceled: no cancel was requested for it; report it completed or failed instead",
-                    act.activity_id
+                    clip(&act.activity_id)
                 )));
             }
             let canceled = ActivityTaskCanceledEventAttributes {

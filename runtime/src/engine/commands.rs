@@ -10,6 +10,7 @@ use super::clock::{duration_ms, opt_dur};
 use super::retry;
 use super::run::Run;
 use super::state::{ActEntry, Effects};
+use super::status::clip;
 use crate::proto::command::Command;
 use crate::proto::command::command::Attributes as Cmd;
 use crate::proto::command::{
@@ -316,11 +317,13 @@ fn activity_timeouts(
     } else {
         return Err(format!(
             "activity \"{}\" of type \"{}\" sets neither start_to_close_timeout nor schedule_to_close_timeout; set at least one",
-            a.activity_id,
-            a.activity_type
-                .as_ref()
-                .map(|t| t.name.as_str())
-                .unwrap_or_default()
+            clip(&a.activity_id),
+            clip(
+                a.activity_type
+                    .as_ref()
+                    .map(|t| t.name.as_str())
+                    .unwrap_or_default()
+            )
         ));
     }
     if run_timeout > 0 {
@@ -354,7 +357,7 @@ fn schedule_activity(
     if type_name.is_empty() {
         return Err(bad(format!(
             "activity_type is not set on activity \"{}\"",
-            a.activity_id
+            clip(&a.activity_id)
         )));
     }
     if run
@@ -366,7 +369,7 @@ fn schedule_activity(
             Cause::ScheduleActivityDuplicateId,
             format!(
                 "activity id \"{}\" is already used by a pending activity",
-                a.activity_id
+                clip(&a.activity_id)
             ),
         ));
     }
@@ -506,7 +509,10 @@ fn start_timer(
     if run.timers.contains_key(timer_id) {
         return Err(reject(
             Cause::StartTimerDuplicateId,
-            format!("timer id \"{timer_id}\" is already used by a pending timer"),
+            format!(
+                "timer id \"{}\" is already used by a pending timer",
+                clip(timer_id)
+            ),
         ));
     }
     let attrs = TimerStartedEventAttributes {
@@ -542,7 +548,12 @@ fn cancel_timer(
                 ctx.has_held = !run.held.is_empty();
                 id
             }
-            None => return Err(bad(format!("no pending timer has id \"{timer_id}\""))),
+            None => {
+                return Err(bad(format!(
+                    "no pending timer has id \"{}\"",
+                    clip(timer_id)
+                )));
+            }
         },
     };
     let attrs = TimerCanceledEventAttributes {

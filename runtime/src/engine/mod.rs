@@ -23,6 +23,7 @@ mod clock;
 mod commands;
 mod driver;
 mod history;
+mod ids;
 mod limits;
 mod retry;
 mod run;

@@ -4,6 +4,8 @@
 use super::Engine;
 use super::activity::{self, Report, Target};
 use super::clock::dur;
+use super::ids::{self, Ids};
+use super::status::clip;
 use super::token::{TaskKind, TaskToken};
 use super::{history, start, visibility, workflow_task};
 use crate::proto::WorkflowService;
@@ -19,6 +21,11 @@ type Rpc<T> = Result<Response<T>, Status>;
 const RETENTION_MS: i64 = 30 * 24 * 3600 * 1000;
 
 impl Engine {
+    /// Refuses a request with an id or name over `Limits::max_id_bytes`.
+    fn check_ids(&self, req: &impl Ids) -> Result<(), Status> {
+        ids::check(req, self.core().cfg.limits.max_id_bytes)
+    }
+
     fn namespace(&self, name: &str) -> DescribeNamespaceResponse {
         DescribeNamespaceResponse {
             namespace_info: Some(NamespaceInfo {
@@ -88,6 +95,7 @@ impl WorkflowService for Engine {
         request: Request<DescribeNamespaceRequest>,
     ) -> Rpc<DescribeNamespaceResponse> {
         let req = request.into_inner();
+        self.check_ids(&req)?;
         self.core().check_available()?;
         let found = self.core().cfg.namespaces.iter().find(|n| {
             (!req.namespace.is_empty() && **n == req.namespace)
@@ -100,11 +108,11 @@ impl WorkflowService for Engine {
             }
             None => Err(Status::not_found(format!(
                 "namespace \"{}\" not found",
-                if req.namespace.is_empty() {
+                clip(if req.namespace.is_empty() {
                     &req.id
                 } else {
                     &req.namespace
-                }
+                })
             ))),
         }
     }
@@ -131,16 +139,18 @@ impl WorkflowService for Engine {
         &self,
         request: Request<StartWorkflowExecutionRequest>,
     ) -> Rpc<StartWorkflowExecutionResponse> {
-        start::start(self.core(), request.into_inner())
-            .await
-            .map(Response::new)
+        let req = request.into_inner();
+        self.check_ids(&req)?;
+        start::start(self.core(), req).await.map(Response::new)
     }
 
     async fn signal_with_start_workflow_execution(
         &self,
         request: Request<SignalWithStartWorkflowExecutionRequest>,
     ) -> Rpc<SignalWithStartWorkflowExecutionResponse> {
-        start::signal_with_start(self.core(), request.into_inner())
+        let req = request.into_inner();
+        self.check_ids(&req)?;
+        start::signal_with_start(self.core(), req)
             .await
             .map(Response::new)
     }
@@ -149,16 +159,18 @@ impl WorkflowService for Engine {
         &self,
         request: Request<SignalWorkflowExecutionRequest>,
     ) -> Rpc<SignalWorkflowExecutionResponse> {
-        start::signal(self.core(), request.into_inner())
-            .await
-            .map(Response::new)
+        let req = request.into_inner();
+        self.check_ids(&req)?;
+        start::signal(self.core(), req).await.map(Response::new)
     }
 
     async fn request_cancel_workflow_execution(
         &self,
         request: Request<RequestCancelWorkflowExecutionRequest>,
     ) -> Rpc<RequestCancelWorkflowExecutionResponse> {
-        start::request_cancel(self.core(), request.into_inner())
+        let req = request.into_inner();
+        self.check_ids(&req)?;
+        start::request_cancel(self.core(), req)
             .await
             .map(Response::new)
     }
@@ -167,16 +179,18 @@ impl WorkflowService for Engine {
         &self,
         request: Request<TerminateWorkflowExecutionRequest>,
     ) -> Rpc<TerminateWorkflowExecutionResponse> {
-        start::terminate(self.core(), request.into_inner())
-            .await
-            .map(Response::new)
+        let req = request.into_inner();
+        self.check_ids(&req)?;
+        start::terminate(self.core(), req).await.map(Response::new)
     }
 
     async fn describe_workflow_execution(
         &self,
         request: Request<DescribeWorkflowExecutionRequest>,
     ) -> Rpc<DescribeWorkflowExecutionResponse> {
-        visibility::describe(self.core(), request.into_inner())
+        let req = request.into_inner();
+        self.check_ids(&req)?;
+        visibility::describe(self.core(), req)
             .await
             .map(Response::new)
     }
@@ -185,34 +199,36 @@ impl WorkflowService for Engine {
         &self,
         request: Request<GetWorkflowExecutionHistoryRequest>,
     ) -> Rpc<GetWorkflowExecutionHistoryResponse> {
-        history::get(self.core(), request.into_inner())
-            .await
-            .map(Response::new)
+        let req = request.into_inner();
+        self.check_ids(&req)?;
+        history::get(self.core(), req).await.map(Response::new)
     }
 
     async fn list_workflow_executions(
         &self,
         request: Request<ListWorkflowExecutionsRequest>,
     ) -> Rpc<ListWorkflowExecutionsResponse> {
-        visibility::list(self.core(), request.into_inner())
-            .await
-            .map(Response::new)
+        let req = request.into_inner();
+        self.check_ids(&req)?;
+        visibility::list(self.core(), req).await.map(Response::new)
     }
 
     async fn count_workflow_executions(
         &self,
         request: Request<CountWorkflowExecutionsRequest>,
     ) -> Rpc<CountWorkflowExecutionsResponse> {
-        visibility::count(self.core(), request.into_inner())
-            .await
-            .map(Response::new)
+        let req = request.into_inner();
+        self.check_ids(&req)?;
+        visibility::count(self.core(), req).await.map(Response::new)
     }
 
     async fn poll_workflow_task_queue(
         &self,
         request: Request<PollWorkflowTaskQueueRequest>,
     ) -> Rpc<PollWorkflowTaskQueueResponse> {
-        workflow_task::poll(self.core(), request.into_inner())
+        let req = request.into_inner();
+        self.check_ids(&req)?;
+        workflow_task::poll(self.core(), req)
             .await
             .map(Response::new)
     }
@@ -221,7 +237,9 @@ impl WorkflowService for Engine {
         &self,
         request: Request<RespondWorkflowTaskCompletedRequest>,
     ) -> Rpc<RespondWorkflowTaskCompletedResponse> {
-        workflow_task::respond_completed(self.core(), request.into_inner())
+        let req = request.into_inner();
+        self.check_ids(&req)?;
+        workflow_task::respond_completed(self.core(), req)
             .await
             .map(Response::new)
     }
@@ -230,7 +248,9 @@ impl WorkflowService for Engine {
         &self,
         request: Request<RespondWorkflowTaskFailedRequest>,
     ) -> Rpc<RespondWorkflowTaskFailedResponse> {
-        workflow_task::respond_failed(self.core(), request.into_inner())
+        let req = request.into_inner();
+        self.check_ids(&req)?;
+        workflow_task::respond_failed(self.core(), req)
             .await
             .map(Response::new)
     }
@@ -239,9 +259,9 @@ impl WorkflowService for Engine {
         &self,
         request: Request<PollActivityTaskQueueRequest>,
     ) -> Rpc<PollActivityTaskQueueResponse> {
-        activity::poll(self.core(), request.into_inner())
-            .await
-            .map(Response::new)
+        let req = request.into_inner();
+        self.check_ids(&req)?;
+        activity::poll(self.core(), req).await.map(Response::new)
     }
 
     async fn record_activity_task_heartbeat(
@@ -249,6 +269,7 @@ impl WorkflowService for Engine {
         request: Request<RecordActivityTaskHeartbeatRequest>,
     ) -> Rpc<RecordActivityTaskHeartbeatResponse> {
         let r = request.into_inner();
+        self.check_ids(&r)?;
         let target = activity_token(self, &r.task_token, &r.namespace)?;
         let report = Report::Heartbeat(r.details);
         let cancel_requested =
@@ -264,6 +285,7 @@ impl WorkflowService for Engine {
         request: Request<RecordActivityTaskHeartbeatByIdRequest>,
     ) -> Rpc<RecordActivityTaskHeartbeatByIdResponse> {
         let r = request.into_inner();
+        self.check_ids(&r)?;
         let target = by_id(&r.workflow_id, &r.run_id, &r.activity_id);
         let report = Report::Heartbeat(r.details);
         let cancel_requested =
@@ -279,6 +301,7 @@ impl WorkflowService for Engine {
         request: Request<RespondActivityTaskCompletedRequest>,
     ) -> Rpc<RespondActivityTaskCompletedResponse> {
         let r = request.into_inner();
+        self.check_ids(&r)?;
         let target = activity_token(self, &r.task_token, &r.namespace)?;
         activity::report(
             self.core(),
@@ -298,6 +321,7 @@ impl WorkflowService for Engine {
         request: Request<RespondActivityTaskCompletedByIdRequest>,
     ) -> Rpc<RespondActivityTaskCompletedByIdResponse> {
         let r = request.into_inner();
+        self.check_ids(&r)?;
         let target = by_id(&r.workflow_id, &r.run_id, &r.activity_id);
         activity::report(
             self.core(),
@@ -317,6 +341,7 @@ impl WorkflowService for Engine {
         request: Request<RespondActivityTaskFailedRequest>,
     ) -> Rpc<RespondActivityTaskFailedResponse> {
         let r = request.into_inner();
+        self.check_ids(&r)?;
         let target = activity_token(self, &r.task_token, &r.namespace)?;
         let report = Report::Failed {
             failure: r.failure,
@@ -331,6 +356,7 @@ impl WorkflowService for Engine {
         request: Request<RespondActivityTaskFailedByIdRequest>,
     ) -> Rpc<RespondActivityTaskFailedByIdResponse> {
         let r = request.into_inner();
+        self.check_ids(&r)?;
         let target = by_id(&r.workflow_id, &r.run_id, &r.activity_id);
         let report = Report::Failed {
             failure: r.failure,
@@ -347,6 +373,7 @@ impl WorkflowService for Engine {
         request: Request<RespondActivityTaskCanceledRequest>,
     ) -> Rpc<RespondActivityTaskCanceledResponse> {
         let r = request.into_inner();
+        self.check_ids(&r)?;
         let target = activity_token(self, &r.task_token, &r.namespace)?;
         activity::report(
             self.core(),
@@ -364,6 +391,7 @@ impl WorkflowService for Engine {
         request: Request<RespondActivityTaskCanceledByIdRequest>,
     ) -> Rpc<RespondActivityTaskCanceledByIdResponse> {
         let r = request.into_inner();
+        self.check_ids(&r)?;
         let target = by_id(&r.workflow_id, &r.run_id, &r.activity_id);
         activity::report(
             self.core(),

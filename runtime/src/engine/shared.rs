@@ -157,7 +157,10 @@ impl Core {
             return Err(super::status::invalid("namespace is not set"));
         }
         if !self.cfg.namespaces.iter().any(|n| n == namespace) {
-            return Err(not_found(format!("namespace \"{namespace}\" not found")));
+            return Err(not_found(format!(
+                "namespace \"{}\" not found",
+                super::status::clip(namespace)
+            )));
         }
         Ok(())
     }

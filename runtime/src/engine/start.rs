@@ -5,7 +5,7 @@ use super::clock::{now_ms, opt_dur, opt_ts};
 use super::run::Run;
 use super::shared::Core;
 use super::state::{Effects, State};
-use super::status::{already_started, invalid, workflow_completed, workflow_not_found};
+use super::status::{already_started, clip, invalid, workflow_completed, workflow_not_found};
 use super::validate;
 use super::workflow_task::force_close_task;
 use crate::proto::common::{
@@ -235,7 +235,7 @@ fn start_locked(
                 return Err(already_started(
                     format!(
                         "workflow execution already started: workflow id \"{}\" is running as run \"{current}\"",
-                        p.workflow_id
+                        clip(&p.workflow_id)
                     ),
                     &current,
                     &run.rec.start_request_id,
@@ -288,7 +288,8 @@ fn check_reuse(
     };
     Err(already_started(
         format!(
-            "workflow execution already finished: workflow id \"{workflow_id}\" ran as run \"{}\" and {refusal}",
+            "workflow execution already finished: workflow id \"{}\" ran as run \"{}\" and {refusal}",
+            clip(workflow_id),
             rec.run_id
         ),
         &rec.run_id,

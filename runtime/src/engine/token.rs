@@ -3,7 +3,7 @@
 //! rejected as malformed. Encoding is deterministic, so the same attempt always has the same
 //! task token (the cancel subscription relies on it).
 
-use super::status::invalid;
+use super::status::{clip, invalid};
 use prost::Message;
 use tonic::Status;
 
@@ -61,8 +61,9 @@ impl TaskToken {
         }
         if token.namespace != namespace {
             return Err(invalid(format!(
-                "task_token belongs to namespace \"{}\", not \"{namespace}\"",
-                token.namespace
+                "task_token belongs to namespace \"{}\", not \"{}\"",
+                clip(&token.namespace),
+                clip(namespace)
             )));
         }
         Ok(token)

@@ -6,7 +6,7 @@ use super::activity::last_heartbeat;
 use super::clock::{dur, opt_dur, opt_ts, ts};
 use super::run::Run;
 use super::shared::Core;
-use super::status::invalid;
+use super::status::{clip, invalid};
 use super::token::ListCursor;
 use super::validate;
 use crate::proto::common::{ActivityType, WorkflowExecution, WorkflowType};
@@ -173,7 +173,8 @@ impl Filter {
                 "ExecutionStatus" => {
                     let status = status_named(&value).ok_or_else(|| {
                         invalid(format!(
-                            "unknown ExecutionStatus '{value}'; use Running, Completed, Failed, Canceled, Terminated, ContinuedAsNew or TimedOut"
+                            "unknown ExecutionStatus '{}'; use Running, Completed, Failed, Canceled, Terminated, ContinuedAsNew or TimedOut",
+                            clip(&value)
                         ))
                     })?;
                     filter.status = Some(status as i32);
@@ -198,7 +199,8 @@ impl Filter {
 
 fn unsupported(query: &str) -> Status {
     invalid(format!(
-        "unsupported query \"{query}\": the dacapo engine understands only `WorkflowId = '...'`, `WorkflowType = '...'` and `ExecutionStatus = '...'`, joined by AND"
+        "unsupported query \"{}\": the dacapo engine understands only `WorkflowId = '...'`, `WorkflowType = '...'` and `ExecutionStatus = '...'`, joined by AND",
+        clip(query)
     ))
 }
 

@@ -7,6 +7,7 @@
 //! A task that fails or times out is rescheduled; consecutive failures back off (attempt n waits
 //! 2^(n-2) s, at most a minute, from the third attempt on) and the run stays open.
 
+use super::Limits;
 use super::clock::{now_ms, ts};
 use super::commands::{self, CommandContext};
 use super::retry::workflow_task_backoff_ms;
@@ -191,7 +192,7 @@ pub(crate) async fn respond_completed(
         let now = now_ms();
         let mut fx = Effects::default();
         fx.touch(&token.run_id);
-        let result = complete(run, &mut fx, now, &req, core.cfg.limits.max_payload_bytes);
+        let result = complete(run, &mut fx, now, &req, &core.cfg.limits);
         if result.is_ok() && req.return_new_workflow_task {
             let ready = run
                 .wft()
@@ -219,7 +220,7 @@ fn complete(
     fx: &mut Effects,
     now: i64,
     req: &RespondWorkflowTaskCompletedRequest,
-    payload_limit: usize,
+    limits: &Limits,
 ) -> Result<(), String> {
     let Some(wft) = run.wft() else {
         return Err("no workflow task is pending".into());
@@ -243,9 +244,11 @@ fn complete(
         completed_id,
         &req.identity,
         !run.held.is_empty(),
-        payload_limit,
+        limits.max_payload_bytes,
     );
-    if let Err(e) = commands::handle_all(run, &mut ctx, now, &req.commands) {
+    let handled = super::ids::commands(&req.commands, limits.max_id_bytes)
+        .and_then(|()| commands::handle_all(run, &mut ctx, now, &req.commands));
+    if let Err(e) = handled {
         run.rollback(checkpoint);
         let failure = server_failure(&e.message);
         fail(

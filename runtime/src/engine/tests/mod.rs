@@ -15,6 +15,7 @@ use tonic::{Code, Request, Status};
 
 mod activities;
 mod cancellation;
+mod ids;
 mod load;
 mod misc;
 mod queues;

@@ -62,13 +62,19 @@ async fn until_queues(engine: &Engine, n: usize) {
 #[tokio::test]
 async fn polls_of_many_queue_names_leave_no_queue_behind() {
     let engine = Engine::in_memory(quick_polls());
-    let names: Vec<String> = (0..300).map(|i| format!("sticky-{i}-{}", "x".repeat(500))).collect();
+    let names: Vec<String> = (0..300)
+        .map(|i| format!("sticky-{i}-{}", "x".repeat(500)))
+        .collect();
     let workflow_polls = names.iter().map(|n| poll_wft_on(&engine, n));
     let activity_polls = names.iter().map(|n| poll_activity_on(&engine, n));
     let (wfts, acts) = tokio::join!(join_all(workflow_polls), join_all(activity_polls));
     assert!(wfts.iter().all(|r| r.task_token.is_empty()));
     assert!(acts.iter().all(|r| r.task_token.is_empty()));
-    assert_eq!(queue_count(&engine), 0, "empty polls left their queues behind");
+    assert_eq!(
+        queue_count(&engine),
+        0,
+        "empty polls left their queues behind"
+    );
 }
 
 #[tokio::test]
@@ -81,13 +87,15 @@ async fn a_poll_dropped_while_it_waits_leaves_no_queue_behind() {
         let name = format!("abandoned-{i}");
         let gave_up = tokio::time::timeout(Duration::from_millis(1), poll_wft_on(&engine, &name));
         assert!(gave_up.await.is_err(), "the poll should still be waiting");
-        let gave_up = tokio::time::timeout(
-            Duration::from_millis(1),
-            poll_activity_on(&engine, &name),
-        );
+        let gave_up =
+            tokio::time::timeout(Duration::from_millis(1), poll_activity_on(&engine, &name));
         assert!(gave_up.await.is_err(), "the poll should still be waiting");
     }
-    assert_eq!(queue_count(&engine), 0, "dropped polls left their queues behind");
+    assert_eq!(
+        queue_count(&engine),
+        0,
+        "dropped polls left their queues behind"
+    );
 }
 
 #[tokio::test]
