@@ -185,17 +185,19 @@ pub(crate) async fn report(
 fn locate(st: &State, namespace: &str, target: &Target) -> Result<(String, i64), Status> {
     let (run_id, act) = match target {
         Target::Token(token) => {
-            let Some(run) = st.runs.get(&token.run_id) else {
-                return Err(if st.closed.contains_key(&token.run_id) {
-                    workflow_completed()
-                } else {
-                    activity_task_not_found()
-                });
+            let Some(run) = st.runs.get(&token.run_id).filter(|r| token.names(&r.rec)) else {
+                return Err(
+                    if st.closed.get(&token.run_id).is_some_and(|r| token.names(r)) {
+                        workflow_completed()
+                    } else {
+                        activity_task_not_found()
+                    },
+                );
             };
             let act = run
                 .activities
                 .get(&token.scheduled_event_id)
-                .filter(|a| a.attempt == token.attempt);
+                .filter(|a| a.attempt == token.attempt && a.activity_id == token.activity_id);
             (token.run_id.clone(), act)
         }
         Target::Id {

@@ -4,6 +4,7 @@
 //! task token (the cancel subscription relies on it).
 
 use super::status::{clip, invalid};
+use crate::store::ExecutionRecord;
 use prost::Message;
 use tonic::Status;
 
@@ -67,6 +68,15 @@ impl TaskToken {
             )));
         }
         Ok(token)
+    }
+
+    /// Whether `rec` is the run this token was issued for. Run ids are unique, but the token's
+    /// namespace is checked against the request's only: a token rewritten to name another
+    /// namespace (and sent to that namespace) must not reach a run of the first one.
+    pub(crate) fn names(&self, rec: &ExecutionRecord) -> bool {
+        rec.run_id == self.run_id
+            && rec.namespace == self.namespace
+            && rec.workflow_id == self.workflow_id
     }
 }
 

@@ -159,12 +159,18 @@ fn start(run: &mut Run, now: i64, identity: &str, backlog: usize) -> Started {
 
 /// Finds the open run and started task a workflow task token names.
 fn task_run<'a>(st: &'a mut State, token: &TaskToken) -> Result<&'a mut Run, Status> {
-    let Some(run) = st.runs.get_mut(&token.run_id) else {
-        return Err(if st.closed.contains_key(&token.run_id) {
-            workflow_completed()
-        } else {
-            workflow_task_not_found()
-        });
+    let Some(run) = st
+        .runs
+        .get_mut(&token.run_id)
+        .filter(|r| token.names(&r.rec))
+    else {
+        return Err(
+            if st.closed.get(&token.run_id).is_some_and(|r| token.names(r)) {
+                workflow_completed()
+            } else {
+                workflow_task_not_found()
+            },
+        );
     };
     let matches = run.wft().is_some_and(|w| {
         w.scheduled_event_id == token.scheduled_event_id

@@ -21,6 +21,7 @@ mod misc;
 mod queues;
 mod restart;
 mod timers;
+mod tokens;
 
 pub(super) const NS: &str = "default";
 pub(super) const QUEUE: &str = "queue";
