@@ -6,7 +6,7 @@ use super::activity::{self, Report, Target};
 use super::clock::dur;
 use super::ids::{self, Ids};
 use super::status::clip;
-use super::token::{TaskKind, TaskToken};
+use super::token::{NamespaceCursor, TaskKind, TaskToken};
 use super::{history, start, visibility, workflow_task};
 use crate::proto::WorkflowService;
 use crate::proto::enums::NamespaceState;
@@ -119,19 +119,33 @@ impl WorkflowService for Engine {
 
     async fn list_namespaces(
         &self,
-        _: Request<ListNamespacesRequest>,
+        request: Request<ListNamespacesRequest>,
     ) -> Rpc<ListNamespacesResponse> {
+        let req = request.into_inner();
         self.core().check_available()?;
-        let namespaces = self
-            .core()
-            .cfg
-            .namespaces
+        let first = if req.next_page_token.is_empty() {
+            0
+        } else {
+            let next = NamespaceCursor::decode(&req.next_page_token)?.next;
+            usize::try_from(next).unwrap_or(usize::MAX)
+        };
+        let all = &self.core().cfg.namespaces;
+        let page = visibility::page_size(req.page_size, self.core().cfg.limits.max_page_size);
+        let end = first.saturating_add(page).min(all.len());
+        let namespaces = all
+            .get(first..end)
+            .unwrap_or_default()
             .iter()
             .map(|n| self.namespace(n))
             .collect();
+        let next_page_token = if end < all.len() {
+            NamespaceCursor { next: end as u64 }.encode()
+        } else {
+            Vec::new()
+        };
         Ok(Response::new(ListNamespacesResponse {
             namespaces,
-            next_page_token: Vec::new(),
+            next_page_token,
         }))
     }
 

@@ -1,7 +1,7 @@
 //! Opaque tokens the engine hands out and takes back: task tokens, history page tokens and list
-//! page tokens. Each is a short magic prefix followed by a prost message; anything else is
-//! rejected as malformed. Encoding is deterministic, so the same attempt always has the same
-//! task token (the cancel subscription relies on it).
+//! page tokens (of runs and of namespaces). Each is a short magic prefix followed by a prost
+//! message; anything else is rejected as malformed. Encoding is deterministic, so the same
+//! attempt always has the same task token (the cancel subscription relies on it).
 
 use super::status::{clip, invalid};
 use crate::store::ExecutionRecord;
@@ -11,6 +11,7 @@ use tonic::Status;
 const TASK_MAGIC: &[u8] = b"dcT1";
 const HISTORY_MAGIC: &[u8] = b"dcH1";
 const LIST_MAGIC: &[u8] = b"dcL1";
+const NAMESPACE_LIST_MAGIC: &[u8] = b"dcN1";
 
 /// Which kind of task a token stands for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -98,6 +99,24 @@ pub(crate) struct ListCursor {
     pub run_id: String,
     #[prost(int64, tag = "3")]
     pub start_sequence: i64,
+}
+
+/// Where the next page of a namespace list starts: the index of its first namespace.
+#[derive(Clone, PartialEq, Message)]
+pub(crate) struct NamespaceCursor {
+    #[prost(uint64, tag = "1")]
+    pub next: u64,
+}
+
+impl NamespaceCursor {
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        with_magic(NAMESPACE_LIST_MAGIC, self)
+    }
+
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Self, Status> {
+        without_magic(NAMESPACE_LIST_MAGIC, bytes)
+            .ok_or_else(|| invalid("next_page_token is malformed"))
+    }
 }
 
 impl HistoryCursor {

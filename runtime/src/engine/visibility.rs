@@ -21,8 +21,6 @@ use crate::proto::workflow::{
 use crate::store::{ActivityRecord, ExecutionRecord};
 use tonic::Status;
 
-const DEFAULT_PAGE_SIZE: usize = 1000;
-
 /// `DescribeWorkflowExecution`.
 pub(crate) async fn describe(
     core: &Core,
@@ -277,10 +275,7 @@ pub(crate) async fn list(
     } else {
         Some(ListCursor::decode(&req.next_page_token)?)
     };
-    let page = usize::try_from(req.page_size)
-        .ok()
-        .filter(|p| *p > 0)
-        .unwrap_or(DEFAULT_PAGE_SIZE);
+    let page = page_size(req.page_size, core.cfg.limits.max_page_size);
     let (resp, seq) = {
         let st = core.state.lock();
         let upper = cursor.map(|c| (c.start_time_ms, c.start_sequence, c.run_id));
@@ -323,6 +318,16 @@ pub(crate) async fn list(
     };
     core.committed(seq).await?;
     Ok(resp)
+}
+
+/// The page size a list answers with: what the request asks for, at most `max` (also the
+/// default, when it asks for none), as Temporal does with `frontend.visibilityMaxPageSize`.
+pub(crate) fn page_size(requested: i32, max: usize) -> usize {
+    let max = max.max(1);
+    usize::try_from(requested)
+        .ok()
+        .filter(|p| *p > 0)
+        .map_or(max, |p| p.min(max))
 }
 
 /// `CountWorkflowExecutions`.

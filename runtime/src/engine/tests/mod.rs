@@ -18,6 +18,7 @@ mod cancellation;
 mod ids;
 mod load;
 mod misc;
+mod pages;
 mod queues;
 mod restart;
 mod timers;
