@@ -8,6 +8,7 @@
 // Helpers used by some test modules only.
 #[allow(dead_code)]
 mod harness;
+mod requests;
 
 use harness::Target;
 
