@@ -6,11 +6,11 @@
 //! there and readable, also after a restart on the same file (`Target::check_seeded`).
 
 // Helpers used by some test modules only.
+mod fuzz;
 #[allow(dead_code)]
 mod harness;
 mod poison;
-
-mod fuzz;
+mod requests;
 mod run_limits;
 mod store_faults;
 mod transport;

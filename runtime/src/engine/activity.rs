@@ -11,8 +11,8 @@ use super::retry::{self, Decision, timeout_type_name};
 use super::run::Run;
 use super::shared::Core;
 use super::state::{ActEntry, Effects, QueueKey, State};
-use super::status::{activity_task_not_found, failed_precondition, workflow_completed};
-use super::token::TaskToken;
+use super::status::{activity_task_not_found, clip, failed_precondition, workflow_completed};
+use super::token::{TaskKind, TaskToken};
 use super::validate;
 use super::workflow_task::ENGINE_IDENTITY;
 use crate::proto::common::{Payloads, WorkflowExecution, WorkflowType};
@@ -36,7 +36,7 @@ pub(crate) async fn poll(
     core.poll_queue(
         &req.namespace,
         &req.task_queue,
-        State::act_notify,
+        TaskKind::Activity,
         |st, key| take(core, st, key, &req.identity),
     )
     .await
@@ -197,17 +197,19 @@ pub(crate) async fn report(
 fn locate(st: &State, namespace: &str, target: &Target) -> Result<(String, i64), Status> {
     let (run_id, act) = match target {
         Target::Token(token) => {
-            let Some(run) = st.runs.get(&token.run_id) else {
-                return Err(if st.closed.contains_key(&token.run_id) {
-                    workflow_completed()
-                } else {
-                    activity_task_not_found()
-                });
+            let Some(run) = st.runs.get(&token.run_id).filter(|r| token.names(&r.rec)) else {
+                return Err(
+                    if st.closed.get(&token.run_id).is_some_and(|r| token.names(r)) {
+                        workflow_completed()
+                    } else {
+                        activity_task_not_found()
+                    },
+                );
             };
             let act = run
                 .activities
                 .get(&token.scheduled_event_id)
-                .filter(|a| a.attempt == token.attempt);
+                .filter(|a| a.attempt == token.attempt && a.activity_id == token.activity_id);
             (token.run_id.clone(), act)
         }
         Target::Id {
@@ -296,7 +298,7 @@ fn apply(
             if !act.cancel_requested {
                 return Err(failed_precondition(format!(
                     "activity \"{}\" cannot be reported canceled: no cancel was requested for it; report it completed or failed instead",
-                    act.activity_id
+                    clip(&act.activity_id)
                 )));
             }
             let canceled = ActivityTaskCanceledEventAttributes {

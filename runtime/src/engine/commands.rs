@@ -17,6 +17,7 @@ use super::limits::Limits;
 use super::retry;
 use super::run::Run;
 use super::state::{ActEntry, Effects};
+use super::status::clip;
 use crate::proto::command::Command;
 use crate::proto::command::command::Attributes as Cmd;
 use crate::proto::command::{
@@ -438,11 +439,13 @@ fn activity_timeouts(
     } else {
         return Err(format!(
             "activity \"{}\" of type \"{}\" sets neither start_to_close_timeout nor schedule_to_close_timeout; set at least one",
-            a.activity_id,
-            a.activity_type
-                .as_ref()
-                .map(|t| t.name.as_str())
-                .unwrap_or_default()
+            clip(&a.activity_id),
+            clip(
+                a.activity_type
+                    .as_ref()
+                    .map(|t| t.name.as_str())
+                    .unwrap_or_default()
+            )
         ));
     }
     if run_timeout > 0 {
@@ -476,7 +479,7 @@ fn schedule_activity(
     if type_name.is_empty() {
         return Err(bad(format!(
             "activity_type is not set on activity \"{}\"",
-            a.activity_id
+            clip(&a.activity_id)
         )));
     }
     if run.activities.by_activity_id(&a.activity_id).is_some() {
@@ -484,7 +487,7 @@ fn schedule_activity(
             Cause::ScheduleActivityDuplicateId,
             format!(
                 "activity id \"{}\" is already used by a pending activity",
-                a.activity_id
+                clip(&a.activity_id)
             ),
         ));
     }
@@ -639,7 +642,10 @@ fn start_timer(
     if run.timers.contains_key(timer_id) {
         return Err(reject(
             Cause::StartTimerDuplicateId,
-            format!("timer id \"{timer_id}\" is already used by a pending timer"),
+            format!(
+                "timer id \"{}\" is already used by a pending timer",
+                clip(timer_id)
+            ),
         ));
     }
     // Temporal has no cause of its own for this limit.
@@ -687,7 +693,12 @@ fn cancel_timer(
                     ctx.has_held = remaining > 0;
                     id
                 }
-                None => return Err(bad(format!("no pending timer has id \"{timer_id}\""))),
+                None => {
+                    return Err(bad(format!(
+                        "no pending timer has id \"{}\"",
+                        clip(timer_id)
+                    )));
+                }
             }
         }
     };

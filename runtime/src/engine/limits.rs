@@ -12,8 +12,8 @@ pub struct Limits {
     /// Default 2 MiB (Temporal: `limit.blobSize.error`).
     pub max_payload_bytes: usize,
     /// Longest id or name: workflow id, workflow type, task queue, activity id and type, timer
-    /// id, signal name, marker name, identity, request id, namespace. Default 1,000 bytes
-    /// (Temporal: `limit.maxIDLength`).
+    /// id, signal name, marker name, identity, request id, namespace, and the reason of a
+    /// cancel or terminate request. Default 1,000 bytes (Temporal: `limit.maxIDLength`).
     pub max_id_bytes: usize,
     /// Deepest failure cause chain kept, counting the failure itself: causes past this depth
     /// are cut off, and the last failure kept says so in its message. A worker's failure report

@@ -24,6 +24,7 @@ mod commands;
 mod driver;
 mod health;
 mod history;
+mod ids;
 mod limits;
 mod retry;
 mod run;

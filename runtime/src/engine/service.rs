@@ -4,7 +4,9 @@
 use super::Engine;
 use super::activity::{self, Report, Target};
 use super::clock::dur;
-use super::token::{TaskKind, TaskToken};
+use super::ids::{self, Ids};
+use super::status::clip;
+use super::token::{NamespaceCursor, TaskKind, TaskToken};
 use super::{history, start, visibility, workflow_task};
 use crate::proto::WorkflowService;
 use crate::proto::enums::NamespaceState;
@@ -19,6 +21,11 @@ type Rpc<T> = Result<Response<T>, Status>;
 const RETENTION_MS: i64 = 30 * 24 * 3600 * 1000;
 
 impl Engine {
+    /// Refuses a request with an id or name over `Limits::max_id_bytes`.
+    fn check_ids(&self, req: &impl Ids) -> Result<(), Status> {
+        ids::check(req, self.core().cfg.limits.max_id_bytes)
+    }
+
     fn namespace(&self, name: &str) -> DescribeNamespaceResponse {
         DescribeNamespaceResponse {
             namespace_info: Some(NamespaceInfo {
@@ -88,6 +95,7 @@ impl WorkflowService for Engine {
         request: Request<DescribeNamespaceRequest>,
     ) -> Rpc<DescribeNamespaceResponse> {
         let req = request.into_inner();
+        self.check_ids(&req)?;
         self.core().check_available()?;
         let found = self.core().cfg.namespaces.iter().find(|n| {
             (!req.namespace.is_empty() && **n == req.namespace)
@@ -100,30 +108,44 @@ impl WorkflowService for Engine {
             }
             None => Err(Status::not_found(format!(
                 "namespace \"{}\" not found",
-                if req.namespace.is_empty() {
+                clip(if req.namespace.is_empty() {
                     &req.id
                 } else {
                     &req.namespace
-                }
+                })
             ))),
         }
     }
 
     async fn list_namespaces(
         &self,
-        _: Request<ListNamespacesRequest>,
+        request: Request<ListNamespacesRequest>,
     ) -> Rpc<ListNamespacesResponse> {
+        let req = request.into_inner();
         self.core().check_available()?;
-        let namespaces = self
-            .core()
-            .cfg
-            .namespaces
+        let first = if req.next_page_token.is_empty() {
+            0
+        } else {
+            let next = NamespaceCursor::decode(&req.next_page_token)?.next;
+            usize::try_from(next).unwrap_or(usize::MAX)
+        };
+        let all = &self.core().cfg.namespaces;
+        let page = visibility::page_size(req.page_size, self.core().cfg.limits.max_page_size);
+        let end = first.saturating_add(page).min(all.len());
+        let namespaces = all
+            .get(first..end)
+            .unwrap_or_default()
             .iter()
             .map(|n| self.namespace(n))
             .collect();
+        let next_page_token = if end < all.len() {
+            NamespaceCursor { next: end as u64 }.encode()
+        } else {
+            Vec::new()
+        };
         Ok(Response::new(ListNamespacesResponse {
             namespaces,
-            next_page_token: Vec::new(),
+            next_page_token,
         }))
     }
 
@@ -131,16 +153,18 @@ impl WorkflowService for Engine {
         &self,
         request: Request<StartWorkflowExecutionRequest>,
     ) -> Rpc<StartWorkflowExecutionResponse> {
-        start::start(self.core(), request.into_inner())
-            .await
-            .map(Response::new)
+        let req = request.into_inner();
+        self.check_ids(&req)?;
+        start::start(self.core(), req).await.map(Response::new)
     }
 
     async fn signal_with_start_workflow_execution(
         &self,
         request: Request<SignalWithStartWorkflowExecutionRequest>,
     ) -> Rpc<SignalWithStartWorkflowExecutionResponse> {
-        start::signal_with_start(self.core(), request.into_inner())
+        let req = request.into_inner();
+        self.check_ids(&req)?;
+        start::signal_with_start(self.core(), req)
             .await
             .map(Response::new)
     }
@@ -149,16 +173,18 @@ impl WorkflowService for Engine {
         &self,
         request: Request<SignalWorkflowExecutionRequest>,
     ) -> Rpc<SignalWorkflowExecutionResponse> {
-        start::signal(self.core(), request.into_inner())
-            .await
-            .map(Response::new)
+        let req = request.into_inner();
+        self.check_ids(&req)?;
+        start::signal(self.core(), req).await.map(Response::new)
     }
 
     async fn request_cancel_workflow_execution(
         &self,
         request: Request<RequestCancelWorkflowExecutionRequest>,
     ) -> Rpc<RequestCancelWorkflowExecutionResponse> {
-        start::request_cancel(self.core(), request.into_inner())
+        let req = request.into_inner();
+        self.check_ids(&req)?;
+        start::request_cancel(self.core(), req)
             .await
             .map(Response::new)
     }
@@ -167,16 +193,18 @@ impl WorkflowService for Engine {
         &self,
         request: Request<TerminateWorkflowExecutionRequest>,
     ) -> Rpc<TerminateWorkflowExecutionResponse> {
-        start::terminate(self.core(), request.into_inner())
-            .await
-            .map(Response::new)
+        let req = request.into_inner();
+        self.check_ids(&req)?;
+        start::terminate(self.core(), req).await.map(Response::new)
     }
 
     async fn describe_workflow_execution(
         &self,
         request: Request<DescribeWorkflowExecutionRequest>,
     ) -> Rpc<DescribeWorkflowExecutionResponse> {
-        visibility::describe(self.core(), request.into_inner())
+        let req = request.into_inner();
+        self.check_ids(&req)?;
+        visibility::describe(self.core(), req)
             .await
             .map(Response::new)
     }
@@ -185,34 +213,36 @@ impl WorkflowService for Engine {
         &self,
         request: Request<GetWorkflowExecutionHistoryRequest>,
     ) -> Rpc<GetWorkflowExecutionHistoryResponse> {
-        history::get(self.core(), request.into_inner())
-            .await
-            .map(Response::new)
+        let req = request.into_inner();
+        self.check_ids(&req)?;
+        history::get(self.core(), req).await.map(Response::new)
     }
 
     async fn list_workflow_executions(
         &self,
         request: Request<ListWorkflowExecutionsRequest>,
     ) -> Rpc<ListWorkflowExecutionsResponse> {
-        visibility::list(self.core(), request.into_inner())
-            .await
-            .map(Response::new)
+        let req = request.into_inner();
+        self.check_ids(&req)?;
+        visibility::list(self.core(), req).await.map(Response::new)
     }
 
     async fn count_workflow_executions(
         &self,
         request: Request<CountWorkflowExecutionsRequest>,
     ) -> Rpc<CountWorkflowExecutionsResponse> {
-        visibility::count(self.core(), request.into_inner())
-            .await
-            .map(Response::new)
+        let req = request.into_inner();
+        self.check_ids(&req)?;
+        visibility::count(self.core(), req).await.map(Response::new)
     }
 
     async fn poll_workflow_task_queue(
         &self,
         request: Request<PollWorkflowTaskQueueRequest>,
     ) -> Rpc<PollWorkflowTaskQueueResponse> {
-        workflow_task::poll(self.core(), request.into_inner())
+        let req = request.into_inner();
+        self.check_ids(&req)?;
+        workflow_task::poll(self.core(), req)
             .await
             .map(Response::new)
     }
@@ -221,7 +251,9 @@ impl WorkflowService for Engine {
         &self,
         request: Request<RespondWorkflowTaskCompletedRequest>,
     ) -> Rpc<RespondWorkflowTaskCompletedResponse> {
-        workflow_task::respond_completed(self.core(), request.into_inner())
+        let req = request.into_inner();
+        self.check_ids(&req)?;
+        workflow_task::respond_completed(self.core(), req)
             .await
             .map(Response::new)
     }
@@ -230,7 +262,9 @@ impl WorkflowService for Engine {
         &self,
         request: Request<RespondWorkflowTaskFailedRequest>,
     ) -> Rpc<RespondWorkflowTaskFailedResponse> {
-        workflow_task::respond_failed(self.core(), request.into_inner())
+        let req = request.into_inner();
+        self.check_ids(&req)?;
+        workflow_task::respond_failed(self.core(), req)
             .await
             .map(Response::new)
     }
@@ -239,9 +273,9 @@ impl WorkflowService for Engine {
         &self,
         request: Request<PollActivityTaskQueueRequest>,
     ) -> Rpc<PollActivityTaskQueueResponse> {
-        activity::poll(self.core(), request.into_inner())
-            .await
-            .map(Response::new)
+        let req = request.into_inner();
+        self.check_ids(&req)?;
+        activity::poll(self.core(), req).await.map(Response::new)
     }
 
     async fn record_activity_task_heartbeat(
@@ -249,6 +283,7 @@ impl WorkflowService for Engine {
         request: Request<RecordActivityTaskHeartbeatRequest>,
     ) -> Rpc<RecordActivityTaskHeartbeatResponse> {
         let r = request.into_inner();
+        self.check_ids(&r)?;
         let target = activity_token(self, &r.task_token, &r.namespace)?;
         let report = Report::Heartbeat(r.details);
         let cancel_requested =
@@ -264,6 +299,7 @@ impl WorkflowService for Engine {
         request: Request<RecordActivityTaskHeartbeatByIdRequest>,
     ) -> Rpc<RecordActivityTaskHeartbeatByIdResponse> {
         let r = request.into_inner();
+        self.check_ids(&r)?;
         let target = by_id(&r.workflow_id, &r.run_id, &r.activity_id);
         let report = Report::Heartbeat(r.details);
         let cancel_requested =
@@ -279,6 +315,7 @@ impl WorkflowService for Engine {
         request: Request<RespondActivityTaskCompletedRequest>,
     ) -> Rpc<RespondActivityTaskCompletedResponse> {
         let r = request.into_inner();
+        self.check_ids(&r)?;
         let target = activity_token(self, &r.task_token, &r.namespace)?;
         activity::report(
             self.core(),
@@ -298,6 +335,7 @@ impl WorkflowService for Engine {
         request: Request<RespondActivityTaskCompletedByIdRequest>,
     ) -> Rpc<RespondActivityTaskCompletedByIdResponse> {
         let r = request.into_inner();
+        self.check_ids(&r)?;
         let target = by_id(&r.workflow_id, &r.run_id, &r.activity_id);
         activity::report(
             self.core(),
@@ -317,6 +355,7 @@ impl WorkflowService for Engine {
         request: Request<RespondActivityTaskFailedRequest>,
     ) -> Rpc<RespondActivityTaskFailedResponse> {
         let r = request.into_inner();
+        self.check_ids(&r)?;
         let target = activity_token(self, &r.task_token, &r.namespace)?;
         let report = Report::Failed {
             failure: r.failure,
@@ -331,6 +370,7 @@ impl WorkflowService for Engine {
         request: Request<RespondActivityTaskFailedByIdRequest>,
     ) -> Rpc<RespondActivityTaskFailedByIdResponse> {
         let r = request.into_inner();
+        self.check_ids(&r)?;
         let target = by_id(&r.workflow_id, &r.run_id, &r.activity_id);
         let report = Report::Failed {
             failure: r.failure,
@@ -347,6 +387,7 @@ impl WorkflowService for Engine {
         request: Request<RespondActivityTaskCanceledRequest>,
     ) -> Rpc<RespondActivityTaskCanceledResponse> {
         let r = request.into_inner();
+        self.check_ids(&r)?;
         let target = activity_token(self, &r.task_token, &r.namespace)?;
         activity::report(
             self.core(),
@@ -364,6 +405,7 @@ impl WorkflowService for Engine {
         request: Request<RespondActivityTaskCanceledByIdRequest>,
     ) -> Rpc<RespondActivityTaskCanceledByIdResponse> {
         let r = request.into_inner();
+        self.check_ids(&r)?;
         let target = by_id(&r.workflow_id, &r.run_id, &r.activity_id);
         activity::report(
             self.core(),

@@ -16,6 +16,7 @@ use super::driver;
 use super::health::Health;
 use super::state::{Commit, Effects, QueueKey, State};
 use super::status::{internal, not_found, unavailable};
+use super::token::TaskKind;
 use crate::store::{Snapshot, Store};
 use parking_lot::{Condvar, Mutex};
 use std::sync::Arc;
@@ -243,7 +244,10 @@ impl Core {
             return Err(super::status::invalid("namespace is not set"));
         }
         if !self.cfg.namespaces.iter().any(|n| n == namespace) {
-            return Err(not_found(format!("namespace \"{namespace}\" not found")));
+            return Err(not_found(format!(
+                "namespace \"{}\" not found",
+                super::status::clip(namespace)
+            )));
         }
         Ok(())
     }
@@ -384,24 +388,25 @@ impl Core {
         &self,
         namespace: &str,
         task_queue: &Option<crate::proto::taskqueue::TaskQueue>,
-        notifier: fn(&mut State, &QueueKey) -> Arc<Notify>,
+        kind: TaskKind,
         mut take: impl FnMut(&mut State, &QueueKey) -> Option<(R, u64)>,
     ) -> Result<R, Status> {
         self.check_namespace_to_read(namespace)?;
         let queue = super::validate::task_queue(task_queue, "task_queue.name")?;
-        let key: QueueKey = (namespace.to_string(), queue);
         // Taking a task is a change: while the store cannot take it, the poll finds nothing.
         let deadline = tokio::time::Instant::now() + self.cfg.long_poll_timeout;
         if !self.until_writable(deadline).await {
             return Ok(R::default());
         }
+        let poller = Poller::register(self, kind, (namespace.to_string(), queue));
         let taken = self
             .long_poll(
                 deadline.saturating_duration_since(tokio::time::Instant::now()),
-                |st| Some(notifier(st, &key)),
-                |st| Ok(take(st, &key)),
+                |_| Some(Arc::clone(&poller.notify)),
+                |st| Ok(take(st, &poller.key)),
             )
             .await?;
+        drop(poller);
         match taken {
             Some((resp, seq)) => {
                 self.committed(seq).await?;
@@ -561,5 +566,34 @@ impl Writer<'_> {
         self.outage = None;
         self.core
             .set_writes(Writes::Failed(Arc::from(error.to_string())));
+    }
+}
+
+/// A poll's hold on its task queue: registered when the poll begins, released when it ends
+/// however it ends (answered, timed out, or dropped by its caller), so that the engine keeps a
+/// queue only while someone waits on it or a task is in it.
+struct Poller<'a> {
+    core: &'a Core,
+    kind: TaskKind,
+    key: QueueKey,
+    notify: Arc<Notify>,
+}
+
+impl<'a> Poller<'a> {
+    fn register(core: &'a Core, kind: TaskKind, key: QueueKey) -> Self {
+        let notify = core.state.lock().add_poller(kind, &key);
+        Poller {
+            core,
+            kind,
+            key,
+            notify,
+        }
+    }
+}
+
+impl Drop for Poller<'_> {
+    fn drop(&mut self) {
+        // Never dropped with the state lock held: a poll holds it only inside its closures.
+        self.core.state.lock().remove_poller(self.kind, &self.key);
     }
 }

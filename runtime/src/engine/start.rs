@@ -10,7 +10,7 @@ use super::limits::Limits;
 use super::run::Run;
 use super::shared::Core;
 use super::state::{Effects, State};
-use super::status::{already_started, invalid, workflow_completed, workflow_not_found};
+use super::status::{already_started, clip, invalid, workflow_completed, workflow_not_found};
 use super::validate;
 use super::workflow_task::{ENGINE_IDENTITY, force_close_task};
 use crate::proto::common::{
@@ -246,7 +246,7 @@ fn start_locked(
                 return Err(already_started(
                     format!(
                         "workflow execution already started: workflow id \"{}\" is running as run \"{current}\"",
-                        p.workflow_id
+                        clip(&p.workflow_id)
                     ),
                     &current,
                     &run.rec.start_request_id,
@@ -301,7 +301,8 @@ fn check_reuse(
     };
     Err(already_started(
         format!(
-            "workflow execution already finished: workflow id \"{workflow_id}\" ran as run \"{}\" and {refusal}",
+            "workflow execution already finished: workflow id \"{}\" ran as run \"{}\" and {refusal}",
+            clip(workflow_id),
             rec.run_id
         ),
         &rec.run_id,

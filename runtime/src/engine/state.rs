@@ -3,6 +3,7 @@
 
 use super::run::Run;
 use super::status::workflow_not_found;
+use super::token::TaskKind;
 use crate::proto::common::WorkflowExecution;
 use crate::proto::enums::WorkflowExecutionStatus;
 use crate::store::{Damage, DamagedRow, EncodedEvent, ExecutionRecord, Snapshot, WriteOp};
@@ -32,6 +33,66 @@ pub(crate) struct ActEntry {
     pub run_id: String,
     pub scheduled_event_id: i64,
     pub attempt: i32,
+}
+
+/// One task queue: the tasks waiting in it, the notifier its pollers sleep on, and how many
+/// pollers wait. A queue is held only while it has a task or a poller, so that queue names
+/// polled once (an SDK worker's per-process sticky queue, or any name a client makes up) are
+/// forgotten. A poller keeps its queue, and so its notifier, until it leaves: a task pushed
+/// meanwhile always wakes the notifier the poller sleeps on.
+#[derive(Debug)]
+struct Queue<E> {
+    tasks: VecDeque<E>,
+    notify: Arc<Notify>,
+    pollers: usize,
+}
+
+impl<E> Default for Queue<E> {
+    fn default() -> Self {
+        Self {
+            tasks: VecDeque::new(),
+            notify: Arc::default(),
+            pollers: 0,
+        }
+    }
+}
+
+impl<E> Queue<E> {
+    fn is_idle(&self) -> bool {
+        self.pollers == 0 && self.tasks.is_empty()
+    }
+}
+
+/// Counts a poller in; returns the notifier it is to wait on.
+fn join<E>(queues: &mut HashMap<QueueKey, Queue<E>>, key: &QueueKey) -> Arc<Notify> {
+    let queue = queues.entry(key.clone()).or_default();
+    queue.pollers += 1;
+    Arc::clone(&queue.notify)
+}
+
+/// Counts a poller out; forgets the queue when nothing is left in it.
+fn leave<E>(queues: &mut HashMap<QueueKey, Queue<E>>, key: &QueueKey) {
+    if let Some(queue) = queues.get_mut(key) {
+        queue.pollers = queue.pollers.saturating_sub(1);
+        if queue.is_idle() {
+            queues.remove(key);
+        }
+    }
+}
+
+fn push<E>(queues: &mut HashMap<QueueKey, Queue<E>>, key: QueueKey, entry: E) {
+    let queue = queues.entry(key).or_default();
+    queue.tasks.push_back(entry);
+    queue.notify.notify_waiters();
+}
+
+fn pop<E>(queues: &mut HashMap<QueueKey, Queue<E>>, key: &QueueKey) -> Option<E> {
+    let queue = queues.get_mut(key)?;
+    let entry = queue.tasks.pop_front();
+    if queue.is_idle() {
+        queues.remove(key);
+    }
+    entry
 }
 
 /// What one change does besides mutating runs: runs to write out, tasks to enqueue, cancels to
@@ -78,10 +139,9 @@ pub(crate) struct State {
     pub current: HashMap<(String, String), String>,
     /// Every run by (start time, start sequence, run id), for listing newest first.
     pub by_start: BTreeSet<StartKey>,
-    wft_queues: HashMap<QueueKey, VecDeque<WftEntry>>,
-    act_queues: HashMap<QueueKey, VecDeque<ActEntry>>,
-    wft_notify: HashMap<QueueKey, Arc<Notify>>,
-    act_notify: HashMap<QueueKey, Arc<Notify>>,
+    /// Task queues that hold a task or a poller; see [`Queue`].
+    wft_queues: HashMap<QueueKey, Queue<WftEntry>>,
+    act_queues: HashMap<QueueKey, Queue<ActEntry>>,
     deadlines: BinaryHeap<Reverse<(i64, String)>>,
     armed: HashMap<String, i64>,
     /// When the timer thread plans to wake next.
@@ -268,39 +328,50 @@ impl State {
         found.ok_or_else(|| workflow_not_found(&exec.workflow_id, &exec.run_id))
     }
 
-    pub(crate) fn wft_notify(&mut self, key: &QueueKey) -> Arc<Notify> {
-        Arc::clone(self.wft_notify.entry(key.clone()).or_default())
+    /// Registers a poller of a queue until [`State::remove_poller`]; returns the notifier that
+    /// a task pushed to the queue wakes.
+    pub(crate) fn add_poller(&mut self, kind: TaskKind, key: &QueueKey) -> Arc<Notify> {
+        match kind {
+            TaskKind::Workflow => join(&mut self.wft_queues, key),
+            TaskKind::Activity => join(&mut self.act_queues, key),
+        }
     }
 
-    pub(crate) fn act_notify(&mut self, key: &QueueKey) -> Arc<Notify> {
-        Arc::clone(self.act_notify.entry(key.clone()).or_default())
+    /// Unregisters a poller; the queue is forgotten once it has no poller and no task.
+    pub(crate) fn remove_poller(&mut self, kind: TaskKind, key: &QueueKey) {
+        match kind {
+            TaskKind::Workflow => leave(&mut self.wft_queues, key),
+            TaskKind::Activity => leave(&mut self.act_queues, key),
+        }
     }
 
     pub(crate) fn push_wft(&mut self, key: QueueKey, entry: WftEntry) {
-        if let Some(n) = self.wft_notify.get(&key) {
-            n.notify_waiters();
-        }
-        self.wft_queues.entry(key).or_default().push_back(entry);
+        push(&mut self.wft_queues, key, entry);
     }
 
     pub(crate) fn push_act(&mut self, key: QueueKey, entry: ActEntry) {
-        if let Some(n) = self.act_notify.get(&key) {
-            n.notify_waiters();
-        }
-        self.act_queues.entry(key).or_default().push_back(entry);
+        push(&mut self.act_queues, key, entry);
     }
 
     pub(crate) fn pop_wft(&mut self, key: &QueueKey) -> Option<WftEntry> {
-        self.wft_queues.get_mut(key)?.pop_front()
+        pop(&mut self.wft_queues, key)
     }
 
     pub(crate) fn pop_act(&mut self, key: &QueueKey) -> Option<ActEntry> {
-        self.act_queues.get_mut(key)?.pop_front()
+        pop(&mut self.act_queues, key)
     }
 
     /// How many tasks wait in a workflow task queue (some may be stale).
     pub(crate) fn wft_backlog(&self, key: &QueueKey) -> usize {
-        self.wft_queues.get(key).map_or(0, VecDeque::len)
+        self.wft_queues.get(key).map_or(0, |q| q.tasks.len())
+    }
+
+    /// How many task queues the engine holds (each has a task or a poller).
+    #[cfg(test)]
+    pub(crate) fn queue_count(&self) -> usize {
+        let mut keys: std::collections::HashSet<&QueueKey> = self.wft_queues.keys().collect();
+        keys.extend(self.act_queues.keys());
+        keys.len()
     }
 
     /// Asks the timer thread to look at `run_id` at `at`, unless it already will by then.

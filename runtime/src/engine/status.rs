@@ -2,9 +2,24 @@
 //! the CLI react the same way; messages say what was wrong and name the ids involved.
 
 use prost::Message;
+use std::borrow::Cow;
 use temporalio_protos::google::rpc::Status as RpcStatus;
 use temporalio_protos::temporal::api::errordetails::v1::WorkflowExecutionAlreadyStartedFailure;
 use tonic::{Code, Status};
+
+/// How many characters of a client-supplied value a status message quotes at most.
+const QUOTED_CHARS: usize = 100;
+
+/// A client-supplied value (an id, a name, a query) as a status message quotes it: whole when
+/// short, else its first [`QUOTED_CHARS`] characters and "…". A message that quoted a long
+/// value whole could exceed what a client accepts in a trailer (the Python SDK then reports
+/// `RESOURCE_EXHAUSTED` instead of the status the engine sent).
+pub(crate) fn clip(value: &str) -> Cow<'_, str> {
+    match value.char_indices().nth(QUOTED_CHARS) {
+        None => Cow::Borrowed(value),
+        Some((end, _)) => Cow::Owned(format!("{}…", &value[..end])),
+    }
+}
 
 /// `InvalidArgument`: the request itself is wrong.
 pub(crate) fn invalid(message: impl Into<String>) -> Status {
@@ -20,11 +35,14 @@ pub(crate) fn not_found(message: impl Into<String>) -> Status {
 pub(crate) fn workflow_not_found(workflow_id: &str, run_id: &str) -> Status {
     if run_id.is_empty() {
         not_found(format!(
-            "workflow execution not found: no workflow with id \"{workflow_id}\""
+            "workflow execution not found: no workflow with id \"{}\"",
+            clip(workflow_id)
         ))
     } else {
         not_found(format!(
-            "workflow execution not found: no run \"{run_id}\" of workflow \"{workflow_id}\""
+            "workflow execution not found: no run \"{}\" of workflow \"{}\"",
+            clip(run_id),
+            clip(workflow_id)
         ))
     }
 }
@@ -102,4 +120,24 @@ pub(crate) fn too_large(what: &str, size: usize, limit: usize) -> Status {
     invalid(format!(
         "{what} is {size} bytes, over the limit of {limit} bytes (Limits::max_payload_bytes)"
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clip;
+
+    #[test]
+    fn clip_keeps_short_values_and_cuts_long_ones_at_a_char_boundary() {
+        assert_eq!(clip("short"), "short");
+        let exact = "x".repeat(100);
+        assert_eq!(clip(&exact), exact.as_str());
+        let long = format!("{}tail", "y".repeat(100));
+        assert_eq!(clip(&long), format!("{}…", "y".repeat(100)));
+        // Multi-byte characters are counted as characters and never split.
+        let wide = "é".repeat(150);
+        let clipped = clip(&wide);
+        assert_eq!(clipped.chars().count(), 101);
+        assert!(clipped.starts_with(&"é".repeat(100)) && clipped.ends_with('…'));
+        assert_eq!(clip(""), "");
+    }
 }

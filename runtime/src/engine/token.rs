@@ -1,15 +1,17 @@
 //! Opaque tokens the engine hands out and takes back: task tokens, history page tokens and list
-//! page tokens. Each is a short magic prefix followed by a prost message; anything else is
-//! rejected as malformed. Encoding is deterministic, so the same attempt always has the same
-//! task token (the cancel subscription relies on it).
+//! page tokens (of runs and of namespaces). Each is a short magic prefix followed by a prost
+//! message; anything else is rejected as malformed. Encoding is deterministic, so the same
+//! attempt always has the same task token (the cancel subscription relies on it).
 
-use super::status::invalid;
+use super::status::{clip, invalid};
+use crate::store::ExecutionRecord;
 use prost::Message;
 use tonic::Status;
 
 const TASK_MAGIC: &[u8] = b"dcT1";
 const HISTORY_MAGIC: &[u8] = b"dcH1";
 const LIST_MAGIC: &[u8] = b"dcL1";
+const NAMESPACE_LIST_MAGIC: &[u8] = b"dcN1";
 
 /// Which kind of task a token stands for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,11 +63,21 @@ impl TaskToken {
         }
         if token.namespace != namespace {
             return Err(invalid(format!(
-                "task_token belongs to namespace \"{}\", not \"{namespace}\"",
-                token.namespace
+                "task_token belongs to namespace \"{}\", not \"{}\"",
+                clip(&token.namespace),
+                clip(namespace)
             )));
         }
         Ok(token)
+    }
+
+    /// Whether `rec` is the run this token was issued for. Run ids are unique, but the token's
+    /// namespace is checked against the request's only: a token rewritten to name another
+    /// namespace (and sent to that namespace) must not reach a run of the first one.
+    pub(crate) fn names(&self, rec: &ExecutionRecord) -> bool {
+        rec.run_id == self.run_id
+            && rec.namespace == self.namespace
+            && rec.workflow_id == self.workflow_id
     }
 }
 
@@ -93,6 +105,24 @@ pub(crate) struct ListCursor {
     pub run_id: String,
     #[prost(int64, tag = "3")]
     pub start_sequence: i64,
+}
+
+/// Where the next page of a namespace list starts: the index of its first namespace.
+#[derive(Clone, PartialEq, Message)]
+pub(crate) struct NamespaceCursor {
+    #[prost(uint64, tag = "1")]
+    pub next: u64,
+}
+
+impl NamespaceCursor {
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        with_magic(NAMESPACE_LIST_MAGIC, self)
+    }
+
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Self, Status> {
+        without_magic(NAMESPACE_LIST_MAGIC, bytes)
+            .ok_or_else(|| invalid("next_page_token is malformed"))
+    }
 }
 
 impl HistoryCursor {

@@ -1,6 +1,6 @@
 //! Checks on request fields that every RPC shares: ids, payload sizes, task queues.
 
-use super::status::{invalid, too_large};
+use super::status::{clip, invalid, too_large};
 use crate::proto::common::{Payloads, WorkflowExecution};
 use crate::proto::failure::Failure;
 use crate::proto::taskqueue::TaskQueue;
@@ -21,7 +21,10 @@ pub(crate) fn execution(exec: &Option<WorkflowExecution>) -> Result<WorkflowExec
 /// An optional run id must be a UUID.
 pub(crate) fn run_id(run_id: &str) -> Result<(), Status> {
     if !run_id.is_empty() && uuid::Uuid::parse_str(run_id).is_err() {
-        return Err(invalid(format!("run_id \"{run_id}\" is not a valid UUID")));
+        return Err(invalid(format!(
+            "run_id \"{}\" is not a valid UUID",
+            clip(run_id)
+        )));
     }
     Ok(())
 }

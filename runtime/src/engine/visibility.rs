@@ -6,7 +6,7 @@ use super::activity::last_heartbeat;
 use super::clock::{dur, opt_dur, opt_ts, ts};
 use super::run::Run;
 use super::shared::Core;
-use super::status::invalid;
+use super::status::{clip, invalid};
 use super::token::ListCursor;
 use super::validate;
 use crate::proto::common::{ActivityType, WorkflowExecution, WorkflowType};
@@ -20,8 +20,6 @@ use crate::proto::workflow::{
 };
 use crate::store::{ActivityRecord, ExecutionRecord};
 use tonic::Status;
-
-const DEFAULT_PAGE_SIZE: usize = 1000;
 
 /// `DescribeWorkflowExecution`.
 pub(crate) async fn describe(
@@ -173,7 +171,8 @@ impl Filter {
                 "ExecutionStatus" => {
                     let status = status_named(&value).ok_or_else(|| {
                         invalid(format!(
-                            "unknown ExecutionStatus '{value}'; use Running, Completed, Failed, Canceled, Terminated, ContinuedAsNew or TimedOut"
+                            "unknown ExecutionStatus '{}'; use Running, Completed, Failed, Canceled, Terminated, ContinuedAsNew or TimedOut",
+                            clip(&value)
                         ))
                     })?;
                     filter.status = Some(status as i32);
@@ -198,7 +197,8 @@ impl Filter {
 
 fn unsupported(query: &str) -> Status {
     invalid(format!(
-        "unsupported query \"{query}\": the dacapo engine understands only `WorkflowId = '...'`, `WorkflowType = '...'` and `ExecutionStatus = '...'`, joined by AND"
+        "unsupported query \"{}\": the dacapo engine understands only `WorkflowId = '...'`, `WorkflowType = '...'` and `ExecutionStatus = '...'`, joined by AND",
+        clip(query)
     ))
 }
 
@@ -275,10 +275,7 @@ pub(crate) async fn list(
     } else {
         Some(ListCursor::decode(&req.next_page_token)?)
     };
-    let page = usize::try_from(req.page_size)
-        .ok()
-        .filter(|p| *p > 0)
-        .unwrap_or(DEFAULT_PAGE_SIZE);
+    let page = page_size(req.page_size, core.cfg.limits.max_page_size);
     let (resp, seq) = {
         let st = core.state.lock();
         let upper = cursor.map(|c| (c.start_time_ms, c.start_sequence, c.run_id));
@@ -327,6 +324,16 @@ pub(crate) async fn list(
     };
     core.committed(seq).await?;
     Ok(resp)
+}
+
+/// The page size a list answers with: what the request asks for, at most `max` (also the
+/// default, when it asks for none), as Temporal does with `frontend.visibilityMaxPageSize`.
+pub(crate) fn page_size(requested: i32, max: usize) -> usize {
+    let max = max.max(1);
+    usize::try_from(requested)
+        .ok()
+        .filter(|p| *p > 0)
+        .map_or(max, |p| p.min(max))
 }
 
 /// `CountWorkflowExecutions`.

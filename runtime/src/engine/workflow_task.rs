@@ -10,10 +10,10 @@
 //! out is rescheduled; consecutive failures back off (attempt n waits 2^(n-2) s, at most a
 //! minute, from the third attempt on) and the run stays open.
 
+use super::Limits;
 use super::clock::{now_ms, ts};
 use super::commands::{self, CommandContext};
 use super::history::page_len;
-use super::limits::Limits;
 use super::retry::workflow_task_backoff_ms;
 use super::run::Run;
 use super::shared::Core;
@@ -54,7 +54,7 @@ pub(crate) async fn poll(
         .poll_queue(
             &req.namespace,
             &req.task_queue,
-            State::wft_notify,
+            TaskKind::Workflow,
             |st, key| take(core, st, key, &req.identity).map(|(t, seq)| (Some(t), seq)),
         )
         .await?;
@@ -184,15 +184,25 @@ fn start(run: &mut Run, now: i64, identity: &str, backlog: usize, limits: &Limit
 
 /// Finds the open run and started task a workflow task token names.
 fn task_run<'a>(st: &'a mut State, token: &TaskToken) -> Result<&'a mut Run, Status> {
-    if st.runs.contains_key(&token.run_id) {
+    if st
+        .runs
+        .get(&token.run_id)
+        .is_some_and(|r| token.names(&r.rec))
+    {
         st.check_intact(&token.run_id)?;
     }
-    let Some(run) = st.runs.get_mut(&token.run_id) else {
-        return Err(if st.closed.contains_key(&token.run_id) {
-            workflow_completed()
-        } else {
-            workflow_task_not_found()
-        });
+    let Some(run) = st
+        .runs
+        .get_mut(&token.run_id)
+        .filter(|r| token.names(&r.rec))
+    else {
+        return Err(
+            if st.closed.get(&token.run_id).is_some_and(|r| token.names(r)) {
+                workflow_completed()
+            } else {
+                workflow_task_not_found()
+            },
+        );
     };
     let matches = run.wft().is_some_and(|w| {
         w.scheduled_event_id == token.scheduled_event_id
@@ -277,6 +287,7 @@ fn complete(
     run.rec.workflow_task = None;
     let mut ctx = CommandContext::new(completed_id, &req.identity, !run.held.is_empty(), limits);
     let handled = commands::check_completion(req, limits)
+        .and_then(|()| super::ids::commands(&req.commands, limits.max_id_bytes))
         .and_then(|()| commands::handle_all(run, &mut ctx, now, &req.commands));
     if let Err(e) = handled {
         run.rollback(checkpoint);

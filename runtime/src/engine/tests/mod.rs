@@ -16,13 +16,17 @@ use tonic::{Code, Request, Status};
 mod activities;
 mod cancellation;
 mod damaged;
+mod ids;
 mod load;
 mod misc;
+mod pages;
 mod poison;
+mod queues;
 mod restart;
 mod run_limits;
 mod store_faults;
 mod timers;
+mod tokens;
 
 pub(super) const NS: &str = "default";
 pub(super) const QUEUE: &str = "queue";

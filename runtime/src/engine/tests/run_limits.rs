@@ -636,8 +636,10 @@ async fn signals_past_the_limit_are_refused_also_after_a_restart() {
 
 #[tokio::test]
 async fn every_stored_field_is_held_to_the_payload_limit() {
+    // Ids far longer than the payloads, so that a reason is held to the payload limit here.
     let h = harness(Limits {
         max_payload_bytes: 1024,
+        max_id_bytes: 1 << 20,
         ..Limits::default()
     });
     h.start("sizes").await;
