@@ -360,7 +360,20 @@ async fn calls_in_flight_are_capped_across_connections() {
         Duration::from_secs(30),
         async || match health(&mut second).await {
             (Code::ResourceExhausted, message) => Ok(message),
-            other => Err(format!("{other:?}")),
+            other => {
+                // Say whether the stalled calls are still open, to tell a cap that does not
+                // hold from stalled calls that ended early.
+                use futures::FutureExt as _;
+                let mut ended = Vec::new();
+                stalled.retain_mut(|(response, _)| match response.now_or_never() {
+                    Some(answer) => {
+                        ended.push(format!("{:?}", answer.map(|r| r.status())));
+                        false
+                    }
+                    None => true,
+                });
+                Err(format!("{other:?}; stalled calls answered: {ended:?}"))
+            }
         },
     )
     .await;
