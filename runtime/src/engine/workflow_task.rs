@@ -184,18 +184,11 @@ fn start(run: &mut Run, now: i64, identity: &str, backlog: usize, limits: &Limit
 
 /// Finds the open run and started task a workflow task token names.
 fn task_run<'a>(st: &'a mut State, token: &TaskToken) -> Result<&'a mut Run, Status> {
-    if st
+    if !st
         .runs
         .get(&token.run_id)
         .is_some_and(|r| token.names(&r.rec))
     {
-        st.check_intact(&token.run_id)?;
-    }
-    let Some(run) = st
-        .runs
-        .get_mut(&token.run_id)
-        .filter(|r| token.names(&r.rec))
-    else {
         return Err(
             if st.closed.get(&token.run_id).is_some_and(|r| token.names(r)) {
                 workflow_completed()
@@ -203,6 +196,10 @@ fn task_run<'a>(st: &'a mut State, token: &TaskToken) -> Result<&'a mut Run, Sta
                 workflow_task_not_found()
             },
         );
+    }
+    st.check_intact(&token.run_id)?;
+    let Some(run) = st.runs.get_mut(&token.run_id) else {
+        return Err(workflow_task_not_found());
     };
     let matches = run.wft().is_some_and(|w| {
         w.scheduled_event_id == token.scheduled_event_id
