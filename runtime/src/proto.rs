@@ -19,6 +19,14 @@ pub mod server {
 
 pub use server::workflow_service_server::{WorkflowService, WorkflowServiceServer};
 
+/// What one history event holds (`history_event::Attributes`), under the one name the crate
+/// uses for it.
+pub use history::history_event::Attributes as EventAttributes;
+
+/// What one workflow command asks for (`command::Attributes`), under the one name the crate uses
+/// for it.
+pub use command::command::Attributes as CommandAttributes;
+
 /// A handle on any WorkflowService: the embedded engine, or a remote one over gRPC.
 pub type ServiceHandle = Arc<dyn WorkflowService>;
 
