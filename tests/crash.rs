@@ -12,8 +12,8 @@
 //! `DACAPO_CRASH_SEED` set the number of kills, the number of workflows, and the seed (printed at the start: the same seed gives the
 //! same workflows, cancel times and kill delays).
 //!
-//! The other tests here are about single processes: SEMANTICS.md scenario 8 (killed during
-//! cleanup), a second process on a file in use, and files the engine must refuse.
+//! The other tests here are about single processes: docs/semantics.md §10, scenario 8 (killed
+//! during cleanup), a second process on a file in use, and files the engine must refuse.
 
 #[path = "crash/workload.rs"]
 mod workload;
@@ -325,7 +325,8 @@ fn expected_status(kind: Kind, facts: &HistoryFacts) -> WorkflowExecutionStatus 
     match kind {
         Kind::Chain | Kind::Timers => WorkflowExecutionStatus::Completed,
         // A `WaitCompleted` activity whose worker died after the cancel times out instead of
-        // reporting Canceled; the body then returns that failure, and the body decides.
+        // reporting Canceled; the body then returns that failure, and the body decides
+        // (docs/semantics.md §4.3, scenario 11 of §10).
         Kind::CancelWaiting if facts.waited_activity_timed_out => WorkflowExecutionStatus::Failed,
         Kind::CancelWaiting | Kind::CancelSleeping | Kind::CancelTrying => {
             WorkflowExecutionStatus::Canceled

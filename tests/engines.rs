@@ -1,10 +1,10 @@
-//! The same worker on two engines. The cancellation scenarios of SEMANTICS.md (1-7 and 9) are
-//! written once and run on the embedded engine (in memory), once with a worker per scenario and
-//! once with the runtime's own worker as an application uses it, and on the real Temporal dev
-//! server, which this test binary starts on first use and kills when it exits: all must write
-//! the histories SEMANTICS.md gives, and the same ones as each other, event for event. Then the
-//! seed workflow written with Temporal's own Python SDK, which must write that history too; and
-//! dacapo and Python `temporalio` code calling each other across task queues.
+//! The same worker on two engines. The cancellation scenarios of docs/semantics.md §10 (1-7 and
+//! 9) are written once and run on the embedded engine (in memory), once with a worker per
+//! scenario and once with the runtime's own worker as an application uses it, and on the real
+//! Temporal dev server, which this test binary starts on first use and kills when it exits: all
+//! must write the histories docs/semantics.md gives, and the same ones as each other, event for
+//! event. Then the seed workflow written with Temporal's own Python SDK, which must write that
+//! history too; and dacapo and Python `temporalio` code calling each other across task queues.
 //!
 //! Needs `temporal` and `temporalio` on PATH (scripts/test installs both).
 
@@ -391,7 +391,7 @@ fn described(events: &[HistoryEvent]) -> Vec<String> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The scenarios (SEMANTICS.md section 5), each written once for every backend.
+// The scenarios (docs/semantics.md §10), each written once for every backend.
 
 const WFT: [&str; 3] = [
     "WorkflowTaskScheduled",
@@ -445,7 +445,8 @@ impl fmt::Display for Scenario {
 }
 
 impl Scenario {
-    /// The history SEMANTICS.md gives, with the workflow task events and ActivityTaskStarted.
+    /// The history docs/semantics.md §10 gives, with the workflow task events and
+    /// ActivityTaskStarted.
     fn expected(self) -> Vec<String> {
         match self {
             Scenario::UnknownId => Vec::new(),
@@ -545,14 +546,14 @@ impl Scenario {
         within(&what, Duration::from_secs(90), play).await
     }
 
-    /// Plays the scenario and checks its history against SEMANTICS.md: the event types, and
-    /// which activity each ActivityTaskScheduled schedules.
+    /// Plays the scenario and checks its history against docs/semantics.md §10: the event types,
+    /// and which activity each ActivityTaskScheduled schedules.
     async fn check(self, env: &Env) {
         let events = self.play(env).await;
         let what = format!("{self} on {}", env.backend);
         assert_same_lists(
             &what,
-            ("SEMANTICS.md", &self.expected()),
+            ("docs/semantics.md", &self.expected()),
             (&env.backend.to_string(), &event_types(&events)),
         );
         let scheduled: Vec<String> = described(&events)
@@ -561,7 +562,7 @@ impl Scenario {
             .collect();
         assert_same_lists(
             &format!("{what}, the activities scheduled"),
-            ("SEMANTICS.md", &self.scheduled()),
+            ("docs/semantics.md", &self.scheduled()),
             (&env.backend.to_string(), &scheduled),
         );
     }
@@ -915,7 +916,7 @@ async fn the_seed_history_is_the_one_temporals_python_sdk_writes() {
     );
     assert_same_lists(
         "the seed",
-        ("SEMANTICS.md", &seed_history()),
+        ("docs/semantics.md", &seed_history()),
         ("on the embedded engine", &types),
     );
     assert!(
@@ -1093,7 +1094,7 @@ async fn a_dacapo_client_cancels_a_python_workflow() {
     assert_same_lists(
         "a Python workflow cancelled while its timer is pending",
         (
-            "SEMANTICS.md scenario 6",
+            "docs/semantics.md §10, scenario 6",
             &Scenario::PendingTimer.expected(),
         ),
         (

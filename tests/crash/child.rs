@@ -7,7 +7,7 @@
 //!                                          the workload: the first 20 workflows at once, the
 //!                                          others one per spacing; with `finish`, all at once,
 //!                                          and exit once every workflow has closed
-//! crash-child scenario8 <db> <marker> [finish]              SEMANTICS.md scenario 8
+//! crash-child scenario8 <db> <marker> [finish]              docs/semantics.md §10, scenario 8
 //! crash-child open <db>                                     open, report, close
 //! crash-child hold <db>                                     open and wait to be killed
 //! ```
@@ -245,8 +245,9 @@ async fn wait_closed(client: &Client, ids: &[String]) {
     }
 }
 
-/// Scenario 8: start, cancel once the activity runs; the cleanup's first attempt blocks until
-/// the test kills this process. Run again with `finish`, the cleanup's retry completes.
+/// Scenario 8 of docs/semantics.md §10: start, cancel once the activity runs; the cleanup's first
+/// attempt blocks until the test kills this process. Run again with `finish`, the cleanup's retry
+/// completes.
 async fn scenario8(db: &Path, marker: String, finish: bool) {
     const ID: &str = "scenario-8";
     let rt = open(db).await;

@@ -147,8 +147,8 @@ pub async fn cancel_trying(ctx: WorkflowContext, plan: Plan) -> WorkflowResult<(
     Ok(())
 }
 
-/// SEMANTICS.md scenario 8: cancelled while its activity runs; the cleanup's first attempt is
-/// killed with the process.
+/// Scenario 8 of docs/semantics.md §10: cancelled while its activity runs; the cleanup's first
+/// attempt is killed with the process.
 #[workflow]
 pub async fn cleanup_killed(ctx: WorkflowContext, marker: String) -> WorkflowResult<()> {
     on_cancel! {

@@ -71,7 +71,7 @@ pub fn names(list: &[&str]) -> Vec<String> {
 }
 
 /// The full event list of the seed scenario, cancelled while its activity heartbeats
-/// (SEMANTICS.md scenario 2, workflow task events included).
+/// (docs/semantics.md §10, scenario 2, workflow task events included).
 pub fn seed_history() -> Vec<String> {
     let wft = [
         "WorkflowTaskScheduled",

@@ -6,8 +6,8 @@
 //! answered only after the transaction holding its changes has committed. A second thread fires
 //! deadlines: user timers, workflow-task and activity timeouts, retry back-offs, run timeouts.
 //!
-//! Histories follow Temporal's rules, event for event: see `SEMANTICS.md` and the module docs of
-//! `workflow_task`, `commands` and `activity`.
+//! Histories follow Temporal's rules, event for event: see `docs/semantics.md` and the module
+//! docs of `workflow_task`, `commands` and `activity`.
 //!
 //! [`Store`]: crate::store::Store
 

@@ -512,8 +512,9 @@ fn reason_size(reason: &str, limits: &Limits) -> Result<(), Status> {
     Ok(())
 }
 
-/// `RequestCancelWorkflowExecution` (SEMANTICS 1.2): at most one `WorkflowExecutionCancelRequested`
-/// per run; a closed run or a repeated request succeeds without writing anything.
+/// `RequestCancelWorkflowExecution` (docs/semantics.md §2.2, §2.3): at most one
+/// `WorkflowExecutionCancelRequested` per run; a closed run or a repeated request succeeds
+/// without writing anything.
 pub(crate) async fn request_cancel(
     core: &Core,
     req: RequestCancelWorkflowExecutionRequest,

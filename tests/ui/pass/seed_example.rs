@@ -1,4 +1,4 @@
-//! The workflow of DESIGN.md, section 1.
+//! The workflow of docs/architecture.md §1.
 #![deny(warnings)]
 
 use dacapo::prelude::*;

@@ -1,11 +1,13 @@
-//! SEMANTICS sections 1 and 2, at the engine level.
+//! docs/semantics.md §2 (requesting a cancel) and §3 (what the history records), at the engine
+//! level.
 
 use super::*;
 use crate::proto::enums::{EventType as E, WorkflowTaskFailedCause};
 use crate::proto::history::history_event::Attributes;
 
-/// Scenario 2: the workflow is cancelled while its activity heartbeats; the workflow asks the
-/// activity to stop, waits for it, runs a cleanup activity and closes as Canceled.
+/// Scenario 2 of docs/semantics.md §10: the workflow is cancelled while its activity heartbeats;
+/// the workflow asks the activity to stop, waits for it, runs a cleanup activity and closes as
+/// Canceled.
 #[tokio::test]
 async fn cancel_of_a_started_activity() {
     let h = Harness::new();
@@ -102,8 +104,8 @@ async fn cancel_of_a_started_activity() {
     expect_code(h.heartbeat(&act.task_token).await, Code::NotFound);
 }
 
-/// Scenario 3: cancelled before the first workflow task; the first activity is scheduled,
-/// cancel-requested and canceled in that task and never runs.
+/// Scenario 3 of docs/semantics.md §10: cancelled before the first workflow task; the first
+/// activity is scheduled, cancel-requested and canceled in that task and never runs.
 #[tokio::test]
 async fn cancel_before_the_first_task() {
     let h = Harness::new();
@@ -156,7 +158,7 @@ async fn cancel_before_the_first_task() {
     );
 }
 
-/// Scenario 4: the activity never started (no activity worker polls).
+/// Scenario 4 of docs/semantics.md §10: the activity never started (no activity worker polls).
 #[tokio::test]
 async fn cancel_of_an_activity_that_never_started() {
     let h = Harness::new();
@@ -240,7 +242,7 @@ async fn held_cancel_rejects_a_close_command() {
     );
 }
 
-/// SEMANTICS 1.2: one CancelRequested per run; closed runs and unknown ids.
+/// docs/semantics.md §2.2 and §2.3: one CancelRequested per run; closed runs and unknown ids.
 #[tokio::test]
 async fn cancel_request_outcomes() {
     let h = Harness::new();

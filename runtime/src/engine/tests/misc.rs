@@ -6,7 +6,8 @@ use crate::proto::enums::{EventType as E, HistoryEventFilterType, WorkflowTaskFa
 use crate::proto::history::history_event::Attributes;
 use prost::Message;
 
-/// Scenario 9: terminate while an activity runs; the worker is told at once.
+/// Scenario 9 of docs/semantics.md §10: terminate while an activity runs; the worker is told at
+/// once.
 #[tokio::test]
 async fn terminate_while_an_activity_runs() {
     let h = Harness::new();

@@ -4,7 +4,7 @@ use super::*;
 use crate::proto::enums::EventType as E;
 use crate::proto::history::history_event::Attributes;
 
-/// Scenario 6: a pending timer is cancelled when the workflow is.
+/// Scenario 6 of docs/semantics.md §10: a pending timer is cancelled when the workflow is.
 #[tokio::test]
 async fn timer_cancel() {
     let h = Harness::new();
