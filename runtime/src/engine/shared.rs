@@ -12,6 +12,7 @@
 //! dropped. Meanwhile requests that would change something are refused (`Unavailable`, naming
 //! the cause), reads of what is durable are served, and [`Health`] says so.
 
+use super::config::EngineConfig;
 use super::driver;
 use super::health::Health;
 use super::state::{Commit, Effects, QueueKey, State};
@@ -63,7 +64,7 @@ pub(crate) enum Writes {
 
 #[derive(Debug)]
 pub(crate) struct Core {
-    pub cfg: super::EngineConfig,
+    pub cfg: EngineConfig,
     pub store: Arc<dyn Store>,
     pub state: Mutex<State>,
     /// Wakes the timer thread when a deadline earlier than its plan is armed, or on shutdown.
@@ -81,7 +82,7 @@ pub(crate) struct Core {
 impl Core {
     pub(crate) fn new(
         store: Arc<dyn Store>,
-        cfg: super::EngineConfig,
+        cfg: EngineConfig,
         snapshot: Snapshot,
     ) -> (Core, mpsc::Receiver<Commit>) {
         let (tx, rx) = mpsc::channel();
