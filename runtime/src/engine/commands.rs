@@ -13,10 +13,10 @@
 //! completion), so the largest completion holds the engine lock for a bounded time.
 
 use super::clock::{duration_ms, opt_dur};
+use super::effects::{ActEntry, Effects};
 use super::limits::Limits;
 use super::retry;
 use super::run::Run;
-use super::state::{ActEntry, Effects};
 use super::status::clip;
 use crate::proto::command::Command;
 use crate::proto::command::command::Attributes as Cmd;

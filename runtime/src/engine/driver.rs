@@ -6,9 +6,10 @@
 
 use super::activity;
 use super::clock::now_ms;
+use super::effects::{ActEntry, Effects, WftEntry};
 use super::run::Run;
 use super::shared::Core;
-use super::state::{ActEntry, Effects, State, WftEntry};
+use super::state::State;
 use super::workflow_task;
 use crate::proto::history::TimerFiredEventAttributes;
 use crate::proto::history::history_event::Attributes;

@@ -22,6 +22,7 @@ mod clock;
 mod commands;
 mod config;
 mod driver;
+mod effects;
 mod health;
 mod history;
 mod ids;

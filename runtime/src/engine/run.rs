@@ -6,8 +6,8 @@
 //! undo each change (see [`Run::checkpoint`]).
 
 use super::clock::{next_task_id, ts};
+use super::effects::{Effects, QueueKey, WftEntry};
 use super::limits::Limits;
-use super::state::{Effects, QueueKey, WftEntry};
 use super::token::{TaskKind, TaskToken};
 use crate::proto::common::WorkflowExecution;
 use crate::proto::enums::{EventType, TaskQueueKind, WorkflowExecutionStatus};

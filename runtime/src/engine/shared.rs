@@ -14,8 +14,9 @@
 
 use super::config::EngineConfig;
 use super::driver;
+use super::effects::{Effects, QueueKey};
 use super::health::Health;
-use super::state::{Commit, Effects, QueueKey, State};
+use super::state::{Commit, State};
 use super::status::{internal, not_found, unavailable};
 use super::token::TaskKind;
 use crate::store::{Snapshot, Store};

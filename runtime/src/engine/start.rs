@@ -6,10 +6,11 @@
 //! Temporal does.
 
 use super::clock::{now_ms, opt_dur, opt_ts};
+use super::effects::Effects;
 use super::limits::Limits;
 use super::run::Run;
 use super::shared::Core;
-use super::state::{Effects, State};
+use super::state::State;
 use super::status::{already_started, clip, invalid, workflow_completed, workflow_not_found};
 use super::validate;
 use super::workflow_task::{ENGINE_IDENTITY, force_close_task};

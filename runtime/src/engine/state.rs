@@ -1,6 +1,7 @@
 //! The engine's working state, all behind one lock: open runs with their histories, the records
 //! of closed runs, the task queues, and the deadline heap the timer thread sleeps on.
 
+use super::effects::{ActEntry, QueueKey, WftEntry};
 use super::run::Run;
 use super::status::workflow_not_found;
 use super::token::TaskKind;
@@ -16,24 +17,6 @@ use tonic::Status;
 
 /// Where a run sorts in lists: (start time, start sequence, run id).
 pub(crate) type StartKey = (i64, i64, String);
-
-/// A task queue: (namespace, queue name).
-pub(crate) type QueueKey = (String, String);
-
-/// A workflow task waiting in a queue. Checked against the run when taken: it may be stale.
-#[derive(Debug, Clone)]
-pub(crate) struct WftEntry {
-    pub run_id: String,
-    pub scheduled_event_id: i64,
-}
-
-/// An activity attempt waiting in a queue. Checked against the run when taken.
-#[derive(Debug, Clone)]
-pub(crate) struct ActEntry {
-    pub run_id: String,
-    pub scheduled_event_id: i64,
-    pub attempt: i32,
-}
 
 /// One task queue: the tasks waiting in it, the notifier its pollers sleep on, and how many
 /// pollers wait. A queue is held only while it has a task or a poller, so that queue names
@@ -93,32 +76,6 @@ fn pop<E>(queues: &mut HashMap<QueueKey, Queue<E>>, key: &QueueKey) -> Option<E>
         queues.remove(key);
     }
     entry
-}
-
-/// What one change does besides mutating runs: runs to write out, tasks to enqueue, cancels to
-/// announce once committed.
-#[derive(Debug, Default)]
-pub(crate) struct Effects {
-    pub touched: BTreeSet<String>,
-    pub wft_ready: Vec<(QueueKey, WftEntry)>,
-    pub act_ready: Vec<(QueueKey, ActEntry)>,
-    pub cancel_tokens: Vec<Vec<u8>>,
-}
-
-impl Effects {
-    /// Adds the effects of a nested change that succeeded.
-    pub(crate) fn extend(&mut self, other: Effects) {
-        self.touched.extend(other.touched);
-        self.wft_ready.extend(other.wft_ready);
-        self.act_ready.extend(other.act_ready);
-        self.cancel_tokens.extend(other.cancel_tokens);
-    }
-
-    pub(crate) fn touch(&mut self, run_id: &str) {
-        if !self.touched.contains(run_id) {
-            self.touched.insert(run_id.to_string());
-        }
-    }
 }
 
 /// One unit for the writer thread.

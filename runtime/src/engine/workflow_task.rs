@@ -13,11 +13,12 @@
 use super::Limits;
 use super::clock::{now_ms, ts};
 use super::commands::{self, CommandContext};
+use super::effects::{Effects, QueueKey};
 use super::history::page_len;
 use super::retry::workflow_task_backoff_ms;
 use super::run::Run;
 use super::shared::Core;
-use super::state::{Effects, QueueKey, State};
+use super::state::State;
 use super::status::{invalid, workflow_completed, workflow_task_not_found};
 use super::token::{HistoryCursor, TaskKind, TaskToken};
 use super::validate;
