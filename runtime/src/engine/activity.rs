@@ -417,27 +417,6 @@ fn bound_last_failure(act: &mut ActivityRecord) {
     }
 }
 
-/// The earliest moment the activity needs the timer thread: a timeout or the end of a back-off.
-pub(crate) fn next_due(act: &ActivityRecord) -> Option<i64> {
-    let mut times = Vec::with_capacity(3);
-    if act.schedule_to_close_ms > 0 {
-        times.push(act.first_scheduled_ms + act.schedule_to_close_ms);
-    }
-    if act.is_started() {
-        if act.start_to_close_ms > 0 {
-            times.push(act.started_ms + act.start_to_close_ms);
-        }
-        if act.heartbeat_ms > 0 {
-            times.push(act.started_ms.max(act.last_heartbeat_ms) + act.heartbeat_ms);
-        }
-    } else if act.retry_at_ms > 0 {
-        times.push(act.retry_at_ms);
-    } else if act.schedule_to_start_ms > 0 {
-        times.push(act.attempt_scheduled_ms + act.schedule_to_start_ms);
-    }
-    times.into_iter().min()
-}
-
 /// Handles a timeout or the end of a back-off of the activity scheduled at `scheduled`.
 pub(crate) fn on_due(run: &mut Run, fx: &mut Effects, now: i64, scheduled: i64) {
     let Some(act) = run.activities.get(&scheduled).cloned() else {

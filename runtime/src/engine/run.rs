@@ -661,6 +661,66 @@ impl Run {
             self.dirty.held = true;
         }
     }
+
+    /// The earliest moment something in this run needs the timer thread: the run timeout, the
+    /// end of the start delay, its workflow task's timeout or back-off, a timer, or an
+    /// activity's timeout or back-off.
+    pub(crate) fn next_due(&self) -> Option<i64> {
+        let mut due: Option<i64> = None;
+        let mut consider = |at: i64| {
+            if at > 0 {
+                due = Some(due.map_or(at, |d| d.min(at)));
+            }
+        };
+        consider(self.rec.run_deadline_ms);
+        if self.rec.workflow_task.is_none() {
+            consider(self.rec.first_task_not_before_ms);
+        }
+        if let Some(at) = self.workflow_task_due() {
+            consider(at);
+        }
+        for timer in self.timers.values() {
+            consider(timer.fire_at_ms);
+        }
+        for act in self.activities.values() {
+            if let Some(at) = activity_due(act) {
+                consider(at);
+            }
+        }
+        due
+    }
+
+    /// When the workflow task of this run next needs the timer thread.
+    pub(crate) fn workflow_task_due(&self) -> Option<i64> {
+        let wft = self.wft()?;
+        if wft.started_event_id > 0 {
+            (self.rec.workflow_task_timeout_ms > 0)
+                .then(|| wft.started_time_ms + self.rec.workflow_task_timeout_ms)
+        } else {
+            (wft.not_before_ms > 0).then_some(wft.not_before_ms)
+        }
+    }
+}
+
+/// The earliest moment the activity needs the timer thread: a timeout or the end of a back-off.
+fn activity_due(act: &ActivityRecord) -> Option<i64> {
+    let mut times = Vec::with_capacity(3);
+    if act.schedule_to_close_ms > 0 {
+        times.push(act.first_scheduled_ms + act.schedule_to_close_ms);
+    }
+    if act.is_started() {
+        if act.start_to_close_ms > 0 {
+            times.push(act.started_ms + act.start_to_close_ms);
+        }
+        if act.heartbeat_ms > 0 {
+            times.push(act.started_ms.max(act.last_heartbeat_ms) + act.heartbeat_ms);
+        }
+    } else if act.retry_at_ms > 0 {
+        times.push(act.retry_at_ms);
+    } else if act.schedule_to_start_ms > 0 {
+        times.push(act.attempt_scheduled_ms + act.schedule_to_start_ms);
+    }
+    times.into_iter().min()
 }
 
 /// The event type of an attributes variant the engine writes.

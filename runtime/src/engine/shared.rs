@@ -13,7 +13,6 @@
 //! the cause), reads of what is durable are served, and [`Health`] says so.
 
 use super::config::EngineConfig;
-use super::driver;
 use super::effects::{Effects, QueueKey};
 use super::health::Health;
 use super::state::{Commit, State};
@@ -87,8 +86,7 @@ impl Core {
         snapshot: Snapshot,
     ) -> (Core, mpsc::Receiver<Commit>) {
         let (tx, rx) = mpsc::channel();
-        let mut state = State::from_snapshot(snapshot, tx);
-        driver::rearm_all(&mut state);
+        let state = State::from_snapshot(snapshot, tx);
         let core = Core {
             cfg,
             store,
@@ -127,7 +125,7 @@ impl Core {
             ops.extend(run_ops);
             run.history_notify.notify_waiters();
             if run.is_open() {
-                if let Some(at) = driver::next_due(run) {
+                if let Some(at) = run.next_due() {
                     wake_driver |= st.arm(run_id, at);
                 }
             } else if let Some(run) = st.runs.remove(run_id) {

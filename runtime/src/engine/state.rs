@@ -169,7 +169,8 @@ impl State {
         self.recent_closes.get(run_id)
     }
 
-    /// Rebuilds the state from a store snapshot. Queues and deadlines are armed by the caller.
+    /// Rebuilds the state from a store snapshot: the runs, the tasks waiting in their queues and
+    /// every open run's deadline.
     pub(crate) fn from_snapshot(snapshot: Snapshot, writer: mpsc::Sender<Commit>) -> State {
         let mut st = State {
             writer: Some(writer),
@@ -219,7 +220,57 @@ impl State {
             .into_iter()
             .map(|(key, (_, _, run_id))| (key, run_id))
             .collect();
+        st.rearm();
         st
+    }
+
+    /// After loading a snapshot: queues the tasks that were waiting and arms every run's
+    /// deadline.
+    fn rearm(&mut self) {
+        let mut wft = Vec::new();
+        let mut acts = Vec::new();
+        let mut arms = Vec::new();
+        for run in self.runs.values() {
+            // A damaged run stays as it is until it is terminated: no tasks, no timeouts.
+            if self.is_damaged(&run.rec.run_id) {
+                continue;
+            }
+            if let Some(task) = run.wft()
+                && task.started_event_id == 0
+                && task.not_before_ms == 0
+            {
+                let entry = WftEntry {
+                    run_id: run.rec.run_id.clone(),
+                    scheduled_event_id: task.scheduled_event_id,
+                };
+                wft.push((run.queue_key(), entry));
+            }
+            for act in run.activities.values() {
+                if !act.is_started() && act.retry_at_ms == 0 {
+                    let key = (run.rec.namespace.clone(), act.task_queue.clone());
+                    let entry = ActEntry {
+                        run_id: run.rec.run_id.clone(),
+                        scheduled_event_id: act.scheduled_event_id,
+                        attempt: act.attempt,
+                    };
+                    acts.push((key, entry));
+                }
+            }
+            if let Some(at) = run.next_due() {
+                arms.push((run.rec.run_id.clone(), at));
+            }
+        }
+        // Oldest first, as they were queued before.
+        wft.sort_by_key(|(_, e)| e.scheduled_event_id);
+        for (key, entry) in wft {
+            self.push_wft(key, entry);
+        }
+        for (key, entry) in acts {
+            self.push_act(key, entry);
+        }
+        for (run_id, at) in arms {
+            self.arm(&run_id, at);
+        }
     }
 
     /// `FailedPrecondition` naming the damage when `run_id` is a damaged run: a request that

@@ -394,22 +394,13 @@ pub(crate) async fn respond_failed(
     Ok(RespondWorkflowTaskFailedResponse::default())
 }
 
-/// When the workflow task of `run` next needs the timer thread.
-pub(crate) fn next_due(run: &Run) -> Option<i64> {
-    let wft = run.wft()?;
-    if wft.started_event_id > 0 {
-        (run.rec.workflow_task_timeout_ms > 0)
-            .then(|| wft.started_time_ms + run.rec.workflow_task_timeout_ms)
-    } else {
-        (wft.not_before_ms > 0).then_some(wft.not_before_ms)
-    }
-}
-
 /// Times out a started task whose start-to-close timeout passed (the worker crashed or hung:
 /// this is how its task comes back), and releases a task whose back-off ended.
 pub(crate) fn on_due(run: &mut Run, fx: &mut Effects, now: i64) {
     let Some(mut wft) = run.wft() else { return };
-    let Some(at) = next_due(run) else { return };
+    let Some(at) = run.workflow_task_due() else {
+        return;
+    };
     if now < at {
         return;
     }
