@@ -8,6 +8,7 @@
 
 use super::clock::{now_ms, opt_dur, opt_ts, ts};
 use super::effects::{ActEntry, Effects, QueueKey};
+use super::failures::timeout_failure;
 use super::retry::{self, Decision, timeout_type_name};
 use super::run::Run;
 use super::shared::Core;
@@ -15,10 +16,9 @@ use super::state::State;
 use super::status::{activity_task_not_found, clip, failed_precondition, workflow_completed};
 use super::token::{TaskKind, TaskToken};
 use super::validate;
-use super::workflow_task::ENGINE_IDENTITY;
 use crate::proto::common::{Payloads, WorkflowExecution, WorkflowType};
 use crate::proto::enums::{RetryState, TimeoutType};
-use crate::proto::failure::{Failure, TimeoutFailureInfo, failure::FailureInfo};
+use crate::proto::failure::{Failure, failure::FailureInfo};
 use crate::proto::history::history_event::Attributes as Ev;
 use crate::proto::history::{
     ActivityTaskCanceledEventAttributes, ActivityTaskCompletedEventAttributes,
@@ -452,18 +452,6 @@ pub(crate) fn on_due(run: &mut Run, fx: &mut Effects, now: i64, scheduled: i64) 
             fx.act_ready
                 .push(((namespace, act.task_queue.clone()), entry));
         }
-    }
-}
-
-fn timeout_failure(message: String, kind: TimeoutType, details: Option<Payloads>) -> Failure {
-    Failure {
-        message,
-        source: ENGINE_IDENTITY.to_string(),
-        failure_info: Some(FailureInfo::TimeoutFailureInfo(TimeoutFailureInfo {
-            timeout_type: kind as i32,
-            last_heartbeat_details: details,
-        })),
-        ..Default::default()
     }
 }
 

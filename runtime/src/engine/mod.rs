@@ -23,6 +23,7 @@ mod commands;
 mod config;
 mod driver;
 mod effects;
+mod failures;
 mod health;
 mod history;
 mod ids;

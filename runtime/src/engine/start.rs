@@ -7,13 +7,14 @@
 
 use super::clock::{now_ms, opt_dur, opt_ts};
 use super::effects::Effects;
+use super::failures::ENGINE_IDENTITY;
 use super::limits::Limits;
 use super::run::Run;
 use super::shared::Core;
 use super::state::State;
 use super::status::{already_started, clip, invalid, workflow_completed, workflow_not_found};
 use super::validate;
-use super::workflow_task::{ENGINE_IDENTITY, force_close_task};
+use super::workflow_task::force_close_task;
 use crate::proto::common::{
     Header, Memo, Payloads, RetryPolicy, SearchAttributes, WorkflowExecution, WorkflowType,
 };

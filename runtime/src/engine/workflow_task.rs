@@ -14,6 +14,7 @@ use super::Limits;
 use super::clock::{now_ms, ts};
 use super::commands::{self, CommandContext};
 use super::effects::{Effects, QueueKey};
+use super::failures::{ENGINE_IDENTITY, server_failure};
 use super::history::page_len;
 use super::retry::workflow_task_backoff_ms;
 use super::run::Run;
@@ -27,7 +28,7 @@ use crate::proto::enums::RetryState;
 use crate::proto::enums::{
     TaskQueueKind, TimeoutType, WorkflowExecutionStatus, WorkflowTaskFailedCause,
 };
-use crate::proto::failure::{Failure, ServerFailureInfo, failure::FailureInfo};
+use crate::proto::failure::Failure;
 use crate::proto::history::history_event::Attributes;
 use crate::proto::history::{
     History, WorkflowExecutionTimedOutEventAttributes, WorkflowTaskCompletedEventAttributes,
@@ -42,9 +43,6 @@ use crate::proto::service::{
 use crate::proto::taskqueue::TaskQueue;
 use crate::store::EncodedEvent;
 use tonic::Status;
-
-/// Identity the engine writes on events it produces itself.
-pub(crate) const ENGINE_IDENTITY: &str = "dacapo-engine";
 
 /// `PollWorkflowTaskQueue`: waits up to the long-poll timeout for a task.
 pub(crate) async fn poll(
@@ -311,18 +309,6 @@ fn complete(
         }
     }
     Ok(())
-}
-
-/// A failure as the server reports it.
-pub(crate) fn server_failure(message: &str) -> Failure {
-    Failure {
-        message: message.to_string(),
-        source: ENGINE_IDENTITY.to_string(),
-        failure_info: Some(FailureInfo::ServerFailureInfo(ServerFailureInfo {
-            non_retryable: false,
-        })),
-        ..Default::default()
-    }
 }
 
 /// Writes `WorkflowTaskFailed` for the started task, then the held events, then (when
