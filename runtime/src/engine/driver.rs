@@ -6,6 +6,7 @@
 
 use super::activity;
 use super::clock::now_ms;
+use super::close;
 use super::effects::Effects;
 use super::run::Run;
 use super::shared::Core;
@@ -51,7 +52,7 @@ pub(crate) fn run(core: &Core) {
 /// Handles everything in `run` that is due at `now`.
 fn on_due(run: &mut Run, fx: &mut Effects, now: i64) {
     if run.rec.run_deadline_ms > 0 && now >= run.rec.run_deadline_ms {
-        workflow_task::time_out_run(run, fx, now);
+        close::time_out_run(run, fx, now);
         return;
     }
     if run.rec.workflow_task.is_none()

@@ -19,6 +19,7 @@ use std::thread::JoinHandle;
 
 mod activity;
 mod clock;
+mod close;
 mod commands;
 mod config;
 mod driver;

@@ -8,11 +8,15 @@
 use super::clock::{next_task_id, ts};
 use super::effects::{Effects, QueueKey, WftEntry};
 use super::limits::Limits;
+use super::retry::workflow_task_backoff_ms;
 use super::token::{TaskKind, TaskToken};
 use crate::proto::common::WorkflowExecution;
 use crate::proto::enums::{EventType, TaskQueueKind, WorkflowExecutionStatus};
+use crate::proto::failure::Failure;
 use crate::proto::history::history_event::Attributes;
-use crate::proto::history::{HistoryEvent, WorkflowTaskScheduledEventAttributes};
+use crate::proto::history::{
+    HistoryEvent, WorkflowTaskFailedEventAttributes, WorkflowTaskScheduledEventAttributes,
+};
 use crate::proto::taskqueue::TaskQueue;
 use crate::store::{
     ActivityRecord, EncodedEvent, ExecutionRecord, OpenRunRows, TimerRecord, WorkflowTaskRecord,
@@ -623,6 +627,41 @@ impl Run {
         {
             self.schedule_workflow_task(fx, now, 1, 0);
         }
+    }
+
+    /// Writes `WorkflowTaskFailed` for the started task, then the held events, then (when
+    /// `reschedule`) a new task: attempt + 1 with back-off, or attempt 1 when held events were
+    /// written, since the workflow then has something new to see.
+    pub(crate) fn fail_workflow_task(
+        &mut self,
+        fx: &mut Effects,
+        now: i64,
+        cause: i32,
+        failure: Option<Failure>,
+        identity: &str,
+        reschedule: bool,
+    ) {
+        let Some(wft) = self.wft() else { return };
+        let attrs = WorkflowTaskFailedEventAttributes {
+            scheduled_event_id: wft.scheduled_event_id,
+            started_event_id: wft.started_event_id,
+            cause,
+            failure,
+            identity: identity.to_string(),
+            ..Default::default()
+        };
+        self.append(now, Attributes::WorkflowTaskFailedEventAttributes(attrs));
+        self.rec.workflow_task = None;
+        let flushed = self.flush_held();
+        if reschedule && self.is_open() {
+            self.retry_workflow_task(fx, now, if flushed { 1 } else { wft.attempt + 1 });
+        }
+    }
+
+    /// Schedules attempt `attempt` of the workflow task, available once its back-off passed.
+    pub(crate) fn retry_workflow_task(&mut self, fx: &mut Effects, now: i64, attempt: i32) {
+        let backoff = workflow_task_backoff_ms(attempt);
+        self.schedule_workflow_task(fx, now, attempt, now + backoff);
     }
 
     /// Records events that need the workflow to react (signals, cancel requests, activity and

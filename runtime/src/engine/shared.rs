@@ -105,7 +105,7 @@ impl Core {
 
     /// Writes out the touched runs and applies the other effects. Must be called with the state
     /// lock held (hence `&mut State`). A touched run whose history went over a limit is
-    /// terminated first (see [`super::start::enforce_history_limits`]). Returns the sequence
+    /// terminated first (see [`super::close::enforce_history_limits`]). Returns the sequence
     /// number to await.
     pub(crate) fn finish(&self, st: &mut State, mut fx: Effects) -> u64 {
         let mut ops = Vec::new();
@@ -117,7 +117,7 @@ impl Core {
             let Some(run) = st.runs.get_mut(run_id) else {
                 continue;
             };
-            super::start::enforce_history_limits(run, &mut limit_fx, &self.cfg.limits);
+            super::close::enforce_history_limits(run, &mut limit_fx, &self.cfg.limits);
             let run_ops = run.take_ops();
             if !run_ops.is_empty() {
                 changed.push(run_id.clone());

@@ -6,15 +6,14 @@
 //! Temporal does.
 
 use super::clock::{now_ms, opt_dur, opt_ts};
+use super::close::terminate_run;
 use super::effects::Effects;
-use super::failures::ENGINE_IDENTITY;
 use super::limits::Limits;
 use super::run::Run;
 use super::shared::Core;
 use super::state::State;
 use super::status::{already_started, clip, invalid, workflow_completed, workflow_not_found};
 use super::validate;
-use super::workflow_task::force_close_task;
 use crate::proto::common::{
     Header, Memo, Payloads, RetryPolicy, SearchAttributes, WorkflowExecution, WorkflowType,
 };
@@ -25,7 +24,7 @@ use crate::proto::enums::{
 use crate::proto::history::history_event::Attributes as Ev;
 use crate::proto::history::{
     WorkflowExecutionCancelRequestedEventAttributes, WorkflowExecutionSignaledEventAttributes,
-    WorkflowExecutionStartedEventAttributes, WorkflowExecutionTerminatedEventAttributes,
+    WorkflowExecutionStartedEventAttributes,
 };
 use crate::proto::service::*;
 use crate::proto::taskqueue::TaskQueue;
@@ -597,44 +596,4 @@ pub(crate) async fn terminate(
         Some(refusal) => Err(refusal),
         None => Ok(TerminateWorkflowExecutionResponse::default()),
     }
-}
-
-fn terminate_run(
-    run: &mut Run,
-    fx: &mut Effects,
-    now: i64,
-    reason: &str,
-    details: Option<Payloads>,
-    identity: &str,
-) {
-    force_close_task(run, fx, now);
-    let attrs = WorkflowExecutionTerminatedEventAttributes {
-        reason: reason.to_string(),
-        details,
-        identity: identity.to_string(),
-    };
-    run.append(now, Ev::WorkflowExecutionTerminatedEventAttributes(attrs));
-    run.close(fx, now, Status_::Terminated);
-}
-
-/// Terminates an open run whose history (with its held events) has grown over
-/// `Limits::history_size_limit_bytes` or `history_count_limit`, as Temporal does, with a reason
-/// that names the limit; and logs once when it passes a warning threshold. The terminate is
-/// written whatever the size: a started task is failed, held events are written, pending
-/// activities and timers are dropped and started activities told to stop, as with any terminate.
-/// Called for every run a change touched, before the change is written.
-pub(crate) fn enforce_history_limits(run: &mut Run, fx: &mut Effects, limits: &Limits) {
-    if !run.is_open() {
-        return;
-    }
-    let Some(reason) = run.check_history(limits) else {
-        return;
-    };
-    tracing::warn!(
-        namespace = %run.rec.namespace,
-        workflow_id = %run.rec.workflow_id,
-        run_id = %run.rec.run_id,
-        "terminating the run: {reason}"
-    );
-    terminate_run(run, fx, now_ms(), &reason, None, ENGINE_IDENTITY);
 }

@@ -14,9 +14,8 @@ use super::Limits;
 use super::clock::{now_ms, ts};
 use super::commands::{self, CommandContext};
 use super::effects::{Effects, QueueKey};
-use super::failures::{ENGINE_IDENTITY, server_failure};
+use super::failures::server_failure;
 use super::history::page_len;
-use super::retry::workflow_task_backoff_ms;
 use super::run::Run;
 use super::shared::Core;
 use super::state::State;
@@ -24,15 +23,10 @@ use super::status::{invalid, workflow_completed, workflow_task_not_found};
 use super::token::{HistoryCursor, TaskKind, TaskToken};
 use super::validate;
 use crate::proto::common::WorkflowType;
-use crate::proto::enums::RetryState;
-use crate::proto::enums::{
-    TaskQueueKind, TimeoutType, WorkflowExecutionStatus, WorkflowTaskFailedCause,
-};
-use crate::proto::failure::Failure;
+use crate::proto::enums::{TaskQueueKind, TimeoutType, WorkflowTaskFailedCause};
 use crate::proto::history::history_event::Attributes;
 use crate::proto::history::{
-    History, WorkflowExecutionTimedOutEventAttributes, WorkflowTaskCompletedEventAttributes,
-    WorkflowTaskFailedEventAttributes, WorkflowTaskStartedEventAttributes,
+    History, WorkflowTaskCompletedEventAttributes, WorkflowTaskStartedEventAttributes,
     WorkflowTaskTimedOutEventAttributes,
 };
 use crate::proto::service::{
@@ -288,15 +282,7 @@ fn complete(
     if let Err(e) = handled {
         run.rollback(checkpoint);
         let failure = server_failure(&e.message);
-        fail(
-            run,
-            fx,
-            now,
-            e.cause as i32,
-            Some(failure),
-            &req.identity,
-            true,
-        );
+        run.fail_workflow_task(fx, now, e.cause as i32, Some(failure), &req.identity, true);
         return Err(e.message);
     }
     run.keep(checkpoint);
@@ -309,40 +295,6 @@ fn complete(
         }
     }
     Ok(())
-}
-
-/// Writes `WorkflowTaskFailed` for the started task, then the held events, then (when
-/// `reschedule`) a new task: attempt + 1 with back-off, or attempt 1 when held events were
-/// written, since the workflow then has something new to see.
-pub(crate) fn fail(
-    run: &mut Run,
-    fx: &mut Effects,
-    now: i64,
-    cause: i32,
-    failure: Option<Failure>,
-    identity: &str,
-    reschedule: bool,
-) {
-    let Some(wft) = run.wft() else { return };
-    let attrs = WorkflowTaskFailedEventAttributes {
-        scheduled_event_id: wft.scheduled_event_id,
-        started_event_id: wft.started_event_id,
-        cause,
-        failure,
-        identity: identity.to_string(),
-        ..Default::default()
-    };
-    run.append(now, Attributes::WorkflowTaskFailedEventAttributes(attrs));
-    run.rec.workflow_task = None;
-    let flushed = run.flush_held();
-    if reschedule && run.is_open() {
-        retry(run, fx, now, if flushed { 1 } else { wft.attempt + 1 });
-    }
-}
-
-fn retry(run: &mut Run, fx: &mut Effects, now: i64, attempt: i32) {
-    let backoff = workflow_task_backoff_ms(attempt);
-    run.schedule_workflow_task(fx, now, attempt, now + backoff);
 }
 
 /// `RespondWorkflowTaskFailed`: records the worker's failure and schedules a retry.
@@ -365,15 +317,7 @@ pub(crate) async fn respond_failed(
         } else {
             req.cause
         };
-        fail(
-            run,
-            &mut fx,
-            now_ms(),
-            cause,
-            req.failure,
-            &req.identity,
-            true,
-        );
+        run.fail_workflow_task(&mut fx, now_ms(), cause, req.failure, &req.identity, true);
         core.finish(&mut st, fx)
     };
     core.committed(seq).await?;
@@ -404,29 +348,5 @@ pub(crate) fn on_due(run: &mut Run, fx: &mut Effects, now: i64) {
     run.append(now, Attributes::WorkflowTaskTimedOutEventAttributes(attrs));
     run.rec.workflow_task = None;
     let flushed = run.flush_held();
-    retry(run, fx, now, if flushed { 1 } else { wft.attempt + 1 });
-}
-
-/// Closes a run whose run (or execution) timeout passed.
-pub(crate) fn time_out_run(run: &mut Run, fx: &mut Effects, now: i64) {
-    force_close_task(run, fx, now);
-    let attrs = WorkflowExecutionTimedOutEventAttributes {
-        retry_state: RetryState::Timeout as i32,
-        new_execution_run_id: String::new(),
-    };
-    run.append(
-        now,
-        Attributes::WorkflowExecutionTimedOutEventAttributes(attrs),
-    );
-    run.close(fx, now, WorkflowExecutionStatus::TimedOut);
-}
-
-/// Before the engine closes a run itself (terminate, timeout), a started task is failed so that
-/// its worker's late completion is rejected, and held events are written.
-pub(crate) fn force_close_task(run: &mut Run, fx: &mut Effects, now: i64) {
-    if run.wft_started() {
-        let cause = WorkflowTaskFailedCause::ForceCloseCommand as i32;
-        fail(run, fx, now, cause, None, ENGINE_IDENTITY, false);
-    }
-    run.flush_held();
+    run.retry_workflow_task(fx, now, if flushed { 1 } else { wft.attempt + 1 });
 }
