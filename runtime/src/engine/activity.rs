@@ -7,11 +7,11 @@
 //! timeouts are final.
 
 use super::clock::{now_ms, opt_dur, opt_ts, ts};
+use super::core::Core;
 use super::effects::{ActEntry, Effects, QueueKey};
 use super::failures::timeout_failure;
 use super::retry::{self, Decision, timeout_type_name};
 use super::run::Run;
-use super::shared::Core;
 use super::state::State;
 use super::status::{activity_task_not_found, clip, failed_precondition, workflow_completed};
 use super::token::{TaskKind, TaskToken};

@@ -7,9 +7,9 @@
 use super::activity;
 use super::clock::now_ms;
 use super::close;
+use super::core::Core;
 use super::effects::Effects;
 use super::run::Run;
-use super::shared::Core;
 use super::workflow_task;
 use crate::proto::history::TimerFiredEventAttributes;
 use crate::proto::history::history_event::Attributes;

@@ -22,6 +22,7 @@ mod clock;
 mod close;
 mod commands;
 mod config;
+mod core;
 mod driver;
 mod effects;
 mod failures;
@@ -32,7 +33,6 @@ mod limits;
 mod retry;
 mod run;
 mod service;
-mod shared;
 mod start;
 mod state;
 mod status;
@@ -45,9 +45,9 @@ mod workflow_task;
 mod tests;
 
 pub use self::config::EngineConfig;
+use self::core::Core;
 pub use self::health::Health;
 pub use self::limits::Limits;
-use self::shared::Core;
 
 /// Why an engine could not be created.
 #[derive(Debug, thiserror::Error)]

@@ -7,10 +7,10 @@
 
 use super::clock::{now_ms, opt_dur, opt_ts};
 use super::close::terminate_run;
+use super::core::Core;
 use super::effects::Effects;
 use super::limits::Limits;
 use super::run::Run;
-use super::shared::Core;
 use super::state::State;
 use super::status::{already_started, clip, invalid, workflow_completed, workflow_not_found};
 use super::validate;

@@ -4,8 +4,8 @@
 
 use super::activity::last_heartbeat;
 use super::clock::{dur, opt_dur, opt_ts, ts};
+use super::core::Core;
 use super::run::Run;
-use super::shared::Core;
 use super::status::{clip, invalid};
 use super::token::ListCursor;
 use super::validate;

@@ -13,11 +13,11 @@
 use super::Limits;
 use super::clock::{now_ms, ts};
 use super::commands::{self, CommandContext};
+use super::core::Core;
 use super::effects::{Effects, QueueKey};
 use super::failures::server_failure;
 use super::history::page_len;
 use super::run::Run;
-use super::shared::Core;
 use super::state::State;
 use super::status::{invalid, workflow_completed, workflow_task_not_found};
 use super::token::{HistoryCursor, TaskKind, TaskToken};

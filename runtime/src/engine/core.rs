@@ -1,4 +1,5 @@
-//! The engine's shared core: the state lock, the commit pipeline and the long-poll machinery.
+//! The engine's core ([`Core`]), shared by every request and thread: the state lock, the commit
+//! pipeline and the long-poll machinery.
 //!
 //! Every change follows one path: under the state lock a handler mutates runs and collects
 //! [`Effects`]; [`Core::finish`] turns the touched runs into store writes, hands them to the
