@@ -3,7 +3,7 @@
 
 use super::effects::{ActEntry, QueueKey, WftEntry};
 use super::run::Run;
-use super::status::workflow_not_found;
+use super::status::{workflow_completed, workflow_not_found};
 use super::token::TaskKind;
 use crate::proto::common::WorkflowExecution;
 use crate::proto::enums::WorkflowExecutionStatus;
@@ -334,6 +334,17 @@ impl State {
                 .map(|r| r.run_id.clone())
         };
         found.ok_or_else(|| workflow_not_found(&exec.workflow_id, &exec.run_id))
+    }
+
+    /// The open run an execution reference names; `NotFound` when it names none, or a closed
+    /// one.
+    pub(crate) fn open_run(
+        &mut self,
+        namespace: &str,
+        exec: &WorkflowExecution,
+    ) -> Result<&mut Run, Status> {
+        let run_id = self.resolve(namespace, exec)?;
+        self.runs.get_mut(&run_id).ok_or_else(workflow_completed)
     }
 
     /// Registers a poller of a queue until [`State::remove_poller`]; returns the notifier that
