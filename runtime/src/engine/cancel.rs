@@ -4,7 +4,7 @@
 use super::clock::now_ms;
 use super::core::Core;
 use super::effects::Effects;
-use super::status::workflow_not_found;
+use super::rpc_error::workflow_not_found;
 use super::validate;
 use crate::proto::EventAttributes;
 use crate::proto::history::WorkflowExecutionCancelRequestedEventAttributes;

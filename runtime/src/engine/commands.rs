@@ -16,8 +16,8 @@ use super::clock::{duration_ms, opt_dur};
 use super::effects::{ActEntry, Effects};
 use super::limits::Limits;
 use super::retry;
+use super::rpc_error::clip;
 use super::run::Run;
-use super::status::clip;
 use crate::proto::command::Command;
 use crate::proto::command::command::Attributes as Cmd;
 use crate::proto::command::{

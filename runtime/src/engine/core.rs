@@ -16,8 +16,8 @@
 use super::config::EngineConfig;
 use super::effects::{Effects, QueueKey};
 use super::health::Health;
+use super::rpc_error::{internal, not_found, unavailable};
 use super::state::{Commit, State};
-use super::status::{internal, not_found, unavailable};
 use super::token::TaskKind;
 use crate::store::{Snapshot, Store};
 use parking_lot::{Condvar, Mutex};
@@ -242,12 +242,12 @@ impl Core {
     pub(crate) fn check_namespace_to_read(&self, namespace: &str) -> Result<(), Status> {
         self.check_available()?;
         if namespace.is_empty() {
-            return Err(super::status::invalid("namespace is not set"));
+            return Err(super::rpc_error::invalid("namespace is not set"));
         }
         if !self.cfg.namespaces.iter().any(|n| n == namespace) {
             return Err(not_found(format!(
                 "namespace \"{}\" not found",
-                super::status::clip(namespace)
+                super::rpc_error::clip(namespace)
             )));
         }
         Ok(())

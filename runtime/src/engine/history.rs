@@ -8,8 +8,8 @@
 
 use super::core::Core;
 use super::limits::Limits;
+use super::rpc_error::{data_loss, internal, invalid, workflow_not_found};
 use super::state::State;
-use super::status::{data_loss, internal, invalid, workflow_not_found};
 use super::token::HistoryCursor;
 use super::validate;
 use crate::proto::enums::HistoryEventFilterType;

@@ -6,7 +6,7 @@
 //! [`Limits::max_id_bytes`]: super::Limits::max_id_bytes
 
 use super::commands::CommandError;
-use super::status::invalid;
+use super::rpc_error::invalid;
 use crate::proto::command::Command;
 use crate::proto::command::command::Attributes as Cmd;
 use crate::proto::common::{WorkflowExecution, WorkflowType};

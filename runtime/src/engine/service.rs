@@ -5,7 +5,7 @@ use super::Engine;
 use super::activity::{self, Report, Target};
 use super::clock::dur;
 use super::ids::{self, Ids};
-use super::status::clip;
+use super::rpc_error::clip;
 use super::token::{NamespaceCursor, TaskKind, TaskToken};
 use super::{cancel, history, signal, start, terminate, visibility, workflow_task};
 use crate::proto::WorkflowService;

@@ -7,10 +7,10 @@ use super::close::terminate_run;
 use super::core::Core;
 use super::effects::Effects;
 use super::limits::Limits;
+use super::rpc_error::{already_started, clip, invalid};
 use super::run::Run;
 use super::signal::{SignalParams, add_signal, check_signal_count, remember_signal, signal_event};
 use super::state::State;
-use super::status::{already_started, clip, invalid};
 use super::validate;
 use crate::proto::EventAttributes;
 use crate::proto::common::{Header, Memo, Payloads, RetryPolicy, SearchAttributes, WorkflowType};
@@ -64,7 +64,7 @@ macro_rules! start_params {
             + req.header.as_ref().map_or(0, Message::encoded_len)
             + req.retry_policy.as_ref().map_or(0, Message::encoded_len);
         if extras > limit {
-            return Err(super::status::too_large(
+            return Err(super::rpc_error::too_large(
                 "memo, search attributes, header and retry policy",
                 extras,
                 limit,

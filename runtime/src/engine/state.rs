@@ -2,8 +2,8 @@
 //! of closed runs, the task queues, and the deadline heap the timer thread sleeps on.
 
 use super::effects::{ActEntry, QueueKey, WftEntry};
+use super::rpc_error::{workflow_completed, workflow_not_found};
 use super::run::Run;
-use super::status::{workflow_completed, workflow_not_found};
 use super::token::TaskKind;
 use crate::proto::common::WorkflowExecution;
 use crate::proto::enums::WorkflowExecutionStatus;
@@ -280,7 +280,7 @@ impl State {
             None => Ok(()),
             Some(damage) => {
                 let workflow_id = self.record(run_id).map_or("", |r| r.workflow_id.as_str());
-                Err(super::status::damaged_run(workflow_id, damage))
+                Err(super::rpc_error::damaged_run(workflow_id, damage))
             }
         }
     }

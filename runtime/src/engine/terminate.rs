@@ -5,7 +5,7 @@ use super::clock::now_ms;
 use super::close::terminate_run;
 use super::core::Core;
 use super::effects::Effects;
-use super::status::workflow_not_found;
+use super::rpc_error::workflow_not_found;
 use super::validate;
 use crate::proto::service::{
     TerminateWorkflowExecutionRequest, TerminateWorkflowExecutionResponse,

@@ -1,7 +1,7 @@
 //! Checks on request fields that every RPC shares: ids, payload sizes, task queues.
 
 use super::limits::Limits;
-use super::status::{clip, invalid, too_large};
+use super::rpc_error::{clip, invalid, too_large};
 use crate::proto::common::{Payloads, WorkflowExecution};
 use crate::proto::failure::Failure;
 use crate::proto::taskqueue::TaskQueue;
