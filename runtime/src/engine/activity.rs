@@ -16,10 +16,10 @@ use super::run::Run;
 use super::state::State;
 use super::token::{TaskKind, TaskToken};
 use super::validate;
+use crate::proto::EventAttributes;
 use crate::proto::common::{Payloads, WorkflowExecution, WorkflowType};
 use crate::proto::enums::{RetryState, TimeoutType};
 use crate::proto::failure::{Failure, failure::FailureInfo};
-use crate::proto::history::history_event::Attributes as Ev;
 use crate::proto::history::{
     ActivityTaskCanceledEventAttributes, ActivityTaskCompletedEventAttributes,
     ActivityTaskFailedEventAttributes, ActivityTaskStartedEventAttributes,
@@ -265,7 +265,7 @@ fn apply(
                 fx,
                 now,
                 scheduled,
-                Ev::ActivityTaskCompletedEventAttributes(done),
+                EventAttributes::ActivityTaskCompletedEventAttributes(done),
             );
         }
         Report::Failed {
@@ -290,7 +290,7 @@ fn apply(
                         fx,
                         now,
                         scheduled,
-                        Ev::ActivityTaskFailedEventAttributes(failed),
+                        EventAttributes::ActivityTaskFailedEventAttributes(failed),
                     );
                 }
             }
@@ -314,7 +314,7 @@ fn apply(
                 fx,
                 now,
                 scheduled,
-                Ev::ActivityTaskCanceledEventAttributes(canceled),
+                EventAttributes::ActivityTaskCanceledEventAttributes(canceled),
             );
         }
     }
@@ -323,13 +323,13 @@ fn apply(
 
 /// Removes a pending activity and writes its outcome: `ActivityTaskStarted` (when the attempt
 /// started) then the close event, held while a workflow task runs.
-fn close(run: &mut Run, fx: &mut Effects, now: i64, scheduled: i64, outcome: Ev) {
+fn close(run: &mut Run, fx: &mut Effects, now: i64, scheduled: i64, outcome: EventAttributes) {
     let Some(act) = run.remove_activity(scheduled) else {
         return;
     };
     let mut batch = Vec::with_capacity(2);
     if act.is_started() {
-        batch.push(Ev::ActivityTaskStartedEventAttributes(
+        batch.push(EventAttributes::ActivityTaskStartedEventAttributes(
             ActivityTaskStartedEventAttributes {
                 scheduled_event_id: act.scheduled_event_id,
                 identity: act.started_identity.clone(),
@@ -490,7 +490,7 @@ fn time_out(run: &mut Run, fx: &mut Effects, now: i64, act: &ActivityRecord, kin
         fx,
         now,
         act.scheduled_event_id,
-        Ev::ActivityTaskTimedOutEventAttributes(timed_out),
+        EventAttributes::ActivityTaskTimedOutEventAttributes(timed_out),
     );
 }
 

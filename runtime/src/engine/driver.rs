@@ -11,8 +11,8 @@ use super::core::Core;
 use super::effects::Effects;
 use super::run::Run;
 use super::workflow_task;
+use crate::proto::EventAttributes;
 use crate::proto::history::TimerFiredEventAttributes;
-use crate::proto::history::history_event::Attributes;
 use std::time::Duration;
 
 /// The thread's body; returns when the engine shuts down.
@@ -85,7 +85,11 @@ fn fire_timers(run: &mut Run, fx: &mut Effects, now: i64) {
                 timer_id: timer.timer_id,
                 started_event_id: timer.started_event_id,
             };
-            run.add_events(fx, now, vec![Attributes::TimerFiredEventAttributes(attrs)]);
+            run.add_events(
+                fx,
+                now,
+                vec![EventAttributes::TimerFiredEventAttributes(attrs)],
+            );
         }
     }
 }

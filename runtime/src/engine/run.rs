@@ -10,10 +10,10 @@ use super::effects::{Effects, QueueKey, WftEntry};
 use super::limits::Limits;
 use super::retry::workflow_task_backoff_ms;
 use super::token::{TaskKind, TaskToken};
+use crate::proto::EventAttributes;
 use crate::proto::common::WorkflowExecution;
 use crate::proto::enums::{EventType, TaskQueueKind, WorkflowExecutionStatus};
 use crate::proto::failure::Failure;
-use crate::proto::history::history_event::Attributes;
 use crate::proto::history::{
     HistoryEvent, WorkflowTaskFailedEventAttributes, WorkflowTaskScheduledEventAttributes,
 };
@@ -218,7 +218,7 @@ impl Run {
 
     /// Appends events to the history, in order, wiring activity close events to the
     /// `ActivityTaskStarted` written just before them. Returns the id of the last one.
-    pub(crate) fn append_all(&mut self, now: i64, batch: Vec<Attributes>) -> i64 {
+    pub(crate) fn append_all(&mut self, now: i64, batch: Vec<EventAttributes>) -> i64 {
         let mut started_ids = HashMap::new();
         let mut last = 0;
         for attrs in batch {
@@ -233,7 +233,7 @@ impl Run {
     }
 
     /// Appends one event; returns its id.
-    pub(crate) fn append(&mut self, now: i64, attrs: Attributes) -> i64 {
+    pub(crate) fn append(&mut self, now: i64, attrs: EventAttributes) -> i64 {
         self.append_all(now, vec![attrs])
     }
 
@@ -257,7 +257,7 @@ impl Run {
     }
 
     /// Holds events back until the running workflow task completes.
-    pub(crate) fn hold_all(&mut self, now: i64, batch: Vec<Attributes>) {
+    pub(crate) fn hold_all(&mut self, now: i64, batch: Vec<EventAttributes>) {
         self.journal_held_append();
         for attrs in batch {
             let mut event = HistoryEvent {
@@ -295,7 +295,7 @@ impl Run {
         let mut timers = HashMap::new();
         let mut activities = HashSet::new();
         for event in &self.held {
-            if let Some(Attributes::TimerFiredEventAttributes(a)) = &event.attributes {
+            if let Some(EventAttributes::TimerFiredEventAttributes(a)) = &event.attributes {
                 timers.insert(a.timer_id.clone(), a.started_event_id);
             } else if let Some(id) = activity_close_scheduled_id(event.attributes.as_ref()) {
                 activities.insert(id);
@@ -312,7 +312,7 @@ impl Run {
         self.journal_held();
         let mut removed = 0;
         self.held.retain(|e| {
-            let fired = matches!(&e.attributes, Some(Attributes::TimerFiredEventAttributes(a)) if timer_ids.contains(&a.timer_id));
+            let fired = matches!(&e.attributes, Some(EventAttributes::TimerFiredEventAttributes(a)) if timer_ids.contains(&a.timer_id));
             if fired {
                 removed += e.encoded_len() as u64;
             }
@@ -587,7 +587,10 @@ impl Run {
             start_to_close_timeout: Some(super::clock::dur(self.rec.workflow_task_timeout_ms)),
             attempt,
         };
-        let id = self.append(now, Attributes::WorkflowTaskScheduledEventAttributes(attrs));
+        let id = self.append(
+            now,
+            EventAttributes::WorkflowTaskScheduledEventAttributes(attrs),
+        );
         let not_before_ms = if not_before_ms > now {
             not_before_ms
         } else {
@@ -650,7 +653,10 @@ impl Run {
             identity: identity.to_string(),
             ..Default::default()
         };
-        self.append(now, Attributes::WorkflowTaskFailedEventAttributes(attrs));
+        self.append(
+            now,
+            EventAttributes::WorkflowTaskFailedEventAttributes(attrs),
+        );
         self.rec.workflow_task = None;
         let flushed = self.flush_held();
         if reschedule && self.is_open() {
@@ -666,7 +672,7 @@ impl Run {
 
     /// Records events that need the workflow to react (signals, cancel requests, activity and
     /// timer outcomes): held while a workflow task runs, else written with a new workflow task.
-    pub(crate) fn add_events(&mut self, fx: &mut Effects, now: i64, batch: Vec<Attributes>) {
+    pub(crate) fn add_events(&mut self, fx: &mut Effects, now: i64, batch: Vec<EventAttributes>) {
         if self.wft_started() {
             self.hold_all(now, batch);
         } else {
@@ -763,68 +769,91 @@ fn activity_due(act: &ActivityRecord) -> Option<i64> {
 }
 
 /// The event type of an attributes variant the engine writes.
-pub(crate) fn event_type(attrs: &Attributes) -> EventType {
-    use Attributes as A;
+pub(crate) fn event_type(attrs: &EventAttributes) -> EventType {
     match attrs {
-        A::WorkflowExecutionStartedEventAttributes(_) => EventType::WorkflowExecutionStarted,
-        A::WorkflowExecutionCompletedEventAttributes(_) => EventType::WorkflowExecutionCompleted,
-        A::WorkflowExecutionFailedEventAttributes(_) => EventType::WorkflowExecutionFailed,
-        A::WorkflowExecutionTimedOutEventAttributes(_) => EventType::WorkflowExecutionTimedOut,
-        A::WorkflowTaskScheduledEventAttributes(_) => EventType::WorkflowTaskScheduled,
-        A::WorkflowTaskStartedEventAttributes(_) => EventType::WorkflowTaskStarted,
-        A::WorkflowTaskCompletedEventAttributes(_) => EventType::WorkflowTaskCompleted,
-        A::WorkflowTaskTimedOutEventAttributes(_) => EventType::WorkflowTaskTimedOut,
-        A::WorkflowTaskFailedEventAttributes(_) => EventType::WorkflowTaskFailed,
-        A::ActivityTaskScheduledEventAttributes(_) => EventType::ActivityTaskScheduled,
-        A::ActivityTaskStartedEventAttributes(_) => EventType::ActivityTaskStarted,
-        A::ActivityTaskCompletedEventAttributes(_) => EventType::ActivityTaskCompleted,
-        A::ActivityTaskFailedEventAttributes(_) => EventType::ActivityTaskFailed,
-        A::ActivityTaskTimedOutEventAttributes(_) => EventType::ActivityTaskTimedOut,
-        A::ActivityTaskCancelRequestedEventAttributes(_) => EventType::ActivityTaskCancelRequested,
-        A::ActivityTaskCanceledEventAttributes(_) => EventType::ActivityTaskCanceled,
-        A::TimerStartedEventAttributes(_) => EventType::TimerStarted,
-        A::TimerFiredEventAttributes(_) => EventType::TimerFired,
-        A::TimerCanceledEventAttributes(_) => EventType::TimerCanceled,
-        A::MarkerRecordedEventAttributes(_) => EventType::MarkerRecorded,
-        A::WorkflowExecutionCancelRequestedEventAttributes(_) => {
+        EventAttributes::WorkflowExecutionStartedEventAttributes(_) => {
+            EventType::WorkflowExecutionStarted
+        }
+        EventAttributes::WorkflowExecutionCompletedEventAttributes(_) => {
+            EventType::WorkflowExecutionCompleted
+        }
+        EventAttributes::WorkflowExecutionFailedEventAttributes(_) => {
+            EventType::WorkflowExecutionFailed
+        }
+        EventAttributes::WorkflowExecutionTimedOutEventAttributes(_) => {
+            EventType::WorkflowExecutionTimedOut
+        }
+        EventAttributes::WorkflowTaskScheduledEventAttributes(_) => {
+            EventType::WorkflowTaskScheduled
+        }
+        EventAttributes::WorkflowTaskStartedEventAttributes(_) => EventType::WorkflowTaskStarted,
+        EventAttributes::WorkflowTaskCompletedEventAttributes(_) => {
+            EventType::WorkflowTaskCompleted
+        }
+        EventAttributes::WorkflowTaskTimedOutEventAttributes(_) => EventType::WorkflowTaskTimedOut,
+        EventAttributes::WorkflowTaskFailedEventAttributes(_) => EventType::WorkflowTaskFailed,
+        EventAttributes::ActivityTaskScheduledEventAttributes(_) => {
+            EventType::ActivityTaskScheduled
+        }
+        EventAttributes::ActivityTaskStartedEventAttributes(_) => EventType::ActivityTaskStarted,
+        EventAttributes::ActivityTaskCompletedEventAttributes(_) => {
+            EventType::ActivityTaskCompleted
+        }
+        EventAttributes::ActivityTaskFailedEventAttributes(_) => EventType::ActivityTaskFailed,
+        EventAttributes::ActivityTaskTimedOutEventAttributes(_) => EventType::ActivityTaskTimedOut,
+        EventAttributes::ActivityTaskCancelRequestedEventAttributes(_) => {
+            EventType::ActivityTaskCancelRequested
+        }
+        EventAttributes::ActivityTaskCanceledEventAttributes(_) => EventType::ActivityTaskCanceled,
+        EventAttributes::TimerStartedEventAttributes(_) => EventType::TimerStarted,
+        EventAttributes::TimerFiredEventAttributes(_) => EventType::TimerFired,
+        EventAttributes::TimerCanceledEventAttributes(_) => EventType::TimerCanceled,
+        EventAttributes::MarkerRecordedEventAttributes(_) => EventType::MarkerRecorded,
+        EventAttributes::WorkflowExecutionCancelRequestedEventAttributes(_) => {
             EventType::WorkflowExecutionCancelRequested
         }
-        A::WorkflowExecutionCanceledEventAttributes(_) => EventType::WorkflowExecutionCanceled,
-        A::WorkflowExecutionSignaledEventAttributes(_) => EventType::WorkflowExecutionSignaled,
-        A::WorkflowExecutionTerminatedEventAttributes(_) => EventType::WorkflowExecutionTerminated,
+        EventAttributes::WorkflowExecutionCanceledEventAttributes(_) => {
+            EventType::WorkflowExecutionCanceled
+        }
+        EventAttributes::WorkflowExecutionSignaledEventAttributes(_) => {
+            EventType::WorkflowExecutionSignaled
+        }
+        EventAttributes::WorkflowExecutionTerminatedEventAttributes(_) => {
+            EventType::WorkflowExecutionTerminated
+        }
         _ => EventType::Unspecified,
     }
 }
 
 /// The scheduled event id an activity close event refers to.
-fn activity_close_scheduled_id(attrs: Option<&Attributes>) -> Option<i64> {
+fn activity_close_scheduled_id(attrs: Option<&EventAttributes>) -> Option<i64> {
     match attrs? {
-        Attributes::ActivityTaskCompletedEventAttributes(a) => Some(a.scheduled_event_id),
-        Attributes::ActivityTaskFailedEventAttributes(a) => Some(a.scheduled_event_id),
-        Attributes::ActivityTaskTimedOutEventAttributes(a) => Some(a.scheduled_event_id),
-        Attributes::ActivityTaskCanceledEventAttributes(a) => Some(a.scheduled_event_id),
+        EventAttributes::ActivityTaskCompletedEventAttributes(a) => Some(a.scheduled_event_id),
+        EventAttributes::ActivityTaskFailedEventAttributes(a) => Some(a.scheduled_event_id),
+        EventAttributes::ActivityTaskTimedOutEventAttributes(a) => Some(a.scheduled_event_id),
+        EventAttributes::ActivityTaskCanceledEventAttributes(a) => Some(a.scheduled_event_id),
         _ => None,
     }
 }
 
 /// Ids are assigned when events are written, so an activity close event learns the id of the
 /// `ActivityTaskStarted` written just before it here.
-fn wire_started_id(attrs: &mut Attributes, id: i64, started_ids: &mut HashMap<i64, i64>) {
+fn wire_started_id(attrs: &mut EventAttributes, id: i64, started_ids: &mut HashMap<i64, i64>) {
     let started = match attrs {
-        Attributes::ActivityTaskStartedEventAttributes(a) => {
+        EventAttributes::ActivityTaskStartedEventAttributes(a) => {
             started_ids.insert(a.scheduled_event_id, id);
             return;
         }
-        Attributes::ActivityTaskCompletedEventAttributes(a) => started_ids
+        EventAttributes::ActivityTaskCompletedEventAttributes(a) => started_ids
             .get(&a.scheduled_event_id)
             .map(|s| (&mut a.started_event_id, *s)),
-        Attributes::ActivityTaskFailedEventAttributes(a) => started_ids
+        EventAttributes::ActivityTaskFailedEventAttributes(a) => started_ids
             .get(&a.scheduled_event_id)
             .map(|s| (&mut a.started_event_id, *s)),
-        Attributes::ActivityTaskTimedOutEventAttributes(a) => started_ids
+        EventAttributes::ActivityTaskTimedOutEventAttributes(a) => started_ids
             .get(&a.scheduled_event_id)
             .map(|s| (&mut a.started_event_id, *s)),
-        Attributes::ActivityTaskCanceledEventAttributes(a) => started_ids
+        EventAttributes::ActivityTaskCanceledEventAttributes(a) => started_ids
             .get(&a.scheduled_event_id)
             .map(|s| (&mut a.started_event_id, *s)),
         _ => None,

@@ -22,9 +22,9 @@ use super::run::Run;
 use super::state::State;
 use super::token::{HistoryCursor, TaskKind, TaskToken};
 use super::validate;
+use crate::proto::EventAttributes;
 use crate::proto::common::WorkflowType;
 use crate::proto::enums::{TaskQueueKind, TimeoutType, WorkflowTaskFailedCause};
-use crate::proto::history::history_event::Attributes;
 use crate::proto::history::{
     History, WorkflowTaskCompletedEventAttributes, WorkflowTaskStartedEventAttributes,
     WorkflowTaskTimedOutEventAttributes,
@@ -123,7 +123,10 @@ fn start(run: &mut Run, now: i64, identity: &str, backlog: usize, limits: &Limit
         history_size_bytes: run.rec.history_size_bytes,
         ..Default::default()
     };
-    let started_id = run.append(now, Attributes::WorkflowTaskStartedEventAttributes(attrs));
+    let started_id = run.append(
+        now,
+        EventAttributes::WorkflowTaskStartedEventAttributes(attrs),
+    );
     wft.started_event_id = started_id;
     wft.started_time_ms = now;
     run.rec.workflow_task = Some(wft);
@@ -271,7 +274,7 @@ fn complete(
     };
     let completed_id = run.append(
         now,
-        Attributes::WorkflowTaskCompletedEventAttributes(completed),
+        EventAttributes::WorkflowTaskCompletedEventAttributes(completed),
     );
     run.rec.previous_started_event_id = wft.started_event_id;
     run.rec.workflow_task = None;
@@ -345,7 +348,10 @@ pub(crate) fn on_due(run: &mut Run, fx: &mut Effects, now: i64) {
         started_event_id: wft.started_event_id,
         timeout_type: TimeoutType::StartToClose as i32,
     };
-    run.append(now, Attributes::WorkflowTaskTimedOutEventAttributes(attrs));
+    run.append(
+        now,
+        EventAttributes::WorkflowTaskTimedOutEventAttributes(attrs),
+    );
     run.rec.workflow_task = None;
     let flushed = run.flush_held();
     run.retry_workflow_task(fx, now, if flushed { 1 } else { wft.attempt + 1 });
