@@ -1,5 +1,7 @@
 //! One open run: its record, its history, the events held back while a workflow task runs, its
-//! pending activities and timers, and which of those changed since they were last written.
+//! pending activities and timers, and which of those changed since they were last written; the
+//! scheduling and failing of its workflow task; and when it next needs the timer thread
+//! ([`Run::next_due`]).
 //!
 //! Pending activities, timers and held events change only through [`Run`]'s methods, which keep
 //! the activity-id index in step and, while a workflow task completion is applied, record how to

@@ -1,5 +1,6 @@
 //! The engine's working state, all behind one lock: open runs with their histories, the records
-//! of closed runs, the task queues, and the deadline heap the timer thread sleeps on.
+//! of closed runs, the task queues, and the deadline heap the timer thread sleeps on; and how it
+//! is rebuilt, queues and deadlines included, from what the store loaded.
 
 use super::effects::{ActEntry, QueueKey, WftEntry};
 use super::rpc_error::{workflow_completed, workflow_not_found};

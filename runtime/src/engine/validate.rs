@@ -1,4 +1,4 @@
-//! Checks on request fields that every RPC shares: ids, payload sizes, task queues.
+//! Checks on request fields that every RPC shares: ids, payload and reason sizes, task queues.
 
 use super::limits::Limits;
 use super::rpc_error::{clip, invalid, too_large};
