@@ -7,18 +7,19 @@
 //! timeouts are final.
 
 use super::clock::{now_ms, opt_dur, opt_ts, ts};
+use super::core::Core;
+use super::effects::{ActEntry, Effects, QueueKey};
+use super::failures::timeout_failure;
 use super::retry::{self, Decision, timeout_type_name};
+use super::rpc_error::{activity_task_not_found, clip, failed_precondition, workflow_completed};
 use super::run::Run;
-use super::shared::Core;
-use super::state::{ActEntry, Effects, QueueKey, State};
-use super::status::{activity_task_not_found, clip, failed_precondition, workflow_completed};
+use super::state::State;
 use super::token::{TaskKind, TaskToken};
 use super::validate;
-use super::workflow_task::ENGINE_IDENTITY;
+use crate::proto::EventAttributes;
 use crate::proto::common::{Payloads, WorkflowExecution, WorkflowType};
 use crate::proto::enums::{RetryState, TimeoutType};
-use crate::proto::failure::{Failure, TimeoutFailureInfo, failure::FailureInfo};
-use crate::proto::history::history_event::Attributes as Ev;
+use crate::proto::failure::{Failure, failure::FailureInfo};
 use crate::proto::history::{
     ActivityTaskCanceledEventAttributes, ActivityTaskCompletedEventAttributes,
     ActivityTaskFailedEventAttributes, ActivityTaskStartedEventAttributes,
@@ -264,7 +265,7 @@ fn apply(
                 fx,
                 now,
                 scheduled,
-                Ev::ActivityTaskCompletedEventAttributes(done),
+                EventAttributes::ActivityTaskCompletedEventAttributes(done),
             );
         }
         Report::Failed {
@@ -289,7 +290,7 @@ fn apply(
                         fx,
                         now,
                         scheduled,
-                        Ev::ActivityTaskFailedEventAttributes(failed),
+                        EventAttributes::ActivityTaskFailedEventAttributes(failed),
                     );
                 }
             }
@@ -313,7 +314,7 @@ fn apply(
                 fx,
                 now,
                 scheduled,
-                Ev::ActivityTaskCanceledEventAttributes(canceled),
+                EventAttributes::ActivityTaskCanceledEventAttributes(canceled),
             );
         }
     }
@@ -322,13 +323,13 @@ fn apply(
 
 /// Removes a pending activity and writes its outcome: `ActivityTaskStarted` (when the attempt
 /// started) then the close event, held while a workflow task runs.
-fn close(run: &mut Run, fx: &mut Effects, now: i64, scheduled: i64, outcome: Ev) {
+fn close(run: &mut Run, fx: &mut Effects, now: i64, scheduled: i64, outcome: EventAttributes) {
     let Some(act) = run.remove_activity(scheduled) else {
         return;
     };
     let mut batch = Vec::with_capacity(2);
     if act.is_started() {
-        batch.push(Ev::ActivityTaskStartedEventAttributes(
+        batch.push(EventAttributes::ActivityTaskStartedEventAttributes(
             ActivityTaskStartedEventAttributes {
                 scheduled_event_id: act.scheduled_event_id,
                 identity: act.started_identity.clone(),
@@ -416,27 +417,6 @@ fn bound_last_failure(act: &mut ActivityRecord) {
     }
 }
 
-/// The earliest moment the activity needs the timer thread: a timeout or the end of a back-off.
-pub(crate) fn next_due(act: &ActivityRecord) -> Option<i64> {
-    let mut times = Vec::with_capacity(3);
-    if act.schedule_to_close_ms > 0 {
-        times.push(act.first_scheduled_ms + act.schedule_to_close_ms);
-    }
-    if act.is_started() {
-        if act.start_to_close_ms > 0 {
-            times.push(act.started_ms + act.start_to_close_ms);
-        }
-        if act.heartbeat_ms > 0 {
-            times.push(act.started_ms.max(act.last_heartbeat_ms) + act.heartbeat_ms);
-        }
-    } else if act.retry_at_ms > 0 {
-        times.push(act.retry_at_ms);
-    } else if act.schedule_to_start_ms > 0 {
-        times.push(act.attempt_scheduled_ms + act.schedule_to_start_ms);
-    }
-    times.into_iter().min()
-}
-
 /// Handles a timeout or the end of a back-off of the activity scheduled at `scheduled`.
 pub(crate) fn on_due(run: &mut Run, fx: &mut Effects, now: i64, scheduled: i64) {
     let Some(act) = run.activities.get(&scheduled).cloned() else {
@@ -475,18 +455,6 @@ pub(crate) fn on_due(run: &mut Run, fx: &mut Effects, now: i64, scheduled: i64) 
     }
 }
 
-fn timeout_failure(message: String, kind: TimeoutType, details: Option<Payloads>) -> Failure {
-    Failure {
-        message,
-        source: ENGINE_IDENTITY.to_string(),
-        failure_info: Some(FailureInfo::TimeoutFailureInfo(TimeoutFailureInfo {
-            timeout_type: kind as i32,
-            last_heartbeat_details: details,
-        })),
-        ..Default::default()
-    }
-}
-
 fn time_out(run: &mut Run, fx: &mut Effects, now: i64, act: &ActivityRecord, kind: TimeoutType) {
     let message = format!("activity {} timeout", timeout_type_name(kind));
     let failure = timeout_failure(message, kind, None);
@@ -522,7 +490,7 @@ fn time_out(run: &mut Run, fx: &mut Effects, now: i64, act: &ActivityRecord, kin
         fx,
         now,
         act.scheduled_event_id,
-        Ev::ActivityTaskTimedOutEventAttributes(timed_out),
+        EventAttributes::ActivityTaskTimedOutEventAttributes(timed_out),
     );
 }
 

@@ -13,13 +13,14 @@
 //! completion), so the largest completion holds the engine lock for a bounded time.
 
 use super::clock::{duration_ms, opt_dur};
+use super::effects::{ActEntry, Effects};
 use super::limits::Limits;
 use super::retry;
+use super::rpc_error::clip;
 use super::run::Run;
-use super::state::{ActEntry, Effects};
-use super::status::clip;
+use crate::proto::CommandAttributes;
+use crate::proto::EventAttributes;
 use crate::proto::command::Command;
-use crate::proto::command::command::Attributes as Cmd;
 use crate::proto::command::{
     RequestCancelActivityTaskCommandAttributes, ScheduleActivityTaskCommandAttributes,
 };
@@ -27,7 +28,6 @@ use crate::proto::enums::{
     CommandType, RetryState, TaskQueueKind, WorkflowExecutionStatus,
     WorkflowTaskFailedCause as Cause,
 };
-use crate::proto::history::history_event::Attributes as Ev;
 use crate::proto::history::*;
 use crate::proto::service::RespondWorkflowTaskCompletedRequest;
 use crate::proto::taskqueue::TaskQueue;
@@ -150,13 +150,13 @@ pub(crate) fn truncate_failures(commands: &mut [Command], max_depth: usize) {
     use super::validate::truncate_causes;
     for command in commands {
         match command.attributes.as_mut() {
-            Some(Cmd::FailWorkflowExecutionCommandAttributes(a)) => {
+            Some(CommandAttributes::FailWorkflowExecutionCommandAttributes(a)) => {
                 truncate_causes(&mut a.failure, max_depth);
             }
-            Some(Cmd::RecordMarkerCommandAttributes(a)) => {
+            Some(CommandAttributes::RecordMarkerCommandAttributes(a)) => {
                 truncate_causes(&mut a.failure, max_depth);
             }
-            Some(Cmd::ContinueAsNewWorkflowExecutionCommandAttributes(a)) => {
+            Some(CommandAttributes::ContinueAsNewWorkflowExecutionCommandAttributes(a)) => {
                 truncate_causes(&mut a.failure, max_depth);
             }
             _ => {}
@@ -287,27 +287,27 @@ fn handle(
     match (kind, &command.attributes) {
         (
             CommandType::ScheduleActivityTask,
-            Some(Cmd::ScheduleActivityTaskCommandAttributes(a)),
+            Some(CommandAttributes::ScheduleActivityTaskCommandAttributes(a)),
         ) => schedule_activity(run, ctx, now, a),
         (CommandType::ScheduleActivityTask, _) => {
             Err(missing(Cause::BadScheduleActivityAttributes))
         }
         (
             CommandType::RequestCancelActivityTask,
-            Some(Cmd::RequestCancelActivityTaskCommandAttributes(a)),
+            Some(CommandAttributes::RequestCancelActivityTaskCommandAttributes(a)),
         ) => cancel_activity(run, ctx, now, a),
         (CommandType::RequestCancelActivityTask, _) => {
             Err(missing(Cause::BadRequestCancelActivityAttributes))
         }
-        (CommandType::StartTimer, Some(Cmd::StartTimerCommandAttributes(a))) => {
+        (CommandType::StartTimer, Some(CommandAttributes::StartTimerCommandAttributes(a))) => {
             start_timer(run, ctx, now, &a.timer_id, &a.start_to_fire_timeout)
         }
         (CommandType::StartTimer, _) => Err(missing(Cause::BadStartTimerAttributes)),
-        (CommandType::CancelTimer, Some(Cmd::CancelTimerCommandAttributes(a))) => {
+        (CommandType::CancelTimer, Some(CommandAttributes::CancelTimerCommandAttributes(a))) => {
             cancel_timer(run, ctx, now, &a.timer_id)
         }
         (CommandType::CancelTimer, _) => Err(missing(Cause::BadCancelTimerAttributes)),
-        (CommandType::RecordMarker, Some(Cmd::RecordMarkerCommandAttributes(a))) => {
+        (CommandType::RecordMarker, Some(CommandAttributes::RecordMarkerCommandAttributes(a))) => {
             if a.marker_name.is_empty() {
                 return Err(reject(
                     Cause::BadRecordMarkerAttributes,
@@ -328,13 +328,15 @@ fn handle(
                 header: a.header.clone(),
                 failure: a.failure.clone(),
             };
-            run.append(now, Ev::MarkerRecordedEventAttributes(attrs));
+            run.append(now, EventAttributes::MarkerRecordedEventAttributes(attrs));
             Ok(())
         }
         (CommandType::RecordMarker, _) => Err(missing(Cause::BadRecordMarkerAttributes)),
         (CommandType::CompleteWorkflowExecution, attrs) => {
             let result = match attrs {
-                Some(Cmd::CompleteWorkflowExecutionCommandAttributes(a)) => a.result.clone(),
+                Some(CommandAttributes::CompleteWorkflowExecutionCommandAttributes(a)) => {
+                    a.result.clone()
+                }
                 _ => None,
             };
             ctx.check_size(
@@ -342,7 +344,7 @@ fn handle(
                 "workflow result",
             )?;
             close(run, ctx, now, WorkflowExecutionStatus::Completed, |wtc| {
-                Ev::WorkflowExecutionCompletedEventAttributes(
+                EventAttributes::WorkflowExecutionCompletedEventAttributes(
                     WorkflowExecutionCompletedEventAttributes {
                         result,
                         workflow_task_completed_event_id: wtc,
@@ -353,7 +355,9 @@ fn handle(
         }
         (CommandType::FailWorkflowExecution, attrs) => {
             let failure = match attrs {
-                Some(Cmd::FailWorkflowExecutionCommandAttributes(a)) => a.failure.clone(),
+                Some(CommandAttributes::FailWorkflowExecutionCommandAttributes(a)) => {
+                    a.failure.clone()
+                }
                 _ => None,
             };
             ctx.check_size(
@@ -361,17 +365,21 @@ fn handle(
                 "workflow failure",
             )?;
             close(run, ctx, now, WorkflowExecutionStatus::Failed, |wtc| {
-                Ev::WorkflowExecutionFailedEventAttributes(WorkflowExecutionFailedEventAttributes {
-                    failure,
-                    retry_state: RetryState::RetryPolicyNotSet as i32,
-                    workflow_task_completed_event_id: wtc,
-                    new_execution_run_id: String::new(),
-                })
+                EventAttributes::WorkflowExecutionFailedEventAttributes(
+                    WorkflowExecutionFailedEventAttributes {
+                        failure,
+                        retry_state: RetryState::RetryPolicyNotSet as i32,
+                        workflow_task_completed_event_id: wtc,
+                        new_execution_run_id: String::new(),
+                    },
+                )
             })
         }
         (CommandType::CancelWorkflowExecution, attrs) => {
             let details = match attrs {
-                Some(Cmd::CancelWorkflowExecutionCommandAttributes(a)) => a.details.clone(),
+                Some(CommandAttributes::CancelWorkflowExecutionCommandAttributes(a)) => {
+                    a.details.clone()
+                }
                 _ => None,
             };
             ctx.check_size(
@@ -379,7 +387,7 @@ fn handle(
                 "cancellation details",
             )?;
             close(run, ctx, now, WorkflowExecutionStatus::Canceled, |wtc| {
-                Ev::WorkflowExecutionCanceledEventAttributes(
+                EventAttributes::WorkflowExecutionCanceledEventAttributes(
                     WorkflowExecutionCanceledEventAttributes {
                         workflow_task_completed_event_id: wtc,
                         details,
@@ -402,7 +410,7 @@ fn close(
     ctx: &mut CommandContext<'_>,
     now: i64,
     status: WorkflowExecutionStatus,
-    event: impl FnOnce(i64) -> Ev,
+    event: impl FnOnce(i64) -> EventAttributes,
 ) -> Result<(), CommandError> {
     if ctx.has_held {
         return Err(reject(
@@ -532,7 +540,10 @@ fn schedule_activity(
         priority: a.priority.clone(),
         ..Default::default()
     };
-    let id = run.append(now, Ev::ActivityTaskScheduledEventAttributes(attrs));
+    let id = run.append(
+        now,
+        EventAttributes::ActivityTaskScheduledEventAttributes(attrs),
+    );
     run.put_activity(ActivityRecord {
         run_id: run.rec.run_id.clone(),
         scheduled_event_id: id,
@@ -593,7 +604,7 @@ fn cancel_activity(
     };
     let requested_id = run.append(
         now,
-        Ev::ActivityTaskCancelRequestedEventAttributes(requested),
+        EventAttributes::ActivityTaskCancelRequestedEventAttributes(requested),
     );
     // An activity whose outcome is already held just gets the request on record.
     let Some(act) = pending else { return Ok(()) };
@@ -619,7 +630,12 @@ fn cancel_activity(
     };
     // Like any event that is not a command's own, it follows the batch's command events (as
     // Temporal writes it), and it needs a new workflow task.
-    run.hold_all(now, vec![Ev::ActivityTaskCanceledEventAttributes(canceled)]);
+    run.hold_all(
+        now,
+        vec![EventAttributes::ActivityTaskCanceledEventAttributes(
+            canceled,
+        )],
+    );
     if let Some(held) = ctx.held.as_mut() {
         held.activity_closes.insert(scheduled);
     }
@@ -661,7 +677,7 @@ fn start_timer(
         start_to_fire_timeout: *timeout,
         workflow_task_completed_event_id: ctx.completed_id,
     };
-    let id = run.append(now, Ev::TimerStartedEventAttributes(attrs));
+    let id = run.append(now, EventAttributes::TimerStartedEventAttributes(attrs));
     run.put_timer(TimerRecord {
         run_id: run.rec.run_id.clone(),
         timer_id: timer_id.to_string(),
@@ -708,6 +724,6 @@ fn cancel_timer(
         workflow_task_completed_event_id: ctx.completed_id,
         identity: ctx.identity.to_string(),
     };
-    run.append(now, Ev::TimerCanceledEventAttributes(attrs));
+    run.append(now, EventAttributes::TimerCanceledEventAttributes(attrs));
     Ok(())
 }

@@ -6,10 +6,10 @@
 //! most `Limits::history_page_bytes` bytes of events (but always at least one event), so that no
 //! answer outgrows what a client can receive however large the history.
 
+use super::core::Core;
 use super::limits::Limits;
-use super::shared::Core;
+use super::rpc_error::{data_loss, internal, invalid, workflow_not_found};
 use super::state::State;
-use super::status::{data_loss, internal, invalid, workflow_not_found};
 use super::token::HistoryCursor;
 use super::validate;
 use crate::proto::enums::HistoryEventFilterType;

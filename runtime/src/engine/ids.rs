@@ -6,9 +6,9 @@
 //! [`Limits::max_id_bytes`]: super::Limits::max_id_bytes
 
 use super::commands::CommandError;
-use super::status::invalid;
+use super::rpc_error::invalid;
+use crate::proto::CommandAttributes;
 use crate::proto::command::Command;
-use crate::proto::command::command::Attributes as Cmd;
 use crate::proto::common::{WorkflowExecution, WorkflowType};
 use crate::proto::enums::WorkflowTaskFailedCause as Cause;
 use crate::proto::service::*;
@@ -38,7 +38,7 @@ fn too_long(field: &str, len: usize, limit: usize) -> String {
 pub(crate) fn commands(commands: &[Command], limit: usize) -> Result<(), CommandError> {
     for (index, command) in commands.iter().enumerate() {
         let (cause, ids): (Cause, Vec<(&str, &str)>) = match &command.attributes {
-            Some(Cmd::ScheduleActivityTaskCommandAttributes(a)) => (
+            Some(CommandAttributes::ScheduleActivityTaskCommandAttributes(a)) => (
                 Cause::BadScheduleActivityAttributes,
                 vec![
                     ("activity_id", &a.activity_id),
@@ -49,15 +49,15 @@ pub(crate) fn commands(commands: &[Command], limit: usize) -> Result<(), Command
                     ("task_queue.name", queue(&a.task_queue)),
                 ],
             ),
-            Some(Cmd::StartTimerCommandAttributes(a)) => (
+            Some(CommandAttributes::StartTimerCommandAttributes(a)) => (
                 Cause::BadStartTimerAttributes,
                 vec![("timer_id", &a.timer_id)],
             ),
-            Some(Cmd::CancelTimerCommandAttributes(a)) => (
+            Some(CommandAttributes::CancelTimerCommandAttributes(a)) => (
                 Cause::BadCancelTimerAttributes,
                 vec![("timer_id", &a.timer_id)],
             ),
-            Some(Cmd::RecordMarkerCommandAttributes(a)) => (
+            Some(CommandAttributes::RecordMarkerCommandAttributes(a)) => (
                 Cause::BadRecordMarkerAttributes,
                 vec![("marker_name", &a.marker_name)],
             ),

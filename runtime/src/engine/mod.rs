@@ -16,23 +16,29 @@ use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 mod activity;
+mod cancel;
 mod clock;
+mod close;
 mod commands;
+mod config;
+mod core;
 mod driver;
+mod effects;
+mod failures;
 mod health;
 mod history;
 mod ids;
 mod limits;
 mod retry;
+mod rpc_error;
 mod run;
 mod service;
-mod shared;
+mod signal;
 mod start;
 mod state;
-mod status;
+mod terminate;
 mod token;
 mod validate;
 mod visibility;
@@ -41,34 +47,10 @@ mod workflow_task;
 #[cfg(test)]
 mod tests;
 
+pub use self::config::EngineConfig;
+use self::core::Core;
 pub use self::health::Health;
 pub use self::limits::Limits;
-use self::shared::Core;
-
-/// How an [`Engine`] behaves.
-#[derive(Debug, Clone)]
-pub struct EngineConfig {
-    /// Namespaces that exist; requests naming any other get `NotFound`. Default `["default"]`.
-    pub namespaces: Vec<String>,
-    /// How long a poll for a task, or a history read with `wait_new_event`, waits before it
-    /// answers empty. Default 60 s.
-    pub long_poll_timeout: Duration,
-    /// Start-to-close timeout of a workflow task when the start request sets none. Default 10 s.
-    pub default_workflow_task_timeout: Duration,
-    /// What one request, run and task may hold: see [`Limits`].
-    pub limits: Limits,
-}
-
-impl Default for EngineConfig {
-    fn default() -> Self {
-        Self {
-            namespaces: vec!["default".to_string()],
-            long_poll_timeout: Duration::from_secs(60),
-            default_workflow_task_timeout: Duration::from_secs(10),
-            limits: Limits::default(),
-        }
-    }
-}
 
 /// Why an engine could not be created.
 #[derive(Debug, thiserror::Error)]

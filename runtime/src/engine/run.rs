@@ -1,18 +1,24 @@
 //! One open run: its record, its history, the events held back while a workflow task runs, its
-//! pending activities and timers, and which of those changed since they were last written.
+//! pending activities and timers, and which of those changed since they were last written; the
+//! scheduling and failing of its workflow task; and when it next needs the timer thread
+//! ([`Run::next_due`]).
 //!
 //! Pending activities, timers and held events change only through [`Run`]'s methods, which keep
 //! the activity-id index in step and, while a workflow task completion is applied, record how to
 //! undo each change (see [`Run::checkpoint`]).
 
 use super::clock::{next_task_id, ts};
+use super::effects::{Effects, QueueKey, WftEntry};
 use super::limits::Limits;
-use super::state::{Effects, QueueKey, WftEntry};
+use super::retry::workflow_task_backoff_ms;
 use super::token::{TaskKind, TaskToken};
+use crate::proto::EventAttributes;
 use crate::proto::common::WorkflowExecution;
 use crate::proto::enums::{EventType, TaskQueueKind, WorkflowExecutionStatus};
-use crate::proto::history::history_event::Attributes;
-use crate::proto::history::{HistoryEvent, WorkflowTaskScheduledEventAttributes};
+use crate::proto::failure::Failure;
+use crate::proto::history::{
+    HistoryEvent, WorkflowTaskFailedEventAttributes, WorkflowTaskScheduledEventAttributes,
+};
 use crate::proto::taskqueue::TaskQueue;
 use crate::store::{
     ActivityRecord, EncodedEvent, ExecutionRecord, OpenRunRows, TimerRecord, WorkflowTaskRecord,
@@ -214,7 +220,7 @@ impl Run {
 
     /// Appends events to the history, in order, wiring activity close events to the
     /// `ActivityTaskStarted` written just before them. Returns the id of the last one.
-    pub(crate) fn append_all(&mut self, now: i64, batch: Vec<Attributes>) -> i64 {
+    pub(crate) fn append_all(&mut self, now: i64, batch: Vec<EventAttributes>) -> i64 {
         let mut started_ids = HashMap::new();
         let mut last = 0;
         for attrs in batch {
@@ -229,7 +235,7 @@ impl Run {
     }
 
     /// Appends one event; returns its id.
-    pub(crate) fn append(&mut self, now: i64, attrs: Attributes) -> i64 {
+    pub(crate) fn append(&mut self, now: i64, attrs: EventAttributes) -> i64 {
         self.append_all(now, vec![attrs])
     }
 
@@ -253,7 +259,7 @@ impl Run {
     }
 
     /// Holds events back until the running workflow task completes.
-    pub(crate) fn hold_all(&mut self, now: i64, batch: Vec<Attributes>) {
+    pub(crate) fn hold_all(&mut self, now: i64, batch: Vec<EventAttributes>) {
         self.journal_held_append();
         for attrs in batch {
             let mut event = HistoryEvent {
@@ -291,7 +297,7 @@ impl Run {
         let mut timers = HashMap::new();
         let mut activities = HashSet::new();
         for event in &self.held {
-            if let Some(Attributes::TimerFiredEventAttributes(a)) = &event.attributes {
+            if let Some(EventAttributes::TimerFiredEventAttributes(a)) = &event.attributes {
                 timers.insert(a.timer_id.clone(), a.started_event_id);
             } else if let Some(id) = activity_close_scheduled_id(event.attributes.as_ref()) {
                 activities.insert(id);
@@ -308,7 +314,7 @@ impl Run {
         self.journal_held();
         let mut removed = 0;
         self.held.retain(|e| {
-            let fired = matches!(&e.attributes, Some(Attributes::TimerFiredEventAttributes(a)) if timer_ids.contains(&a.timer_id));
+            let fired = matches!(&e.attributes, Some(EventAttributes::TimerFiredEventAttributes(a)) if timer_ids.contains(&a.timer_id));
             if fired {
                 removed += e.encoded_len() as u64;
             }
@@ -583,7 +589,10 @@ impl Run {
             start_to_close_timeout: Some(super::clock::dur(self.rec.workflow_task_timeout_ms)),
             attempt,
         };
-        let id = self.append(now, Attributes::WorkflowTaskScheduledEventAttributes(attrs));
+        let id = self.append(
+            now,
+            EventAttributes::WorkflowTaskScheduledEventAttributes(attrs),
+        );
         let not_before_ms = if not_before_ms > now {
             not_before_ms
         } else {
@@ -625,9 +634,47 @@ impl Run {
         }
     }
 
+    /// Writes `WorkflowTaskFailed` for the started task, then the held events, then (when
+    /// `reschedule`) a new task: attempt + 1 with back-off, or attempt 1 when held events were
+    /// written, since the workflow then has something new to see.
+    pub(crate) fn fail_workflow_task(
+        &mut self,
+        fx: &mut Effects,
+        now: i64,
+        cause: i32,
+        failure: Option<Failure>,
+        identity: &str,
+        reschedule: bool,
+    ) {
+        let Some(wft) = self.wft() else { return };
+        let attrs = WorkflowTaskFailedEventAttributes {
+            scheduled_event_id: wft.scheduled_event_id,
+            started_event_id: wft.started_event_id,
+            cause,
+            failure,
+            identity: identity.to_string(),
+            ..Default::default()
+        };
+        self.append(
+            now,
+            EventAttributes::WorkflowTaskFailedEventAttributes(attrs),
+        );
+        self.rec.workflow_task = None;
+        let flushed = self.flush_held();
+        if reschedule && self.is_open() {
+            self.retry_workflow_task(fx, now, if flushed { 1 } else { wft.attempt + 1 });
+        }
+    }
+
+    /// Schedules attempt `attempt` of the workflow task, available once its back-off passed.
+    pub(crate) fn retry_workflow_task(&mut self, fx: &mut Effects, now: i64, attempt: i32) {
+        let backoff = workflow_task_backoff_ms(attempt);
+        self.schedule_workflow_task(fx, now, attempt, now + backoff);
+    }
+
     /// Records events that need the workflow to react (signals, cancel requests, activity and
     /// timer outcomes): held while a workflow task runs, else written with a new workflow task.
-    pub(crate) fn add_events(&mut self, fx: &mut Effects, now: i64, batch: Vec<Attributes>) {
+    pub(crate) fn add_events(&mut self, fx: &mut Effects, now: i64, batch: Vec<EventAttributes>) {
         if self.wft_started() {
             self.hold_all(now, batch);
         } else {
@@ -661,71 +708,154 @@ impl Run {
             self.dirty.held = true;
         }
     }
+
+    /// The earliest moment something in this run needs the timer thread: the run timeout, the
+    /// end of the start delay, its workflow task's timeout or back-off, a timer, or an
+    /// activity's timeout or back-off.
+    pub(crate) fn next_due(&self) -> Option<i64> {
+        let mut due: Option<i64> = None;
+        let mut consider = |at: i64| {
+            if at > 0 {
+                due = Some(due.map_or(at, |d| d.min(at)));
+            }
+        };
+        consider(self.rec.run_deadline_ms);
+        if self.rec.workflow_task.is_none() {
+            consider(self.rec.first_task_not_before_ms);
+        }
+        if let Some(at) = self.workflow_task_due() {
+            consider(at);
+        }
+        for timer in self.timers.values() {
+            consider(timer.fire_at_ms);
+        }
+        for act in self.activities.values() {
+            if let Some(at) = activity_due(act) {
+                consider(at);
+            }
+        }
+        due
+    }
+
+    /// When the workflow task of this run next needs the timer thread.
+    pub(crate) fn workflow_task_due(&self) -> Option<i64> {
+        let wft = self.wft()?;
+        if wft.started_event_id > 0 {
+            (self.rec.workflow_task_timeout_ms > 0)
+                .then(|| wft.started_time_ms + self.rec.workflow_task_timeout_ms)
+        } else {
+            (wft.not_before_ms > 0).then_some(wft.not_before_ms)
+        }
+    }
+}
+
+/// The earliest moment the activity needs the timer thread: a timeout or the end of a back-off.
+fn activity_due(act: &ActivityRecord) -> Option<i64> {
+    let mut times = Vec::with_capacity(3);
+    if act.schedule_to_close_ms > 0 {
+        times.push(act.first_scheduled_ms + act.schedule_to_close_ms);
+    }
+    if act.is_started() {
+        if act.start_to_close_ms > 0 {
+            times.push(act.started_ms + act.start_to_close_ms);
+        }
+        if act.heartbeat_ms > 0 {
+            times.push(act.started_ms.max(act.last_heartbeat_ms) + act.heartbeat_ms);
+        }
+    } else if act.retry_at_ms > 0 {
+        times.push(act.retry_at_ms);
+    } else if act.schedule_to_start_ms > 0 {
+        times.push(act.attempt_scheduled_ms + act.schedule_to_start_ms);
+    }
+    times.into_iter().min()
 }
 
 /// The event type of an attributes variant the engine writes.
-pub(crate) fn event_type(attrs: &Attributes) -> EventType {
-    use Attributes as A;
+pub(crate) fn event_type(attrs: &EventAttributes) -> EventType {
     match attrs {
-        A::WorkflowExecutionStartedEventAttributes(_) => EventType::WorkflowExecutionStarted,
-        A::WorkflowExecutionCompletedEventAttributes(_) => EventType::WorkflowExecutionCompleted,
-        A::WorkflowExecutionFailedEventAttributes(_) => EventType::WorkflowExecutionFailed,
-        A::WorkflowExecutionTimedOutEventAttributes(_) => EventType::WorkflowExecutionTimedOut,
-        A::WorkflowTaskScheduledEventAttributes(_) => EventType::WorkflowTaskScheduled,
-        A::WorkflowTaskStartedEventAttributes(_) => EventType::WorkflowTaskStarted,
-        A::WorkflowTaskCompletedEventAttributes(_) => EventType::WorkflowTaskCompleted,
-        A::WorkflowTaskTimedOutEventAttributes(_) => EventType::WorkflowTaskTimedOut,
-        A::WorkflowTaskFailedEventAttributes(_) => EventType::WorkflowTaskFailed,
-        A::ActivityTaskScheduledEventAttributes(_) => EventType::ActivityTaskScheduled,
-        A::ActivityTaskStartedEventAttributes(_) => EventType::ActivityTaskStarted,
-        A::ActivityTaskCompletedEventAttributes(_) => EventType::ActivityTaskCompleted,
-        A::ActivityTaskFailedEventAttributes(_) => EventType::ActivityTaskFailed,
-        A::ActivityTaskTimedOutEventAttributes(_) => EventType::ActivityTaskTimedOut,
-        A::ActivityTaskCancelRequestedEventAttributes(_) => EventType::ActivityTaskCancelRequested,
-        A::ActivityTaskCanceledEventAttributes(_) => EventType::ActivityTaskCanceled,
-        A::TimerStartedEventAttributes(_) => EventType::TimerStarted,
-        A::TimerFiredEventAttributes(_) => EventType::TimerFired,
-        A::TimerCanceledEventAttributes(_) => EventType::TimerCanceled,
-        A::MarkerRecordedEventAttributes(_) => EventType::MarkerRecorded,
-        A::WorkflowExecutionCancelRequestedEventAttributes(_) => {
+        EventAttributes::WorkflowExecutionStartedEventAttributes(_) => {
+            EventType::WorkflowExecutionStarted
+        }
+        EventAttributes::WorkflowExecutionCompletedEventAttributes(_) => {
+            EventType::WorkflowExecutionCompleted
+        }
+        EventAttributes::WorkflowExecutionFailedEventAttributes(_) => {
+            EventType::WorkflowExecutionFailed
+        }
+        EventAttributes::WorkflowExecutionTimedOutEventAttributes(_) => {
+            EventType::WorkflowExecutionTimedOut
+        }
+        EventAttributes::WorkflowTaskScheduledEventAttributes(_) => {
+            EventType::WorkflowTaskScheduled
+        }
+        EventAttributes::WorkflowTaskStartedEventAttributes(_) => EventType::WorkflowTaskStarted,
+        EventAttributes::WorkflowTaskCompletedEventAttributes(_) => {
+            EventType::WorkflowTaskCompleted
+        }
+        EventAttributes::WorkflowTaskTimedOutEventAttributes(_) => EventType::WorkflowTaskTimedOut,
+        EventAttributes::WorkflowTaskFailedEventAttributes(_) => EventType::WorkflowTaskFailed,
+        EventAttributes::ActivityTaskScheduledEventAttributes(_) => {
+            EventType::ActivityTaskScheduled
+        }
+        EventAttributes::ActivityTaskStartedEventAttributes(_) => EventType::ActivityTaskStarted,
+        EventAttributes::ActivityTaskCompletedEventAttributes(_) => {
+            EventType::ActivityTaskCompleted
+        }
+        EventAttributes::ActivityTaskFailedEventAttributes(_) => EventType::ActivityTaskFailed,
+        EventAttributes::ActivityTaskTimedOutEventAttributes(_) => EventType::ActivityTaskTimedOut,
+        EventAttributes::ActivityTaskCancelRequestedEventAttributes(_) => {
+            EventType::ActivityTaskCancelRequested
+        }
+        EventAttributes::ActivityTaskCanceledEventAttributes(_) => EventType::ActivityTaskCanceled,
+        EventAttributes::TimerStartedEventAttributes(_) => EventType::TimerStarted,
+        EventAttributes::TimerFiredEventAttributes(_) => EventType::TimerFired,
+        EventAttributes::TimerCanceledEventAttributes(_) => EventType::TimerCanceled,
+        EventAttributes::MarkerRecordedEventAttributes(_) => EventType::MarkerRecorded,
+        EventAttributes::WorkflowExecutionCancelRequestedEventAttributes(_) => {
             EventType::WorkflowExecutionCancelRequested
         }
-        A::WorkflowExecutionCanceledEventAttributes(_) => EventType::WorkflowExecutionCanceled,
-        A::WorkflowExecutionSignaledEventAttributes(_) => EventType::WorkflowExecutionSignaled,
-        A::WorkflowExecutionTerminatedEventAttributes(_) => EventType::WorkflowExecutionTerminated,
+        EventAttributes::WorkflowExecutionCanceledEventAttributes(_) => {
+            EventType::WorkflowExecutionCanceled
+        }
+        EventAttributes::WorkflowExecutionSignaledEventAttributes(_) => {
+            EventType::WorkflowExecutionSignaled
+        }
+        EventAttributes::WorkflowExecutionTerminatedEventAttributes(_) => {
+            EventType::WorkflowExecutionTerminated
+        }
         _ => EventType::Unspecified,
     }
 }
 
 /// The scheduled event id an activity close event refers to.
-fn activity_close_scheduled_id(attrs: Option<&Attributes>) -> Option<i64> {
+fn activity_close_scheduled_id(attrs: Option<&EventAttributes>) -> Option<i64> {
     match attrs? {
-        Attributes::ActivityTaskCompletedEventAttributes(a) => Some(a.scheduled_event_id),
-        Attributes::ActivityTaskFailedEventAttributes(a) => Some(a.scheduled_event_id),
-        Attributes::ActivityTaskTimedOutEventAttributes(a) => Some(a.scheduled_event_id),
-        Attributes::ActivityTaskCanceledEventAttributes(a) => Some(a.scheduled_event_id),
+        EventAttributes::ActivityTaskCompletedEventAttributes(a) => Some(a.scheduled_event_id),
+        EventAttributes::ActivityTaskFailedEventAttributes(a) => Some(a.scheduled_event_id),
+        EventAttributes::ActivityTaskTimedOutEventAttributes(a) => Some(a.scheduled_event_id),
+        EventAttributes::ActivityTaskCanceledEventAttributes(a) => Some(a.scheduled_event_id),
         _ => None,
     }
 }
 
 /// Ids are assigned when events are written, so an activity close event learns the id of the
 /// `ActivityTaskStarted` written just before it here.
-fn wire_started_id(attrs: &mut Attributes, id: i64, started_ids: &mut HashMap<i64, i64>) {
+fn wire_started_id(attrs: &mut EventAttributes, id: i64, started_ids: &mut HashMap<i64, i64>) {
     let started = match attrs {
-        Attributes::ActivityTaskStartedEventAttributes(a) => {
+        EventAttributes::ActivityTaskStartedEventAttributes(a) => {
             started_ids.insert(a.scheduled_event_id, id);
             return;
         }
-        Attributes::ActivityTaskCompletedEventAttributes(a) => started_ids
+        EventAttributes::ActivityTaskCompletedEventAttributes(a) => started_ids
             .get(&a.scheduled_event_id)
             .map(|s| (&mut a.started_event_id, *s)),
-        Attributes::ActivityTaskFailedEventAttributes(a) => started_ids
+        EventAttributes::ActivityTaskFailedEventAttributes(a) => started_ids
             .get(&a.scheduled_event_id)
             .map(|s| (&mut a.started_event_id, *s)),
-        Attributes::ActivityTaskTimedOutEventAttributes(a) => started_ids
+        EventAttributes::ActivityTaskTimedOutEventAttributes(a) => started_ids
             .get(&a.scheduled_event_id)
             .map(|s| (&mut a.started_event_id, *s)),
-        Attributes::ActivityTaskCanceledEventAttributes(a) => started_ids
+        EventAttributes::ActivityTaskCanceledEventAttributes(a) => started_ids
             .get(&a.scheduled_event_id)
             .map(|s| (&mut a.started_event_id, *s)),
         _ => None,

@@ -5,9 +5,9 @@ use super::Engine;
 use super::activity::{self, Report, Target};
 use super::clock::dur;
 use super::ids::{self, Ids};
-use super::status::clip;
+use super::rpc_error::clip;
 use super::token::{NamespaceCursor, TaskKind, TaskToken};
-use super::{history, start, visibility, workflow_task};
+use super::{cancel, history, signal, start, terminate, visibility, workflow_task};
 use crate::proto::WorkflowService;
 use crate::proto::enums::NamespaceState;
 use crate::proto::namespace::{NamespaceConfig, NamespaceInfo, namespace_info};
@@ -175,7 +175,7 @@ impl WorkflowService for Engine {
     ) -> Rpc<SignalWorkflowExecutionResponse> {
         let req = request.into_inner();
         self.check_ids(&req)?;
-        start::signal(self.core(), req).await.map(Response::new)
+        signal::signal(self.core(), req).await.map(Response::new)
     }
 
     async fn request_cancel_workflow_execution(
@@ -184,7 +184,7 @@ impl WorkflowService for Engine {
     ) -> Rpc<RequestCancelWorkflowExecutionResponse> {
         let req = request.into_inner();
         self.check_ids(&req)?;
-        start::request_cancel(self.core(), req)
+        cancel::request_cancel(self.core(), req)
             .await
             .map(Response::new)
     }
@@ -195,7 +195,9 @@ impl WorkflowService for Engine {
     ) -> Rpc<TerminateWorkflowExecutionResponse> {
         let req = request.into_inner();
         self.check_ids(&req)?;
-        start::terminate(self.core(), req).await.map(Response::new)
+        terminate::terminate(self.core(), req)
+            .await
+            .map(Response::new)
     }
 
     async fn describe_workflow_execution(

@@ -1,38 +1,31 @@
-//! Requests that start or steer a run from outside: start (with signal-with-start), signal,
-//! request-cancel and terminate; and the termination of a run whose history grew over a limit.
-//!
-//! A run takes at most `Limits::max_signals_per_run` signals over its life (counted in its
-//! record, so across restarts too); past that a signal is refused with `InvalidArgument`, as
-//! Temporal does.
+//! `StartWorkflowExecution` and `SignalWithStartWorkflowExecution`: a new run, or, as the
+//! workflow id's reuse and conflict policies say, the running one (returned, terminated to
+//! make way, or signalled) or a refusal.
 
 use super::clock::{now_ms, opt_dur, opt_ts};
+use super::close::terminate_run;
+use super::core::Core;
+use super::effects::Effects;
 use super::limits::Limits;
+use super::rpc_error::{already_started, clip, invalid};
 use super::run::Run;
-use super::shared::Core;
-use super::state::{Effects, State};
-use super::status::{already_started, clip, invalid, workflow_completed, workflow_not_found};
+use super::signal::{SignalParams, add_signal, check_signal_count, remember_signal, signal_event};
+use super::state::State;
 use super::validate;
-use super::workflow_task::{ENGINE_IDENTITY, force_close_task};
-use crate::proto::common::{
-    Header, Memo, Payloads, RetryPolicy, SearchAttributes, WorkflowExecution, WorkflowType,
-};
+use crate::proto::EventAttributes;
+use crate::proto::common::{Header, Memo, Payloads, RetryPolicy, SearchAttributes, WorkflowType};
 use crate::proto::enums::{
-    TaskQueueKind, WorkflowExecutionStatus as Status_, WorkflowIdConflictPolicy,
-    WorkflowIdReusePolicy,
+    TaskQueueKind, WorkflowExecutionStatus, WorkflowIdConflictPolicy, WorkflowIdReusePolicy,
 };
-use crate::proto::history::history_event::Attributes as Ev;
-use crate::proto::history::{
-    WorkflowExecutionCancelRequestedEventAttributes, WorkflowExecutionSignaledEventAttributes,
-    WorkflowExecutionStartedEventAttributes, WorkflowExecutionTerminatedEventAttributes,
+use crate::proto::history::WorkflowExecutionStartedEventAttributes;
+use crate::proto::service::{
+    SignalWithStartWorkflowExecutionRequest, SignalWithStartWorkflowExecutionResponse,
+    StartWorkflowExecutionRequest, StartWorkflowExecutionResponse,
 };
-use crate::proto::service::*;
 use crate::proto::taskqueue::TaskQueue;
 use crate::store::ExecutionRecord;
 use prost::Message;
 use tonic::Status;
-
-/// How many signal request ids a run remembers for de-duplication.
-const SIGNAL_DEDUPE_WINDOW: usize = 100;
 
 /// The validated parts of a start or signal-with-start request.
 struct StartParams {
@@ -55,15 +48,6 @@ struct StartParams {
     header: Option<Header>,
 }
 
-/// The signal of a signal-with-start or signal request.
-struct SignalParams {
-    name: String,
-    input: Option<Payloads>,
-    identity: String,
-    header: Option<Header>,
-    request_id: String,
-}
-
 macro_rules! start_params {
     ($core:expr, $req:expr) => {{
         let req = $req;
@@ -80,7 +64,7 @@ macro_rules! start_params {
             + req.header.as_ref().map_or(0, Message::encoded_len)
             + req.retry_policy.as_ref().map_or(0, Message::encoded_len);
         if extras > limit {
-            return Err(super::status::too_large(
+            return Err(super::rpc_error::too_large(
                 "memo, search attributes, header and retry policy",
                 extras,
                 limit,
@@ -157,7 +141,7 @@ pub(crate) async fn start(
         run_id: outcome.run_id.clone(),
         first_execution_run_id: outcome.run_id,
         started: outcome.started,
-        status: Status_::Running as i32,
+        status: WorkflowExecutionStatus::Running as i32,
         ..Default::default()
     })
 }
@@ -285,10 +269,10 @@ fn check_reuse(
     workflow_id: &str,
 ) -> Result<(), Status> {
     let failed = [
-        Status_::Failed,
-        Status_::Canceled,
-        Status_::Terminated,
-        Status_::TimedOut,
+        WorkflowExecutionStatus::Failed,
+        WorkflowExecutionStatus::Canceled,
+        WorkflowExecutionStatus::Terminated,
+        WorkflowExecutionStatus::TimedOut,
     ]
     .iter()
     .any(|s| *s as i32 == rec.status);
@@ -323,7 +307,7 @@ fn new_run(p: &StartParams, run_id: &str, now: i64) -> Run {
         run_id: run_id.to_string(),
         workflow_type: p.workflow_type.clone(),
         task_queue: p.task_queue.clone(),
-        status: Status_::Running as i32,
+        status: WorkflowExecutionStatus::Running as i32,
         start_time_ms: now,
         next_event_id: 1,
         start_request_id: p.request_id.clone(),
@@ -365,275 +349,9 @@ fn new_run(p: &StartParams, run_id: &str, now: i64) -> Run {
         workflow_id: p.workflow_id.clone(),
         ..Default::default()
     };
-    run.append(now, Ev::WorkflowExecutionStartedEventAttributes(started));
+    run.append(
+        now,
+        EventAttributes::WorkflowExecutionStartedEventAttributes(started),
+    );
     run
-}
-
-fn signal_event(s: SignalParams) -> Ev {
-    Ev::WorkflowExecutionSignaledEventAttributes(WorkflowExecutionSignaledEventAttributes {
-        signal_name: s.name,
-        input: s.input,
-        identity: s.identity,
-        header: s.header,
-        request_id: s.request_id,
-        ..Default::default()
-    })
-}
-
-/// Remembers a signal's request id; returns false when it was seen already.
-fn remember_signal(rec: &mut ExecutionRecord, request_id: &str) -> bool {
-    if request_id.is_empty() {
-        return true;
-    }
-    if rec.signal_request_ids.iter().any(|r| r == request_id) {
-        return false;
-    }
-    if rec.signal_request_ids.len() >= SIGNAL_DEDUPE_WINDOW {
-        rec.signal_request_ids.remove(0);
-    }
-    rec.signal_request_ids.push(request_id.to_string());
-    true
-}
-
-/// Refuses a signal to a run that has taken `Limits::max_signals_per_run` of them.
-fn check_signal_count(rec: &ExecutionRecord, limits: &Limits) -> Result<(), Status> {
-    let limit = limits.max_signals_per_run;
-    if usize::try_from(rec.signal_count).unwrap_or(usize::MAX) < limit {
-        return Ok(());
-    }
-    tracing::info!(
-        namespace = %rec.namespace,
-        workflow_id = %rec.workflow_id,
-        run_id = %rec.run_id,
-        "a signal was refused: the run has taken the most signals a run may take"
-    );
-    Err(invalid(format!(
-        "exceeded workflow execution limit for signal events: this run has taken {} signals, the most a run may take (Limits::max_signals_per_run = {limit})",
-        rec.signal_count
-    )))
-}
-
-/// Adds a signal to a running run, unless it repeats one already taken (same request id), in
-/// which case it succeeds without writing anything.
-fn add_signal(
-    run: &mut Run,
-    fx: &mut Effects,
-    now: i64,
-    signal: SignalParams,
-    limits: &Limits,
-) -> Result<(), Status> {
-    let repeated =
-        !signal.request_id.is_empty() && run.rec.signal_request_ids.contains(&signal.request_id);
-    if repeated {
-        return Ok(());
-    }
-    check_signal_count(&run.rec, limits)?;
-    fx.touch(&run.rec.run_id);
-    remember_signal(&mut run.rec, &signal.request_id);
-    run.rec.signal_count += 1;
-    run.add_events(fx, now, vec![signal_event(signal)]);
-    Ok(())
-}
-
-/// Finds the open run an execution reference names.
-fn open_run<'a>(
-    st: &'a mut State,
-    namespace: &str,
-    exec: &WorkflowExecution,
-) -> Result<&'a mut Run, Status> {
-    let run_id = st.resolve(namespace, exec)?;
-    st.runs.get_mut(&run_id).ok_or_else(workflow_completed)
-}
-
-/// `SignalWorkflowExecution`: writes `WorkflowExecutionSignaled` (held while a task runs).
-pub(crate) async fn signal(
-    core: &Core,
-    req: SignalWorkflowExecutionRequest,
-) -> Result<SignalWorkflowExecutionResponse, Status> {
-    core.check_namespace(&req.namespace)?;
-    let exec = validate::execution(&req.workflow_execution)?;
-    validate::required(&req.signal_name, "signal_name")?;
-    let limits = &core.cfg.limits;
-    validate::payloads(&req.input, "input", limits.max_payload_bytes)?;
-    header_size(&req.header, "header", limits)?;
-    let (refusal, seq) = 'seq: {
-        let mut st = core.state.lock();
-        let run = match open_run(&mut st, &req.namespace, &exec) {
-            Ok(run) => run,
-            // A refusal ("already completed") may rest on a close still waiting for its commit.
-            Err(refusal) => break 'seq (Some(refusal), st.last_seq),
-        };
-        let run_id = run.rec.run_id.clone();
-        st.check_intact(&run_id)?;
-        let Some(run) = st.runs.get_mut(&run_id) else {
-            return Err(workflow_completed());
-        };
-        let mut fx = Effects::default();
-        let signal = SignalParams {
-            name: req.signal_name,
-            input: req.input,
-            identity: req.identity,
-            header: req.header,
-            request_id: req.request_id,
-        };
-        // A refusal (too many signals) rests on signals that may still wait for their commit.
-        let refusal = add_signal(run, &mut fx, now_ms(), signal, limits).err();
-        (refusal, core.finish(&mut st, fx))
-    };
-    core.committed(seq).await?;
-    match refusal {
-        Some(refusal) => Err(refusal),
-        None => Ok(SignalWorkflowExecutionResponse::default()),
-    }
-}
-
-/// Rejects a header over `Limits::max_payload_bytes`.
-fn header_size(header: &Option<Header>, what: &str, limits: &Limits) -> Result<(), Status> {
-    let len = header.as_ref().map_or(0, Message::encoded_len);
-    if len > limits.max_payload_bytes {
-        return Err(super::status::too_large(
-            what,
-            len,
-            limits.max_payload_bytes,
-        ));
-    }
-    Ok(())
-}
-
-/// Rejects a free-text reason over `Limits::max_payload_bytes`: it is written into an event.
-fn reason_size(reason: &str, limits: &Limits) -> Result<(), Status> {
-    if reason.len() > limits.max_payload_bytes {
-        return Err(super::status::too_large(
-            "reason",
-            reason.len(),
-            limits.max_payload_bytes,
-        ));
-    }
-    Ok(())
-}
-
-/// `RequestCancelWorkflowExecution` (docs/semantics.md §2.2, §2.3): at most one
-/// `WorkflowExecutionCancelRequested` per run; a closed run or a repeated request succeeds
-/// without writing anything.
-pub(crate) async fn request_cancel(
-    core: &Core,
-    req: RequestCancelWorkflowExecutionRequest,
-) -> Result<RequestCancelWorkflowExecutionResponse, Status> {
-    core.check_namespace(&req.namespace)?;
-    let exec = validate::execution(&req.workflow_execution)?;
-    reason_size(&req.reason, &core.cfg.limits)?;
-    let seq = 'seq: {
-        let mut st = core.state.lock();
-        let run_id = st.resolve(&req.namespace, &exec)?;
-        if !req.first_execution_run_id.is_empty() && req.first_execution_run_id != run_id {
-            return Err(workflow_not_found(&exec.workflow_id, &exec.run_id));
-        }
-        // A closed run, or a cancel already requested: nothing to write, but the answer relies
-        // on a close or a cancel that may still wait for its commit. Answering before it is
-        // durable would acknowledge a cancel that a crash could take back, so wait for
-        // everything submitted so far, as reads do.
-        if st.runs.contains_key(&run_id) {
-            st.check_intact(&run_id)?;
-        }
-        let Some(run) = st.runs.get_mut(&run_id) else {
-            break 'seq st.last_seq;
-        };
-        if run.rec.cancel_requested {
-            break 'seq st.last_seq;
-        }
-        run.rec.cancel_requested = true;
-        let attrs = WorkflowExecutionCancelRequestedEventAttributes {
-            cause: req.reason,
-            identity: req.identity,
-            ..Default::default()
-        };
-        let mut fx = Effects::default();
-        fx.touch(&run_id);
-        run.add_events(
-            &mut fx,
-            now_ms(),
-            vec![Ev::WorkflowExecutionCancelRequestedEventAttributes(attrs)],
-        );
-        core.finish(&mut st, fx)
-    };
-    core.committed(seq).await?;
-    Ok(RequestCancelWorkflowExecutionResponse::default())
-}
-
-/// `TerminateWorkflowExecution`: closes the run at once; no workflow code runs.
-pub(crate) async fn terminate(
-    core: &Core,
-    req: TerminateWorkflowExecutionRequest,
-) -> Result<TerminateWorkflowExecutionResponse, Status> {
-    core.check_namespace(&req.namespace)?;
-    let exec = validate::execution(&req.workflow_execution)?;
-    validate::payloads(&req.details, "details", core.cfg.limits.max_payload_bytes)?;
-    reason_size(&req.reason, &core.cfg.limits)?;
-    let (refusal, seq) = 'seq: {
-        let mut st = core.state.lock();
-        let run = match open_run(&mut st, &req.namespace, &exec) {
-            Ok(run) => run,
-            // A refusal ("already completed") may rest on a close still waiting for its commit.
-            Err(refusal) => break 'seq (Some(refusal), st.last_seq),
-        };
-        if !req.first_execution_run_id.is_empty() && req.first_execution_run_id != run.rec.run_id {
-            return Err(workflow_not_found(&exec.workflow_id, &exec.run_id));
-        }
-        let mut fx = Effects::default();
-        fx.touch(&run.rec.run_id);
-        terminate_run(
-            run,
-            &mut fx,
-            now_ms(),
-            &req.reason,
-            req.details,
-            &req.identity,
-        );
-        (None, core.finish(&mut st, fx))
-    };
-    core.committed(seq).await?;
-    match refusal {
-        Some(refusal) => Err(refusal),
-        None => Ok(TerminateWorkflowExecutionResponse::default()),
-    }
-}
-
-fn terminate_run(
-    run: &mut Run,
-    fx: &mut Effects,
-    now: i64,
-    reason: &str,
-    details: Option<Payloads>,
-    identity: &str,
-) {
-    force_close_task(run, fx, now);
-    let attrs = WorkflowExecutionTerminatedEventAttributes {
-        reason: reason.to_string(),
-        details,
-        identity: identity.to_string(),
-    };
-    run.append(now, Ev::WorkflowExecutionTerminatedEventAttributes(attrs));
-    run.close(fx, now, Status_::Terminated);
-}
-
-/// Terminates an open run whose history (with its held events) has grown over
-/// `Limits::history_size_limit_bytes` or `history_count_limit`, as Temporal does, with a reason
-/// that names the limit; and logs once when it passes a warning threshold. The terminate is
-/// written whatever the size: a started task is failed, held events are written, pending
-/// activities and timers are dropped and started activities told to stop, as with any terminate.
-/// Called for every run a change touched, before the change is written.
-pub(crate) fn enforce_history_limits(run: &mut Run, fx: &mut Effects, limits: &Limits) {
-    if !run.is_open() {
-        return;
-    }
-    let Some(reason) = run.check_history(limits) else {
-        return;
-    };
-    tracing::warn!(
-        namespace = %run.rec.namespace,
-        workflow_id = %run.rec.workflow_id,
-        run_id = %run.rec.run_id,
-        "terminating the run: {reason}"
-    );
-    terminate_run(run, fx, now_ms(), &reason, None, ENGINE_IDENTITY);
 }

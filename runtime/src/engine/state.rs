@@ -1,8 +1,10 @@
 //! The engine's working state, all behind one lock: open runs with their histories, the records
-//! of closed runs, the task queues, and the deadline heap the timer thread sleeps on.
+//! of closed runs, the task queues, and the deadline heap the timer thread sleeps on; and how it
+//! is rebuilt, queues and deadlines included, from what the store loaded.
 
+use super::effects::{ActEntry, QueueKey, WftEntry};
+use super::rpc_error::{workflow_completed, workflow_not_found};
 use super::run::Run;
-use super::status::workflow_not_found;
 use super::token::TaskKind;
 use crate::proto::common::WorkflowExecution;
 use crate::proto::enums::WorkflowExecutionStatus;
@@ -16,24 +18,6 @@ use tonic::Status;
 
 /// Where a run sorts in lists: (start time, start sequence, run id).
 pub(crate) type StartKey = (i64, i64, String);
-
-/// A task queue: (namespace, queue name).
-pub(crate) type QueueKey = (String, String);
-
-/// A workflow task waiting in a queue. Checked against the run when taken: it may be stale.
-#[derive(Debug, Clone)]
-pub(crate) struct WftEntry {
-    pub run_id: String,
-    pub scheduled_event_id: i64,
-}
-
-/// An activity attempt waiting in a queue. Checked against the run when taken.
-#[derive(Debug, Clone)]
-pub(crate) struct ActEntry {
-    pub run_id: String,
-    pub scheduled_event_id: i64,
-    pub attempt: i32,
-}
 
 /// One task queue: the tasks waiting in it, the notifier its pollers sleep on, and how many
 /// pollers wait. A queue is held only while it has a task or a poller, so that queue names
@@ -93,32 +77,6 @@ fn pop<E>(queues: &mut HashMap<QueueKey, Queue<E>>, key: &QueueKey) -> Option<E>
         queues.remove(key);
     }
     entry
-}
-
-/// What one change does besides mutating runs: runs to write out, tasks to enqueue, cancels to
-/// announce once committed.
-#[derive(Debug, Default)]
-pub(crate) struct Effects {
-    pub touched: BTreeSet<String>,
-    pub wft_ready: Vec<(QueueKey, WftEntry)>,
-    pub act_ready: Vec<(QueueKey, ActEntry)>,
-    pub cancel_tokens: Vec<Vec<u8>>,
-}
-
-impl Effects {
-    /// Adds the effects of a nested change that succeeded.
-    pub(crate) fn extend(&mut self, other: Effects) {
-        self.touched.extend(other.touched);
-        self.wft_ready.extend(other.wft_ready);
-        self.act_ready.extend(other.act_ready);
-        self.cancel_tokens.extend(other.cancel_tokens);
-    }
-
-    pub(crate) fn touch(&mut self, run_id: &str) {
-        if !self.touched.contains(run_id) {
-            self.touched.insert(run_id.to_string());
-        }
-    }
 }
 
 /// One unit for the writer thread.
@@ -212,7 +170,8 @@ impl State {
         self.recent_closes.get(run_id)
     }
 
-    /// Rebuilds the state from a store snapshot. Queues and deadlines are armed by the caller.
+    /// Rebuilds the state from a store snapshot: the runs, the tasks waiting in their queues and
+    /// every open run's deadline.
     pub(crate) fn from_snapshot(snapshot: Snapshot, writer: mpsc::Sender<Commit>) -> State {
         let mut st = State {
             writer: Some(writer),
@@ -262,7 +221,57 @@ impl State {
             .into_iter()
             .map(|(key, (_, _, run_id))| (key, run_id))
             .collect();
+        st.rearm();
         st
+    }
+
+    /// After loading a snapshot: queues the tasks that were waiting and arms every run's
+    /// deadline.
+    fn rearm(&mut self) {
+        let mut wft = Vec::new();
+        let mut acts = Vec::new();
+        let mut arms = Vec::new();
+        for run in self.runs.values() {
+            // A damaged run stays as it is until it is terminated: no tasks, no timeouts.
+            if self.is_damaged(&run.rec.run_id) {
+                continue;
+            }
+            if let Some(task) = run.wft()
+                && task.started_event_id == 0
+                && task.not_before_ms == 0
+            {
+                let entry = WftEntry {
+                    run_id: run.rec.run_id.clone(),
+                    scheduled_event_id: task.scheduled_event_id,
+                };
+                wft.push((run.queue_key(), entry));
+            }
+            for act in run.activities.values() {
+                if !act.is_started() && act.retry_at_ms == 0 {
+                    let key = (run.rec.namespace.clone(), act.task_queue.clone());
+                    let entry = ActEntry {
+                        run_id: run.rec.run_id.clone(),
+                        scheduled_event_id: act.scheduled_event_id,
+                        attempt: act.attempt,
+                    };
+                    acts.push((key, entry));
+                }
+            }
+            if let Some(at) = run.next_due() {
+                arms.push((run.rec.run_id.clone(), at));
+            }
+        }
+        // Oldest first, as they were queued before.
+        wft.sort_by_key(|(_, e)| e.scheduled_event_id);
+        for (key, entry) in wft {
+            self.push_wft(key, entry);
+        }
+        for (key, entry) in acts {
+            self.push_act(key, entry);
+        }
+        for (run_id, at) in arms {
+            self.arm(&run_id, at);
+        }
     }
 
     /// `FailedPrecondition` naming the damage when `run_id` is a damaged run: a request that
@@ -272,7 +281,7 @@ impl State {
             None => Ok(()),
             Some(damage) => {
                 let workflow_id = self.record(run_id).map_or("", |r| r.workflow_id.as_str());
-                Err(super::status::damaged_run(workflow_id, damage))
+                Err(super::rpc_error::damaged_run(workflow_id, damage))
             }
         }
     }
@@ -326,6 +335,17 @@ impl State {
                 .map(|r| r.run_id.clone())
         };
         found.ok_or_else(|| workflow_not_found(&exec.workflow_id, &exec.run_id))
+    }
+
+    /// The open run an execution reference names; `NotFound` when it names none, or a closed
+    /// one.
+    pub(crate) fn open_run(
+        &mut self,
+        namespace: &str,
+        exec: &WorkflowExecution,
+    ) -> Result<&mut Run, Status> {
+        let run_id = self.resolve(namespace, exec)?;
+        self.runs.get_mut(&run_id).ok_or_else(workflow_completed)
     }
 
     /// Registers a poller of a queue until [`State::remove_poller`]; returns the notifier that

@@ -3,7 +3,7 @@
 //! message; anything else is rejected as malformed. Encoding is deterministic, so the same
 //! attempt always has the same task token (the cancel subscription relies on it).
 
-use super::status::{clip, invalid};
+use super::rpc_error::{clip, invalid};
 use crate::store::ExecutionRecord;
 use prost::Message;
 use tonic::Status;

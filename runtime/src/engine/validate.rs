@@ -1,6 +1,7 @@
-//! Checks on request fields that every RPC shares: ids, payload sizes, task queues.
+//! Checks on request fields that every RPC shares: ids, payload and reason sizes, task queues.
 
-use super::status::{clip, invalid, too_large};
+use super::limits::Limits;
+use super::rpc_error::{clip, invalid, too_large};
 use crate::proto::common::{Payloads, WorkflowExecution};
 use crate::proto::failure::Failure;
 use crate::proto::taskqueue::TaskQueue;
@@ -95,4 +96,12 @@ pub(crate) fn truncate_causes(failure: &mut Option<Failure>, max_depth: usize) -
         }
     }
     cut
+}
+
+/// Rejects a free-text reason over `Limits::max_payload_bytes`: it is written into an event.
+pub(crate) fn reason_size(reason: &str, limits: &Limits) -> Result<(), Status> {
+    if reason.len() > limits.max_payload_bytes {
+        return Err(too_large("reason", reason.len(), limits.max_payload_bytes));
+    }
+    Ok(())
 }

@@ -4,9 +4,9 @@
 
 use super::activity::last_heartbeat;
 use super::clock::{dur, opt_dur, opt_ts, ts};
+use super::core::Core;
+use super::rpc_error::{clip, invalid};
 use super::run::Run;
-use super::shared::Core;
-use super::status::{clip, invalid};
 use super::token::ListCursor;
 use super::validate;
 use crate::proto::common::{ActivityType, WorkflowExecution, WorkflowType};
@@ -36,7 +36,7 @@ pub(crate) async fn describe(
             None => match st.closed.get(&run_id) {
                 Some(rec) => describe_record(rec),
                 None => {
-                    return Err(super::status::workflow_not_found(
+                    return Err(super::rpc_error::workflow_not_found(
                         &exec.workflow_id,
                         &exec.run_id,
                     ));

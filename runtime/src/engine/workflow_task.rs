@@ -13,24 +13,20 @@
 use super::Limits;
 use super::clock::{now_ms, ts};
 use super::commands::{self, CommandContext};
+use super::core::Core;
+use super::effects::{Effects, QueueKey};
+use super::failures::server_failure;
 use super::history::page_len;
-use super::retry::workflow_task_backoff_ms;
+use super::rpc_error::{invalid, workflow_completed, workflow_task_not_found};
 use super::run::Run;
-use super::shared::Core;
-use super::state::{Effects, QueueKey, State};
-use super::status::{invalid, workflow_completed, workflow_task_not_found};
+use super::state::State;
 use super::token::{HistoryCursor, TaskKind, TaskToken};
 use super::validate;
+use crate::proto::EventAttributes;
 use crate::proto::common::WorkflowType;
-use crate::proto::enums::RetryState;
-use crate::proto::enums::{
-    TaskQueueKind, TimeoutType, WorkflowExecutionStatus, WorkflowTaskFailedCause,
-};
-use crate::proto::failure::{Failure, ServerFailureInfo, failure::FailureInfo};
-use crate::proto::history::history_event::Attributes;
+use crate::proto::enums::{TaskQueueKind, TimeoutType, WorkflowTaskFailedCause};
 use crate::proto::history::{
-    History, WorkflowExecutionTimedOutEventAttributes, WorkflowTaskCompletedEventAttributes,
-    WorkflowTaskFailedEventAttributes, WorkflowTaskStartedEventAttributes,
+    History, WorkflowTaskCompletedEventAttributes, WorkflowTaskStartedEventAttributes,
     WorkflowTaskTimedOutEventAttributes,
 };
 use crate::proto::service::{
@@ -41,9 +37,6 @@ use crate::proto::service::{
 use crate::proto::taskqueue::TaskQueue;
 use crate::store::EncodedEvent;
 use tonic::Status;
-
-/// Identity the engine writes on events it produces itself.
-pub(crate) const ENGINE_IDENTITY: &str = "dacapo-engine";
 
 /// `PollWorkflowTaskQueue`: waits up to the long-poll timeout for a task.
 pub(crate) async fn poll(
@@ -130,7 +123,10 @@ fn start(run: &mut Run, now: i64, identity: &str, backlog: usize, limits: &Limit
         history_size_bytes: run.rec.history_size_bytes,
         ..Default::default()
     };
-    let started_id = run.append(now, Attributes::WorkflowTaskStartedEventAttributes(attrs));
+    let started_id = run.append(
+        now,
+        EventAttributes::WorkflowTaskStartedEventAttributes(attrs),
+    );
     wft.started_event_id = started_id;
     wft.started_time_ms = now;
     run.rec.workflow_task = Some(wft);
@@ -278,7 +274,7 @@ fn complete(
     };
     let completed_id = run.append(
         now,
-        Attributes::WorkflowTaskCompletedEventAttributes(completed),
+        EventAttributes::WorkflowTaskCompletedEventAttributes(completed),
     );
     run.rec.previous_started_event_id = wft.started_event_id;
     run.rec.workflow_task = None;
@@ -289,15 +285,7 @@ fn complete(
     if let Err(e) = handled {
         run.rollback(checkpoint);
         let failure = server_failure(&e.message);
-        fail(
-            run,
-            fx,
-            now,
-            e.cause as i32,
-            Some(failure),
-            &req.identity,
-            true,
-        );
+        run.fail_workflow_task(fx, now, e.cause as i32, Some(failure), &req.identity, true);
         return Err(e.message);
     }
     run.keep(checkpoint);
@@ -310,52 +298,6 @@ fn complete(
         }
     }
     Ok(())
-}
-
-/// A failure as the server reports it.
-pub(crate) fn server_failure(message: &str) -> Failure {
-    Failure {
-        message: message.to_string(),
-        source: ENGINE_IDENTITY.to_string(),
-        failure_info: Some(FailureInfo::ServerFailureInfo(ServerFailureInfo {
-            non_retryable: false,
-        })),
-        ..Default::default()
-    }
-}
-
-/// Writes `WorkflowTaskFailed` for the started task, then the held events, then (when
-/// `reschedule`) a new task: attempt + 1 with back-off, or attempt 1 when held events were
-/// written, since the workflow then has something new to see.
-pub(crate) fn fail(
-    run: &mut Run,
-    fx: &mut Effects,
-    now: i64,
-    cause: i32,
-    failure: Option<Failure>,
-    identity: &str,
-    reschedule: bool,
-) {
-    let Some(wft) = run.wft() else { return };
-    let attrs = WorkflowTaskFailedEventAttributes {
-        scheduled_event_id: wft.scheduled_event_id,
-        started_event_id: wft.started_event_id,
-        cause,
-        failure,
-        identity: identity.to_string(),
-        ..Default::default()
-    };
-    run.append(now, Attributes::WorkflowTaskFailedEventAttributes(attrs));
-    run.rec.workflow_task = None;
-    let flushed = run.flush_held();
-    if reschedule && run.is_open() {
-        retry(run, fx, now, if flushed { 1 } else { wft.attempt + 1 });
-    }
-}
-
-fn retry(run: &mut Run, fx: &mut Effects, now: i64, attempt: i32) {
-    let backoff = workflow_task_backoff_ms(attempt);
-    run.schedule_workflow_task(fx, now, attempt, now + backoff);
 }
 
 /// `RespondWorkflowTaskFailed`: records the worker's failure and schedules a retry.
@@ -378,37 +320,20 @@ pub(crate) async fn respond_failed(
         } else {
             req.cause
         };
-        fail(
-            run,
-            &mut fx,
-            now_ms(),
-            cause,
-            req.failure,
-            &req.identity,
-            true,
-        );
+        run.fail_workflow_task(&mut fx, now_ms(), cause, req.failure, &req.identity, true);
         core.finish(&mut st, fx)
     };
     core.committed(seq).await?;
     Ok(RespondWorkflowTaskFailedResponse::default())
 }
 
-/// When the workflow task of `run` next needs the timer thread.
-pub(crate) fn next_due(run: &Run) -> Option<i64> {
-    let wft = run.wft()?;
-    if wft.started_event_id > 0 {
-        (run.rec.workflow_task_timeout_ms > 0)
-            .then(|| wft.started_time_ms + run.rec.workflow_task_timeout_ms)
-    } else {
-        (wft.not_before_ms > 0).then_some(wft.not_before_ms)
-    }
-}
-
 /// Times out a started task whose start-to-close timeout passed (the worker crashed or hung:
 /// this is how its task comes back), and releases a task whose back-off ended.
 pub(crate) fn on_due(run: &mut Run, fx: &mut Effects, now: i64) {
     let Some(mut wft) = run.wft() else { return };
-    let Some(at) = next_due(run) else { return };
+    let Some(at) = run.workflow_task_due() else {
+        return;
+    };
     if now < at {
         return;
     }
@@ -423,32 +348,11 @@ pub(crate) fn on_due(run: &mut Run, fx: &mut Effects, now: i64) {
         started_event_id: wft.started_event_id,
         timeout_type: TimeoutType::StartToClose as i32,
     };
-    run.append(now, Attributes::WorkflowTaskTimedOutEventAttributes(attrs));
-    run.rec.workflow_task = None;
-    let flushed = run.flush_held();
-    retry(run, fx, now, if flushed { 1 } else { wft.attempt + 1 });
-}
-
-/// Closes a run whose run (or execution) timeout passed.
-pub(crate) fn time_out_run(run: &mut Run, fx: &mut Effects, now: i64) {
-    force_close_task(run, fx, now);
-    let attrs = WorkflowExecutionTimedOutEventAttributes {
-        retry_state: RetryState::Timeout as i32,
-        new_execution_run_id: String::new(),
-    };
     run.append(
         now,
-        Attributes::WorkflowExecutionTimedOutEventAttributes(attrs),
+        EventAttributes::WorkflowTaskTimedOutEventAttributes(attrs),
     );
-    run.close(fx, now, WorkflowExecutionStatus::TimedOut);
-}
-
-/// Before the engine closes a run itself (terminate, timeout), a started task is failed so that
-/// its worker's late completion is rejected, and held events are written.
-pub(crate) fn force_close_task(run: &mut Run, fx: &mut Effects, now: i64) {
-    if run.wft_started() {
-        let cause = WorkflowTaskFailedCause::ForceCloseCommand as i32;
-        fail(run, fx, now, cause, None, ENGINE_IDENTITY, false);
-    }
-    run.flush_held();
+    run.rec.workflow_task = None;
+    let flushed = run.flush_held();
+    run.retry_workflow_task(fx, now, if flushed { 1 } else { wft.attempt + 1 });
 }

@@ -81,14 +81,14 @@ impl SqliteStore {
             return Err(StoreError::Open { path, reason });
         }
         faults::check_rescued(&path)?;
-        let fail = |e: rusqlite::Error| open_error(&path, e);
+        let fail = |e: rusqlite::Error| faults::open_error(&path, e);
         let mut conn = Connection::open(&path).map_err(fail)?;
         let opened = faults::file_id(&path).ok();
         configure(&conn).map_err(fail)?;
         schema::ensure(&path, &mut conn)?;
         // Every time, not only when the file is new: the process that created it may have died
         // before it got here.
-        sync_parent_dir(&path);
+        faults::sync_parent_dir(&path);
         let store = Self {
             path,
             conn: Mutex::new(conn),
@@ -144,55 +144,6 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     // 1,000: a page changed by many commits in between is copied once.
     conn.pragma_update(None, "wal_autocheckpoint", 10_000)?;
     Ok(())
-}
-
-/// Makes the directory entry of the database file durable, so that a power loss cannot leave
-/// committed data on disk in a file that no directory names. SQLite does this for the WAL files
-/// it creates but not for the database file itself.
-fn sync_parent_dir(path: &Path) {
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    if let Err(e) = std::fs::File::open(dir).and_then(|d| d.sync_all()) {
-        // Some file systems cannot sync a directory; the data itself is synced regardless.
-        tracing::debug!(dir = %dir.display(), "could not sync the directory of the database: {e}");
-    }
-}
-
-fn open_error(path: &Path, e: rusqlite::Error) -> StoreError {
-    let path = path.to_path_buf();
-    match e.sqlite_error_code() {
-        Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => StoreError::NotADatabase {
-            path,
-            reason: format!(
-                "{e}; the file is not a SQLite database or is damaged, so move it aside or choose another path"
-            ),
-        },
-        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::InUse { path },
-        Some(ErrorCode::CannotOpen) => StoreError::Open {
-            path,
-            reason: format!("{e}; check that the directory exists and is writable"),
-        },
-        Some(ErrorCode::ReadOnly | ErrorCode::PermissionDenied) => StoreError::Open {
-            reason: match faults::write_problem(&path) {
-                Some(problem) => format!("{e}: {problem}"),
-                None => format!("{e}; the file or its directory is not writable"),
-            },
-            path,
-        },
-        Some(ErrorCode::SystemIoFailure) => StoreError::Open {
-            reason: match faults::write_problem(&path) {
-                Some(problem) => format!("{e}: {problem}"),
-                None => e.to_string(),
-            },
-            path,
-        },
-        _ => StoreError::Open {
-            path,
-            reason: e.to_string(),
-        },
-    }
 }
 
 fn decode<M: Message + Default>(

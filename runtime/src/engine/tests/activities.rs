@@ -1,10 +1,10 @@
 //! Activity attempts: heartbeat timeouts, retries, failures, held outcomes, by-id calls.
 
 use super::*;
+use crate::proto::EventAttributes;
 use crate::proto::enums::{EventType as E, PendingActivityState, RetryState, TimeoutType};
 use crate::proto::failure::failure::FailureInfo;
 use crate::proto::failure::{ApplicationFailureInfo, Failure};
-use crate::proto::history::history_event::Attributes;
 
 #[tokio::test]
 async fn heartbeat_timeout_then_retry_then_success() {
@@ -45,7 +45,7 @@ async fn heartbeat_timeout_then_retry_then_success() {
         ]
     );
     match &events[5].attributes {
-        Some(Attributes::ActivityTaskStartedEventAttributes(a)) => {
+        Some(EventAttributes::ActivityTaskStartedEventAttributes(a)) => {
             assert_eq!(a.attempt, 2);
             assert_eq!(a.scheduled_event_id, 5);
             match a
@@ -62,7 +62,7 @@ async fn heartbeat_timeout_then_retry_then_success() {
         other => panic!("unexpected {other:?}"),
     }
     match &events[6].attributes {
-        Some(Attributes::ActivityTaskCompletedEventAttributes(a)) => {
+        Some(EventAttributes::ActivityTaskCompletedEventAttributes(a)) => {
             assert_eq!((a.scheduled_event_id, a.started_event_id), (5, 6));
         }
         other => panic!("unexpected {other:?}"),
@@ -116,7 +116,7 @@ async fn final_failure_is_written_once() {
         ]
     );
     match &events[6].attributes {
-        Some(Attributes::ActivityTaskFailedEventAttributes(a)) => {
+        Some(EventAttributes::ActivityTaskFailedEventAttributes(a)) => {
             assert_eq!(a.retry_state, RetryState::MaximumAttemptsReached as i32);
             assert_eq!(
                 a.failure.as_ref().map(|f| f.message.as_str()),
@@ -180,7 +180,7 @@ async fn outcome_during_a_task_is_held_and_canceled_needs_a_request() {
     );
     let events = h.events("held").await;
     match &events[10].attributes {
-        Some(Attributes::ActivityTaskCompletedEventAttributes(a)) => {
+        Some(EventAttributes::ActivityTaskCompletedEventAttributes(a)) => {
             assert_eq!(
                 a.started_event_id, 10,
                 "wired to the Started written with it"
@@ -196,7 +196,9 @@ async fn activity_by_id_and_schedule_to_start_timeout() {
     h.start("ids").await;
     let task = h.poll_wft().await;
     let mut short = schedule_activity("never", "never_polled", 0);
-    if let Some(Cmd::ScheduleActivityTaskCommandAttributes(a)) = short.attributes.as_mut() {
+    if let Some(CommandAttributes::ScheduleActivityTaskCommandAttributes(a)) =
+        short.attributes.as_mut()
+    {
         a.schedule_to_start_timeout = Some(millis(50));
         a.task_queue = Some(TaskQueue {
             name: "elsewhere".into(),
@@ -225,7 +227,7 @@ async fn activity_by_id_and_schedule_to_start_timeout() {
         .find(|e| event_type(e) == E::ActivityTaskTimedOut)
         .expect("timed out");
     match &timed_out.attributes {
-        Some(Attributes::ActivityTaskTimedOutEventAttributes(a)) => {
+        Some(EventAttributes::ActivityTaskTimedOutEventAttributes(a)) => {
             assert_eq!((a.scheduled_event_id, a.started_event_id), (6, 0));
             assert_eq!(a.retry_state, RetryState::Timeout as i32);
         }
@@ -276,7 +278,7 @@ async fn no_retry_after_a_cancel_request() {
         .find(|e| event_type(e) == E::ActivityTaskFailed)
         .expect("failed");
     match &failed.attributes {
-        Some(Attributes::ActivityTaskFailedEventAttributes(a)) => {
+        Some(EventAttributes::ActivityTaskFailedEventAttributes(a)) => {
             assert_eq!(a.retry_state, RetryState::CancelRequested as i32);
         }
         other => panic!("unexpected {other:?}"),

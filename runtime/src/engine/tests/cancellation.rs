@@ -2,8 +2,8 @@
 //! level.
 
 use super::*;
+use crate::proto::EventAttributes;
 use crate::proto::enums::{EventType as E, WorkflowTaskFailedCause};
-use crate::proto::history::history_event::Attributes;
 
 /// Scenario 2 of docs/semantics.md §10: the workflow is cancelled while its activity heartbeats;
 /// the workflow asks the activity to stop, waits for it, runs a cleanup activity and closes as
@@ -81,21 +81,21 @@ async fn cancel_of_a_started_activity() {
         ]
     );
     match &events[5].attributes {
-        Some(Attributes::WorkflowExecutionCancelRequestedEventAttributes(a)) => {
+        Some(EventAttributes::WorkflowExecutionCancelRequestedEventAttributes(a)) => {
             assert_eq!(a.cause, "user asked");
             assert_eq!(a.identity, "test-client");
         }
         other => panic!("unexpected {other:?}"),
     }
     match &events[11].attributes {
-        Some(Attributes::ActivityTaskCanceledEventAttributes(a)) => {
+        Some(EventAttributes::ActivityTaskCanceledEventAttributes(a)) => {
             assert_eq!((a.scheduled_event_id, a.started_event_id), (5, 11));
             assert_eq!(a.latest_cancel_requested_event_id, 10);
         }
         other => panic!("unexpected {other:?}"),
     }
     match &events[21].attributes {
-        Some(Attributes::WorkflowExecutionCanceledEventAttributes(a)) => {
+        Some(EventAttributes::WorkflowExecutionCanceledEventAttributes(a)) => {
             assert_eq!(a.workflow_task_completed_event_id, 21);
         }
         other => panic!("unexpected {other:?}"),
@@ -218,7 +218,7 @@ async fn held_cancel_rejects_a_close_command() {
     );
     let events = h.events("racy").await;
     match &events[3].attributes {
-        Some(Attributes::WorkflowTaskFailedEventAttributes(a)) => {
+        Some(EventAttributes::WorkflowTaskFailedEventAttributes(a)) => {
             assert_eq!(a.cause, WorkflowTaskFailedCause::UnhandledCommand as i32);
         }
         other => panic!("unexpected {other:?}"),

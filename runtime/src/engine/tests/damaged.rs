@@ -3,10 +3,10 @@
 //! `DESIGN.md` (section 9.1) says.
 
 use super::*;
-use crate::proto::enums::{HistoryEventFilterType, WorkflowExecutionStatus as Status_};
+use crate::proto::EventAttributes;
+use crate::proto::enums::{HistoryEventFilterType, WorkflowExecutionStatus};
 use crate::proto::failure::Failure;
 use crate::proto::history::WorkflowTaskFailedEventAttributes;
-use crate::proto::history::history_event::Attributes as Ev;
 use crate::store::{DamagedRow, ExecutionRecord, SqliteStore, Store, WorkflowTaskRecord};
 use prost::Message;
 use std::path::Path;
@@ -47,7 +47,7 @@ fn write_poisoned_task_failure(path: &Path, run_id: &str) {
         event_type: EventType::WorkflowTaskFailed as i32,
         task_id: 1,
         event_time: Some(crate::engine::clock::ts(1)),
-        attributes: Some(Ev::WorkflowTaskFailedEventAttributes(
+        attributes: Some(EventAttributes::WorkflowTaskFailedEventAttributes(
             WorkflowTaskFailedEventAttributes {
                 scheduled_event_id: wft.scheduled_event_id,
                 started_event_id: wft.started_event_id,
@@ -62,7 +62,9 @@ fn write_poisoned_task_failure(path: &Path, run_id: &str) {
         event_type: EventType::WorkflowTaskScheduled as i32,
         task_id: 2,
         event_time: Some(crate::engine::clock::ts(1)),
-        attributes: Some(Ev::WorkflowTaskScheduledEventAttributes(Default::default())),
+        attributes: Some(EventAttributes::WorkflowTaskScheduledEventAttributes(
+            Default::default(),
+        )),
         ..Default::default()
     };
     assert!(HistoryEvent::decode(failed.encode_to_vec().as_slice()).is_err());
@@ -283,7 +285,7 @@ async fn an_engine_serves_a_file_with_damaged_runs_and_they_can_be_terminated() 
         .await
         .workflow_execution_info
         .unwrap();
-    assert_eq!(info.status, Status_::Running as i32);
+    assert_eq!(info.status, WorkflowExecutionStatus::Running as i32);
     let listed = h
         .engine
         .list_workflow_executions(Request::new(ListWorkflowExecutionsRequest {
@@ -351,7 +353,7 @@ async fn an_engine_serves_a_file_with_damaged_runs_and_they_can_be_terminated() 
             .await
             .expect("a damaged run can be terminated");
         let info = h.describe(id).await.workflow_execution_info.unwrap();
-        assert_eq!(info.status, Status_::Terminated as i32);
+        assert_eq!(info.status, WorkflowExecutionStatus::Terminated as i32);
     }
     let close = GetWorkflowExecutionHistoryRequest {
         history_event_filter_type: HistoryEventFilterType::CloseEvent as i32,

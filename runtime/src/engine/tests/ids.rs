@@ -2,8 +2,8 @@
 //! commands, and a status message quotes at most a short prefix of anything a client sent.
 
 use super::*;
+use crate::proto::EventAttributes;
 use crate::proto::enums::WorkflowTaskFailedCause as Cause;
-use crate::proto::history::history_event::Attributes;
 
 /// Twenty times the default limit: what a hostile client sends.
 const LONG: usize = 20_000;
@@ -375,7 +375,7 @@ async fn command_refused(workflow_id: &str, command: Command, field: &str, cause
     refused(h.complete(&task, vec![command]).await, field);
     let events = h.events(workflow_id).await;
     let failed = events.iter().find_map(|e| match &e.attributes {
-        Some(Attributes::WorkflowTaskFailedEventAttributes(a)) => Some(a),
+        Some(EventAttributes::WorkflowTaskFailedEventAttributes(a)) => Some(a),
         _ => None,
     });
     let Some(failed) = failed else {
@@ -407,7 +407,9 @@ async fn command_refused(workflow_id: &str, command: Command, field: &str, cause
 async fn long_ids_in_commands_fail_the_workflow_task() {
     let with = |f: &dyn Fn(&mut ScheduleActivityTaskCommandAttributes)| {
         let mut c = schedule_activity("a", "work", 0);
-        if let Some(Cmd::ScheduleActivityTaskCommandAttributes(a)) = c.attributes.as_mut() {
+        if let Some(CommandAttributes::ScheduleActivityTaskCommandAttributes(a)) =
+            c.attributes.as_mut()
+        {
             f(a);
         }
         c
@@ -425,7 +427,7 @@ async fn long_ids_in_commands_fail_the_workflow_task() {
     command_refused("c5", c, "timer_id", Cause::BadCancelTimerAttributes).await;
     let marker = Command {
         command_type: CommandType::RecordMarker as i32,
-        attributes: Some(Cmd::RecordMarkerCommandAttributes(
+        attributes: Some(CommandAttributes::RecordMarkerCommandAttributes(
             RecordMarkerCommandAttributes {
                 marker_name: long('m'),
                 ..Default::default()

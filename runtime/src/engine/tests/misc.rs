@@ -2,8 +2,8 @@
 //! long-polls, lists, signal-with-start, shutdown, and request validation.
 
 use super::*;
+use crate::proto::EventAttributes;
 use crate::proto::enums::{EventType as E, HistoryEventFilterType, WorkflowTaskFailedCause};
-use crate::proto::history::history_event::Attributes;
 use prost::Message;
 
 /// Scenario 9 of docs/semantics.md §10: terminate while an activity runs; the worker is told at
@@ -211,7 +211,9 @@ async fn invalid_commands_fail_the_task() {
     h.start("bad").await;
     let task = h.poll_wft().await;
     let mut no_timeouts = schedule_activity("1", "a", 0);
-    if let Some(Cmd::ScheduleActivityTaskCommandAttributes(a)) = no_timeouts.attributes.as_mut() {
+    if let Some(CommandAttributes::ScheduleActivityTaskCommandAttributes(a)) =
+        no_timeouts.attributes.as_mut()
+    {
         a.start_to_close_timeout = None;
     }
     let err = expect_code(
@@ -232,7 +234,7 @@ async fn invalid_commands_fail_the_task() {
         "nothing kept"
     );
     match &events[3].attributes {
-        Some(Attributes::WorkflowTaskFailedEventAttributes(a)) => {
+        Some(EventAttributes::WorkflowTaskFailedEventAttributes(a)) => {
             assert_eq!(
                 a.cause,
                 WorkflowTaskFailedCause::BadScheduleActivityAttributes as i32
@@ -244,9 +246,9 @@ async fn invalid_commands_fail_the_task() {
     assert_eq!(task.attempt, 2);
     let child = Command {
         command_type: CommandType::StartChildWorkflowExecution as i32,
-        attributes: Some(Cmd::StartChildWorkflowExecutionCommandAttributes(
-            Default::default(),
-        )),
+        attributes: Some(
+            CommandAttributes::StartChildWorkflowExecutionCommandAttributes(Default::default()),
+        ),
         ..Default::default()
     };
     let err = expect_code(h.complete(&task, vec![child]).await, Code::InvalidArgument);

@@ -2,8 +2,8 @@
 //! check the exact histories that result.
 
 use super::{Engine, EngineConfig};
+use crate::proto::CommandAttributes;
 use crate::proto::WorkflowService;
-use crate::proto::command::command::Attributes as Cmd;
 use crate::proto::command::*;
 use crate::proto::common::{ActivityType, Payloads, RetryPolicy, WorkflowExecution, WorkflowType};
 use crate::proto::enums::{CommandType, EventType};
@@ -304,21 +304,24 @@ pub(super) fn expect_code<T: std::fmt::Debug>(result: Result<T, Status>, code: C
 pub(super) fn schedule_activity(id: &str, activity_type: &str, heartbeat_ms: i64) -> Command {
     command(
         CommandType::ScheduleActivityTask,
-        Cmd::ScheduleActivityTaskCommandAttributes(ScheduleActivityTaskCommandAttributes {
-            activity_id: id.into(),
-            activity_type: Some(ActivityType {
-                name: activity_type.into(),
-            }),
-            start_to_close_timeout: Some(millis(30 * 60 * 1000)),
-            heartbeat_timeout: (heartbeat_ms > 0).then(|| millis(heartbeat_ms)),
-            input: payloads("null"),
-            ..Default::default()
-        }),
+        CommandAttributes::ScheduleActivityTaskCommandAttributes(
+            ScheduleActivityTaskCommandAttributes {
+                activity_id: id.into(),
+                activity_type: Some(ActivityType {
+                    name: activity_type.into(),
+                }),
+                start_to_close_timeout: Some(millis(30 * 60 * 1000)),
+                heartbeat_timeout: (heartbeat_ms > 0).then(|| millis(heartbeat_ms)),
+                input: payloads("null"),
+                ..Default::default()
+            },
+        ),
     )
 }
 
 pub(super) fn with_retry(mut c: Command, initial_ms: i64, max_attempts: i32) -> Command {
-    if let Some(Cmd::ScheduleActivityTaskCommandAttributes(a)) = c.attributes.as_mut() {
+    if let Some(CommandAttributes::ScheduleActivityTaskCommandAttributes(a)) = c.attributes.as_mut()
+    {
         a.retry_policy = Some(RetryPolicy {
             initial_interval: Some(millis(initial_ms)),
             maximum_attempts: max_attempts,
@@ -331,7 +334,7 @@ pub(super) fn with_retry(mut c: Command, initial_ms: i64, max_attempts: i32) -> 
 pub(super) fn cancel_activity(scheduled_event_id: i64) -> Command {
     command(
         CommandType::RequestCancelActivityTask,
-        Cmd::RequestCancelActivityTaskCommandAttributes(
+        CommandAttributes::RequestCancelActivityTaskCommandAttributes(
             RequestCancelActivityTaskCommandAttributes { scheduled_event_id },
         ),
     )
@@ -340,7 +343,7 @@ pub(super) fn cancel_activity(scheduled_event_id: i64) -> Command {
 pub(super) fn start_timer(id: &str, ms: i64) -> Command {
     command(
         CommandType::StartTimer,
-        Cmd::StartTimerCommandAttributes(StartTimerCommandAttributes {
+        CommandAttributes::StartTimerCommandAttributes(StartTimerCommandAttributes {
             timer_id: id.into(),
             start_to_fire_timeout: Some(millis(ms)),
         }),
@@ -350,7 +353,7 @@ pub(super) fn start_timer(id: &str, ms: i64) -> Command {
 pub(super) fn cancel_timer(id: &str) -> Command {
     command(
         CommandType::CancelTimer,
-        Cmd::CancelTimerCommandAttributes(CancelTimerCommandAttributes {
+        CommandAttributes::CancelTimerCommandAttributes(CancelTimerCommandAttributes {
             timer_id: id.into(),
         }),
     )
@@ -359,7 +362,7 @@ pub(super) fn cancel_timer(id: &str) -> Command {
 pub(super) fn complete_workflow() -> Command {
     command(
         CommandType::CompleteWorkflowExecution,
-        Cmd::CompleteWorkflowExecutionCommandAttributes(
+        CommandAttributes::CompleteWorkflowExecutionCommandAttributes(
             CompleteWorkflowExecutionCommandAttributes {
                 result: payloads("\"ok\""),
             },
@@ -370,13 +373,13 @@ pub(super) fn complete_workflow() -> Command {
 pub(super) fn cancel_workflow() -> Command {
     command(
         CommandType::CancelWorkflowExecution,
-        Cmd::CancelWorkflowExecutionCommandAttributes(CancelWorkflowExecutionCommandAttributes {
-            details: None,
-        }),
+        CommandAttributes::CancelWorkflowExecutionCommandAttributes(
+            CancelWorkflowExecutionCommandAttributes { details: None },
+        ),
     )
 }
 
-fn command(command_type: CommandType, attributes: Cmd) -> Command {
+fn command(command_type: CommandType, attributes: CommandAttributes) -> Command {
     Command {
         command_type: command_type as i32,
         attributes: Some(attributes),

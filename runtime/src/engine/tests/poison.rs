@@ -3,9 +3,9 @@
 //! `Limits::max_failure_depth`, the history still reads, and the run goes on.
 
 use super::*;
-use crate::proto::enums::WorkflowExecutionStatus as Status_;
+use crate::proto::EventAttributes;
+use crate::proto::enums::WorkflowExecutionStatus;
 use crate::proto::failure::{ApplicationFailureInfo, Failure, failure::FailureInfo};
-use crate::proto::history::history_event::Attributes as Ev;
 use prost::Message;
 use std::sync::Arc;
 
@@ -98,7 +98,10 @@ async fn finish(h: &Harness, workflow_id: &str) {
     assert_decodes(&task.history.clone().unwrap_or_default().events);
     h.complete(&task, vec![complete_workflow()]).await.unwrap();
     let info = h.describe(workflow_id).await.workflow_execution_info;
-    assert_eq!(info.unwrap().status, Status_::Completed as i32);
+    assert_eq!(
+        info.unwrap().status,
+        WorkflowExecutionStatus::Completed as i32
+    );
     assert_decodes(&h.events(workflow_id).await);
 }
 
@@ -121,7 +124,7 @@ async fn a_deep_workflow_task_failure_is_cut_and_the_run_goes_on() {
     let events = h.events("deep-wft").await;
     assert_decodes(&events);
     let failure = events.iter().find_map(|e| match &e.attributes {
-        Some(Ev::WorkflowTaskFailedEventAttributes(a)) => a.failure.as_ref(),
+        Some(EventAttributes::WorkflowTaskFailedEventAttributes(a)) => a.failure.as_ref(),
         _ => None,
     });
     assert_cut(failure);
@@ -146,7 +149,7 @@ async fn a_deep_activity_failure_is_cut_and_the_run_goes_on() {
     let events = h.events("deep-act").await;
     assert_decodes(&events);
     let failure = events.iter().find_map(|e| match &e.attributes {
-        Some(Ev::ActivityTaskFailedEventAttributes(a)) => a.failure.as_ref(),
+        Some(EventAttributes::ActivityTaskFailedEventAttributes(a)) => a.failure.as_ref(),
         _ => None,
     });
     assert_cut(failure);
@@ -172,7 +175,7 @@ async fn a_deep_activity_failure_by_id_is_cut_and_the_run_goes_on() {
     let events = h.events("deep-act-id").await;
     assert_decodes(&events);
     let failure = events.iter().find_map(|e| match &e.attributes {
-        Some(Ev::ActivityTaskFailedEventAttributes(a)) => a.failure.as_ref(),
+        Some(EventAttributes::ActivityTaskFailedEventAttributes(a)) => a.failure.as_ref(),
         _ => None,
     });
     assert_cut(failure);
@@ -204,7 +207,7 @@ async fn a_deep_failure_of_a_retried_attempt_is_cut_in_the_record_and_the_next_s
     h.activity_completed(&second.task_token).await.unwrap();
     let events = h.events("deep-retry").await;
     let last_failure = events.iter().find_map(|e| match &e.attributes {
-        Some(Ev::ActivityTaskStartedEventAttributes(a)) => a.last_failure.as_ref(),
+        Some(EventAttributes::ActivityTaskStartedEventAttributes(a)) => a.last_failure.as_ref(),
         _ => None,
     });
     assert_cut(last_failure);
@@ -218,7 +221,7 @@ async fn a_deep_workflow_failure_is_cut_and_the_closed_history_reads() {
     let task = h.poll_wft().await;
     let fail = Command {
         command_type: CommandType::FailWorkflowExecution as i32,
-        attributes: Some(Cmd::FailWorkflowExecutionCommandAttributes(
+        attributes: Some(CommandAttributes::FailWorkflowExecutionCommandAttributes(
             FailWorkflowExecutionCommandAttributes {
                 failure: Some(chain(DEEP)),
             },
@@ -227,12 +230,12 @@ async fn a_deep_workflow_failure_is_cut_and_the_closed_history_reads() {
     };
     h.complete(&task, vec![fail]).await.expect("accepted");
     let info = h.describe("deep-fail").await.workflow_execution_info;
-    assert_eq!(info.unwrap().status, Status_::Failed as i32);
+    assert_eq!(info.unwrap().status, WorkflowExecutionStatus::Failed as i32);
     // A closed run's history comes from the store.
     let events = h.events("deep-fail").await;
     assert_decodes(&events);
     let failure = events.iter().find_map(|e| match &e.attributes {
-        Some(Ev::WorkflowExecutionFailedEventAttributes(a)) => a.failure.as_ref(),
+        Some(EventAttributes::WorkflowExecutionFailedEventAttributes(a)) => a.failure.as_ref(),
         _ => None,
     });
     assert_cut(failure);
@@ -245,7 +248,7 @@ async fn a_deep_marker_failure_is_cut_and_the_run_goes_on() {
     let task = h.poll_wft().await;
     let marker = Command {
         command_type: CommandType::RecordMarker as i32,
-        attributes: Some(Cmd::RecordMarkerCommandAttributes(
+        attributes: Some(CommandAttributes::RecordMarkerCommandAttributes(
             RecordMarkerCommandAttributes {
                 marker_name: "side-effect".into(),
                 failure: Some(chain(DEEP)),
@@ -259,7 +262,7 @@ async fn a_deep_marker_failure_is_cut_and_the_run_goes_on() {
     let events = h.events("deep-marker").await;
     assert_decodes(&events);
     let failure = events.iter().find_map(|e| match &e.attributes {
-        Some(Ev::MarkerRecordedEventAttributes(a)) => a.failure.as_ref(),
+        Some(EventAttributes::MarkerRecordedEventAttributes(a)) => a.failure.as_ref(),
         _ => None,
     });
     assert_cut(failure);
@@ -337,7 +340,7 @@ async fn the_failure_depth_limit_is_configurable_within_bounds() {
         .unwrap();
     let events = h.events("shallow").await;
     let failure = events.iter().find_map(|e| match &e.attributes {
-        Some(Ev::WorkflowTaskFailedEventAttributes(a)) => a.failure.as_ref(),
+        Some(EventAttributes::WorkflowTaskFailedEventAttributes(a)) => a.failure.as_ref(),
         _ => None,
     });
     let (n, last) = measure(failure.expect("kept"));
@@ -357,7 +360,7 @@ async fn the_failure_depth_limit_is_configurable_within_bounds() {
         .unwrap();
     let events = h.events("shallow").await;
     let last_failed = events.iter().rev().find_map(|e| match &e.attributes {
-        Some(Ev::WorkflowTaskFailedEventAttributes(a)) => a.failure.as_ref(),
+        Some(EventAttributes::WorkflowTaskFailedEventAttributes(a)) => a.failure.as_ref(),
         _ => None,
     });
     assert_eq!(last_failed, Some(&chain(3)));

@@ -3,11 +3,11 @@
 
 use super::*;
 use crate::engine::Limits;
+use crate::proto::EventAttributes;
 use crate::proto::common::{Header, Payload, Payloads};
 use crate::proto::enums::{
     EventType as E, WorkflowExecutionStatus, WorkflowTaskFailedCause as Cause,
 };
-use crate::proto::history::history_event::Attributes;
 use prost::Message;
 use std::collections::HashMap;
 use temporalio_protos::temporal::api::sdk::v1::WorkflowTaskCompletedMetadata;
@@ -114,7 +114,7 @@ async fn complete_and_continue(
 fn marker(name: &str) -> Command {
     Command {
         command_type: CommandType::RecordMarker as i32,
-        attributes: Some(Cmd::RecordMarkerCommandAttributes(
+        attributes: Some(CommandAttributes::RecordMarkerCommandAttributes(
             RecordMarkerCommandAttributes {
                 marker_name: name.into(),
                 ..Default::default()
@@ -131,7 +131,7 @@ async fn last_task_failure(h: &Harness, workflow_id: &str) -> (i32, String) {
         .iter()
         .rev()
         .find_map(|e| match &e.attributes {
-            Some(Attributes::WorkflowTaskFailedEventAttributes(a)) => Some((
+            Some(EventAttributes::WorkflowTaskFailedEventAttributes(a)) => Some((
                 a.cause,
                 a.failure
                     .as_ref()
@@ -527,7 +527,7 @@ async fn a_run_over_the_history_size_limit_is_terminated_and_cleaned_up() {
     let failed = types.len() - 2 - signals;
     assert_eq!(types[failed], E::WorkflowTaskFailed, "{types:?}");
     assert_eq!(types.last(), Some(&E::WorkflowExecutionTerminated));
-    let Some(Attributes::WorkflowExecutionTerminatedEventAttributes(t)) =
+    let Some(EventAttributes::WorkflowExecutionTerminatedEventAttributes(t)) =
         &events.last().unwrap().attributes
     else {
         panic!("the run ends terminated");
@@ -567,7 +567,7 @@ async fn a_run_over_the_history_count_limit_is_terminated() {
         "{} events",
         events.len()
     );
-    let Some(Attributes::WorkflowExecutionTerminatedEventAttributes(t)) =
+    let Some(EventAttributes::WorkflowExecutionTerminatedEventAttributes(t)) =
         &events.last().unwrap().attributes
     else {
         panic!("the run ends terminated: {:?}", events.last());
@@ -708,11 +708,13 @@ async fn every_stored_field_is_held_to_the_payload_limit() {
         ..Default::default()
     };
     let mut activity = schedule_activity("a", "work", 0);
-    if let Some(Cmd::ScheduleActivityTaskCommandAttributes(a)) = activity.attributes.as_mut() {
+    if let Some(CommandAttributes::ScheduleActivityTaskCommandAttributes(a)) =
+        activity.attributes.as_mut()
+    {
         a.header = header(2048);
     }
     let mut record = marker("m");
-    if let Some(Cmd::RecordMarkerCommandAttributes(a)) = record.attributes.as_mut() {
+    if let Some(CommandAttributes::RecordMarkerCommandAttributes(a)) = record.attributes.as_mut() {
         a.header = header(2048);
     }
     let with_command = |c: Command| RespondWorkflowTaskCompletedRequest {

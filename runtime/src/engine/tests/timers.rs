@@ -1,8 +1,8 @@
 //! User timers: firing, cancelling, and a timer that fires while a task runs.
 
 use super::*;
+use crate::proto::EventAttributes;
 use crate::proto::enums::EventType as E;
-use crate::proto::history::history_event::Attributes;
 
 /// Scenario 6 of docs/semantics.md §10: a pending timer is cancelled when the workflow is.
 #[tokio::test]
@@ -37,7 +37,7 @@ async fn timer_cancel() {
         ]
     );
     match &events[9].attributes {
-        Some(Attributes::TimerCanceledEventAttributes(a)) => {
+        Some(EventAttributes::TimerCanceledEventAttributes(a)) => {
             assert_eq!(
                 (a.started_event_id, a.workflow_task_completed_event_id),
                 (5, 9)
@@ -60,7 +60,7 @@ async fn timer_fires_and_schedules_a_task() {
         .find(|e| event_type(e) == E::TimerFired)
         .expect("fired");
     match &fired.attributes {
-        Some(Attributes::TimerFiredEventAttributes(a)) => {
+        Some(EventAttributes::TimerFiredEventAttributes(a)) => {
             assert_eq!((a.timer_id.as_str(), a.started_event_id), ("t", 5));
         }
         other => panic!("unexpected {other:?}"),

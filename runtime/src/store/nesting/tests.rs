@@ -1,9 +1,9 @@
 //! The nesting measure against prost's own decoder, and the schema fact it relies on.
 
 use super::*;
+use crate::proto::EventAttributes;
 use crate::proto::failure::failure::FailureInfo;
 use crate::proto::failure::{ApplicationFailureInfo, Failure};
-use crate::proto::history::history_event::Attributes as Ev;
 use crate::proto::history::{
     ActivityTaskFailedEventAttributes, WorkflowExecutionSignaledEventAttributes,
 };
@@ -27,7 +27,7 @@ fn failed_event(depth: usize) -> HistoryEvent {
     HistoryEvent {
         event_id: 7,
         event_type: crate::proto::enums::EventType::ActivityTaskFailed as i32,
-        attributes: Some(Ev::ActivityTaskFailedEventAttributes(
+        attributes: Some(EventAttributes::ActivityTaskFailedEventAttributes(
             ActivityTaskFailedEventAttributes {
                 failure: Some(chain(depth)),
                 scheduled_event_id: 5,
@@ -63,7 +63,7 @@ fn an_event_deeper_than_the_limit_is_cut_there_and_decodes() {
     assert!(event_fits(&cut, MAX_STORED_NESTING));
     let event = HistoryEvent::decode(cut.as_slice()).expect("the cut event decodes");
     assert_eq!(event.event_id, 7);
-    let Some(Ev::ActivityTaskFailedEventAttributes(a)) = &event.attributes else {
+    let Some(EventAttributes::ActivityTaskFailedEventAttributes(a)) = &event.attributes else {
         panic!("the attributes are kept");
     };
     assert_eq!(a.scheduled_event_id, 5);
@@ -91,7 +91,7 @@ fn an_event_deeper_than_the_limit_is_cut_there_and_decodes() {
 fn ordinary_events_are_left_as_they_are() {
     let signal = HistoryEvent {
         event_id: 3,
-        attributes: Some(Ev::WorkflowExecutionSignaledEventAttributes(
+        attributes: Some(EventAttributes::WorkflowExecutionSignaledEventAttributes(
             WorkflowExecutionSignaledEventAttributes {
                 signal_name: "s".into(),
                 input: Some(crate::proto::common::Payloads {

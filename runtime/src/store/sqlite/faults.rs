@@ -1,8 +1,10 @@
-//! What the SQLite store finds out when its file cannot be written: why (a read-only file or
-//! file system, a full disk), and whether the path still names the file it has open. When a
-//! database is deleted or replaced under a running engine, a copy of it is saved beside it, and
-//! the next open refuses to start an empty database in its place while that copy is there.
-//! `DESIGN.md` (sections 9 and 10) describes the behaviour.
+//! What the SQLite store finds out when its file cannot be opened or written: why (a read-only
+//! file or file system, a full disk, another program's file, another engine holding it), and
+//! whether the path still names the file it has open. When a database is deleted or replaced
+//! under a running engine, a copy of it is saved beside it, and the next open refuses to start
+//! an empty database in its place while that copy is there. Also here: making a file's
+//! directory entry durable, which opening and saving a copy both need. `DESIGN.md` (sections 9
+//! and 10) describes the behaviour.
 
 use super::StoreError;
 use rusqlite::{Connection, ErrorCode};
@@ -74,6 +76,42 @@ fn describe_mode(meta: &std::fs::Metadata) -> String {
 #[cfg(not(unix))]
 fn describe_mode(_meta: &std::fs::Metadata) -> String {
     "marked read-only".to_string()
+}
+
+/// Turns a failed open into a [`StoreError`] naming the file and, where it can tell, why.
+pub(super) fn open_error(path: &Path, e: rusqlite::Error) -> StoreError {
+    let path = path.to_path_buf();
+    match e.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => StoreError::NotADatabase {
+            path,
+            reason: format!(
+                "{e}; the file is not a SQLite database or is damaged, so move it aside or choose another path"
+            ),
+        },
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::InUse { path },
+        Some(ErrorCode::CannotOpen) => StoreError::Open {
+            path,
+            reason: format!("{e}; check that the directory exists and is writable"),
+        },
+        Some(ErrorCode::ReadOnly | ErrorCode::PermissionDenied) => StoreError::Open {
+            reason: match write_problem(&path) {
+                Some(problem) => format!("{e}: {problem}"),
+                None => format!("{e}; the file or its directory is not writable"),
+            },
+            path,
+        },
+        Some(ErrorCode::SystemIoFailure) => StoreError::Open {
+            reason: match write_problem(&path) {
+                Some(problem) => format!("{e}: {problem}"),
+                None => e.to_string(),
+            },
+            path,
+        },
+        _ => StoreError::Open {
+            path,
+            reason: e.to_string(),
+        },
+    }
 }
 
 /// Turns a failed write into a [`StoreError`]: failures that may pass (a full disk, I/O errors,
@@ -252,7 +290,7 @@ fn save_copy(conn: &Connection, path: &Path) -> Result<PathBuf, String> {
         });
     match saved {
         Ok(()) => {
-            super::sync_parent_dir(&copy);
+            sync_parent_dir(&copy);
             Ok(copy)
         }
         Err(e) => {
@@ -284,4 +322,18 @@ pub(super) fn wal_path(path: &Path) -> PathBuf {
     let mut wal = path.as_os_str().to_owned();
     wal.push("-wal");
     PathBuf::from(wal)
+}
+
+/// Makes the directory entry of the database file durable, so that a power loss cannot leave
+/// committed data on disk in a file that no directory names. SQLite does this for the WAL files
+/// it creates but not for the database file itself.
+pub(super) fn sync_parent_dir(path: &Path) {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    if let Err(e) = std::fs::File::open(dir).and_then(|d| d.sync_all()) {
+        // Some file systems cannot sync a directory; the data itself is synced regardless.
+        tracing::debug!(dir = %dir.display(), "could not sync the directory of the database: {e}");
+    }
 }

@@ -6,7 +6,7 @@
 //! runs in every test that creates a store.
 
 use super::super::StoreError;
-use super::open_error;
+use super::faults::open_error;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior};
 use std::path::Path;
 

@@ -6,9 +6,9 @@ use super::super::{
     ActivityRecord, ExecutionRecord, StoreError, TimerRecord, decode_reason, nesting,
 };
 use super::SqliteStore;
-use crate::proto::enums::{EventType, WorkflowExecutionStatus as Status};
+use crate::proto::EventAttributes;
+use crate::proto::enums::{EventType, WorkflowExecutionStatus};
 use crate::proto::history::HistoryEvent;
-use crate::proto::history::history_event::Attributes as Ev;
 use prost::Message;
 use rusqlite::Connection;
 use std::collections::{BTreeSet, HashMap};
@@ -109,7 +109,7 @@ fn check_rows(conn: &Connection, problems: &mut Problems) -> rusqlite::Result<Ve
         runs: runs.len(),
         open_runs: runs
             .values()
-            .filter(|r| r.rec.status == Status::Running as i32)
+            .filter(|r| r.rec.status == WorkflowExecutionStatus::Running as i32)
             .count(),
         ..VerifyReport::default()
     };
@@ -186,7 +186,7 @@ fn executions(
                 "the key columns of run {run_id} disagree with its record"
             ));
         }
-        let open = rec.status == Status::Running as i32;
+        let open = rec.status == WorkflowExecutionStatus::Running as i32;
         if open != (rec.close_time_ms == 0) {
             problems.add(format!(
                 "run {run_id} has status {} but close time {}",
@@ -263,10 +263,10 @@ fn history(
         }
         facts.last_event_type = event.event_type;
         match &event.attributes {
-            Some(Ev::ActivityTaskScheduledEventAttributes(_)) => {
+            Some(EventAttributes::ActivityTaskScheduledEventAttributes(_)) => {
                 facts.scheduled.insert(event_id);
             }
-            Some(Ev::TimerStartedEventAttributes(a)) => {
+            Some(EventAttributes::TimerStartedEventAttributes(a)) => {
                 facts.timers.insert(a.timer_id.clone(), event_id);
             }
             _ => {}
@@ -285,7 +285,7 @@ fn pending_rows(
 ) -> rusqlite::Result<()> {
     let open = |run_id: &str, what: &str, problems: &mut Problems| {
         let facts = runs.get(run_id);
-        if facts.is_none_or(|f| f.rec.status != Status::Running as i32) {
+        if facts.is_none_or(|f| f.rec.status != WorkflowExecutionStatus::Running as i32) {
             problems.add(format!(
                 "{what} of run {run_id} is kept, but that run is not open"
             ));
@@ -373,13 +373,13 @@ fn pending_rows(
 
 /// The event that closes a run of this status; `None` for Running (and unknown statuses).
 fn close_event_of(status: i32) -> Option<EventType> {
-    Some(match Status::try_from(status).ok()? {
-        Status::Completed => EventType::WorkflowExecutionCompleted,
-        Status::Failed => EventType::WorkflowExecutionFailed,
-        Status::Canceled => EventType::WorkflowExecutionCanceled,
-        Status::Terminated => EventType::WorkflowExecutionTerminated,
-        Status::ContinuedAsNew => EventType::WorkflowExecutionContinuedAsNew,
-        Status::TimedOut => EventType::WorkflowExecutionTimedOut,
+    Some(match WorkflowExecutionStatus::try_from(status).ok()? {
+        WorkflowExecutionStatus::Completed => EventType::WorkflowExecutionCompleted,
+        WorkflowExecutionStatus::Failed => EventType::WorkflowExecutionFailed,
+        WorkflowExecutionStatus::Canceled => EventType::WorkflowExecutionCanceled,
+        WorkflowExecutionStatus::Terminated => EventType::WorkflowExecutionTerminated,
+        WorkflowExecutionStatus::ContinuedAsNew => EventType::WorkflowExecutionContinuedAsNew,
+        WorkflowExecutionStatus::TimedOut => EventType::WorkflowExecutionTimedOut,
         _ => return None,
     })
 }
@@ -398,7 +398,7 @@ fn is_close_event(event_type: i32) -> bool {
 }
 
 fn status_name(status: i32) -> String {
-    Status::try_from(status)
+    WorkflowExecutionStatus::try_from(status)
         .map(|s| format!("{s:?}"))
         .unwrap_or_else(|_| format!("#{status}"))
 }

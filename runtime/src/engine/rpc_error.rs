@@ -1,5 +1,6 @@
-//! The gRPC statuses the engine answers with. Codes follow Temporal's choices so that SDKs and
-//! the CLI react the same way; messages say what was wrong and name the ids involved.
+//! The errors the engine answers RPCs with, as gRPC statuses. Codes follow Temporal's choices so
+//! that SDKs and the CLI react the same way; messages say what was wrong and name the ids
+//! involved.
 
 use prost::Message;
 use std::borrow::Cow;

@@ -1,4 +1,5 @@
-//! The engine's shared core: the state lock, the commit pipeline and the long-poll machinery.
+//! The engine's core ([`Core`]), shared by every request and thread: the state lock, the commit
+//! pipeline and the long-poll machinery.
 //!
 //! Every change follows one path: under the state lock a handler mutates runs and collects
 //! [`Effects`]; [`Core::finish`] turns the touched runs into store writes, hands them to the
@@ -12,10 +13,11 @@
 //! dropped. Meanwhile requests that would change something are refused (`Unavailable`, naming
 //! the cause), reads of what is durable are served, and [`Health`] says so.
 
-use super::driver;
+use super::config::EngineConfig;
+use super::effects::{Effects, QueueKey};
 use super::health::Health;
-use super::state::{Commit, Effects, QueueKey, State};
-use super::status::{internal, not_found, unavailable};
+use super::rpc_error::{internal, not_found, unavailable};
+use super::state::{Commit, State};
 use super::token::TaskKind;
 use crate::store::{Snapshot, Store};
 use parking_lot::{Condvar, Mutex};
@@ -63,7 +65,7 @@ pub(crate) enum Writes {
 
 #[derive(Debug)]
 pub(crate) struct Core {
-    pub cfg: super::EngineConfig,
+    pub cfg: EngineConfig,
     pub store: Arc<dyn Store>,
     pub state: Mutex<State>,
     /// Wakes the timer thread when a deadline earlier than its plan is armed, or on shutdown.
@@ -81,12 +83,11 @@ pub(crate) struct Core {
 impl Core {
     pub(crate) fn new(
         store: Arc<dyn Store>,
-        cfg: super::EngineConfig,
+        cfg: EngineConfig,
         snapshot: Snapshot,
     ) -> (Core, mpsc::Receiver<Commit>) {
         let (tx, rx) = mpsc::channel();
-        let mut state = State::from_snapshot(snapshot, tx);
-        driver::rearm_all(&mut state);
+        let state = State::from_snapshot(snapshot, tx);
         let core = Core {
             cfg,
             store,
@@ -105,7 +106,7 @@ impl Core {
 
     /// Writes out the touched runs and applies the other effects. Must be called with the state
     /// lock held (hence `&mut State`). A touched run whose history went over a limit is
-    /// terminated first (see [`super::start::enforce_history_limits`]). Returns the sequence
+    /// terminated first (see [`super::close::enforce_history_limits`]). Returns the sequence
     /// number to await.
     pub(crate) fn finish(&self, st: &mut State, mut fx: Effects) -> u64 {
         let mut ops = Vec::new();
@@ -117,7 +118,7 @@ impl Core {
             let Some(run) = st.runs.get_mut(run_id) else {
                 continue;
             };
-            super::start::enforce_history_limits(run, &mut limit_fx, &self.cfg.limits);
+            super::close::enforce_history_limits(run, &mut limit_fx, &self.cfg.limits);
             let run_ops = run.take_ops();
             if !run_ops.is_empty() {
                 changed.push(run_id.clone());
@@ -125,7 +126,7 @@ impl Core {
             ops.extend(run_ops);
             run.history_notify.notify_waiters();
             if run.is_open() {
-                if let Some(at) = driver::next_due(run) {
+                if let Some(at) = run.next_due() {
                     wake_driver |= st.arm(run_id, at);
                 }
             } else if let Some(run) = st.runs.remove(run_id) {
@@ -241,12 +242,12 @@ impl Core {
     pub(crate) fn check_namespace_to_read(&self, namespace: &str) -> Result<(), Status> {
         self.check_available()?;
         if namespace.is_empty() {
-            return Err(super::status::invalid("namespace is not set"));
+            return Err(super::rpc_error::invalid("namespace is not set"));
         }
         if !self.cfg.namespaces.iter().any(|n| n == namespace) {
             return Err(not_found(format!(
                 "namespace \"{}\" not found",
-                super::status::clip(namespace)
+                super::rpc_error::clip(namespace)
             )));
         }
         Ok(())
