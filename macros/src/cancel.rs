@@ -8,7 +8,7 @@
 //! so the last one registered runs first. Nothing is boxed and no closure is involved, so the
 //! borrow checker sees the user's code as written.
 
-use crate::check::Errors;
+use crate::diagnostics::Errors;
 use proc_macro2::{Delimiter, Group, Span, TokenStream};
 use quote::{ToTokens, quote};
 use syn::parse::Parser;

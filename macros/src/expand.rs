@@ -11,10 +11,11 @@
 
 use crate::attr::{Args, CratePath};
 use crate::cancel;
-use crate::check::{self, Errors};
+use crate::check;
+use crate::diagnostics::Errors;
 use crate::lint;
 use crate::model::{Definition, Kind, Output};
-use proc_macro2::{Group, Span, TokenStream, TokenTree};
+use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, quote, quote_spanned};
 use syn::{Attribute, FnArg, Ident, Item, Pat, PatIdent, Signature};
 
@@ -284,25 +285,6 @@ impl<'a> Generator<'a> {
             }
         }
     }
-}
-
-/// `tokens` with every span set to `span`, for generated paths whose errors belong to one piece
-/// of the user's syntax. Only for paths that resolve the same from anywhere (`::dacapo::..`):
-/// the new span carries the user's hygiene.
-pub(crate) fn respan(tokens: TokenStream, span: Span) -> TokenStream {
-    tokens
-        .into_iter()
-        .map(|mut token| {
-            if let TokenTree::Group(group) = &token {
-                let mut respanned = Group::new(group.delimiter(), respan(group.stream(), span));
-                respanned.set_span(span);
-                token = TokenTree::Group(respanned);
-            } else {
-                token.set_span(span);
-            }
-            token
-        })
-        .collect()
 }
 
 mod definition_impl;

@@ -42,6 +42,7 @@
 mod attr;
 mod cancel;
 mod check;
+mod diagnostics;
 mod expand;
 mod lint;
 mod model;

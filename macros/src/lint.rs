@@ -20,7 +20,7 @@ mod nested;
 mod rules;
 
 use crate::cancel;
-use crate::expand::respan;
+use crate::diagnostics::respan;
 use imports::Imports;
 use nested::Contents;
 use proc_macro2::{Delimiter, Group, Literal, Span, TokenStream, TokenTree};

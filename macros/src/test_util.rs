@@ -1,7 +1,7 @@
 //! Helpers for the unit tests: token streams from source text, errors as (message, source text)
 //! pairs, and generated code as comparable text.
 
-use crate::check::Errors;
+use crate::diagnostics::Errors;
 use proc_macro2::{Delimiter, TokenStream, TokenTree};
 
 /// Tokenizes Rust source, with spans that know their place in it.

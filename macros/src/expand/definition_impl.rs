@@ -1,8 +1,9 @@
 //! The definition trait impl: input and output types, name, default options, and the bodies
 //! that encode, decode and run.
 
-use super::{Generator, respan};
+use super::Generator;
 use crate::attr::ActivityOptionArgs;
+use crate::diagnostics::respan;
 use crate::model::{Kind, Output};
 use proc_macro2::{Literal, Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
