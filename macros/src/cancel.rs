@@ -73,7 +73,7 @@ fn rewrite_stmts(stmts: &[Stmt], site: &Site<'_>, errors: &mut Errors) -> TokenS
     let Site {
         krate, ctx, ret, ..
     } = site;
-    let private = quote!(#krate::__private);
+    let private = crate::private::path(krate);
     let hidden = |name: &str| Ident::new(name, Span::mixed_site());
     let (kept, fake, cleanup_ctx, outcome, error) = (
         hidden("__dacapo_kept"),

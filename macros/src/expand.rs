@@ -15,6 +15,7 @@ use crate::check;
 use crate::diagnostics::Errors;
 use crate::lint;
 use crate::model::{Definition, Kind, Output};
+use crate::private;
 use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, quote, quote_spanned};
 use syn::{Attribute, FnArg, Ident, Item, Pat, PatIdent, Signature};
@@ -109,7 +110,7 @@ struct Generator<'a> {
     args: &'a Args,
     /// `::dacapo`, or the `crate = ".."` override.
     krate: TokenStream,
-    /// `::dacapo::__private`.
+    /// `::dacapo::__private_<version>`, or the same under the override.
     private: TokenStream,
     /// The name the context parameter is bound to in `run`.
     ctx: Ident,
@@ -122,7 +123,7 @@ struct Generator<'a> {
 impl<'a> Generator<'a> {
     fn new(def: &'a Definition, args: &'a Args) -> Self {
         let krate = CratePath::tokens(args.krate.as_ref());
-        let private = quote!(#krate::__private);
+        let private = private::path(&krate);
         let ctx = match def.context.as_ref().map(|ctx| &*ctx.pat) {
             Some(Pat::Ident(pat)) => pat.ident.clone(),
             _ => Ident::new("__dacapo_ctx", Span::mixed_site()),

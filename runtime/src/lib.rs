@@ -79,7 +79,21 @@ macro_rules! on_cancel {
 mod macro_support;
 
 #[doc(hidden)]
-pub mod __private {
-    //! Items the macros' generated code refers to. Not a public API.
+pub mod __private_0_1_0 {
+    //! What the macros' generated code names, under a name that carries the crate version, so
+    //! that only dacapo-macros of this version compiles against it. Not a public API: see
+    //! `macro_support`.
     pub use crate::macro_support::*;
+
+    const _: () = assert!(
+        crate::macro_support::names_version(module_path!(), env!("CARGO_PKG_VERSION")),
+        concat!(
+            "`",
+            module_path!(),
+            "` must be named after the crate version, ",
+            env!("CARGO_PKG_VERSION"),
+            ", as `__private_` and the version with `.`, `-` and `+` written `_`: the name that \
+             dacapo-macros of that version generates code against"
+        )
+    );
 }
