@@ -5,7 +5,7 @@
 //! pass reports every mistake. Only tokens that do not form `key = value, ..` stop it. Rules that
 //! relate several arguments live in `check`.
 
-use crate::check::Errors;
+use crate::diagnostics::Errors;
 use crate::model::Kind;
 use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, quote};

@@ -8,7 +8,7 @@
 //! so the last one registered runs first. Nothing is boxed and no closure is involved, so the
 //! borrow checker sees the user's code as written.
 
-use crate::check::Errors;
+use crate::diagnostics::Errors;
 use proc_macro2::{Delimiter, Group, Span, TokenStream};
 use quote::{ToTokens, quote};
 use syn::parse::Parser;
@@ -73,7 +73,7 @@ fn rewrite_stmts(stmts: &[Stmt], site: &Site<'_>, errors: &mut Errors) -> TokenS
     let Site {
         krate, ctx, ret, ..
     } = site;
-    let private = quote!(#krate::__private);
+    let private = crate::private::path(krate);
     let hidden = |name: &str| Ident::new(name, Span::mixed_site());
     let (kept, fake, cleanup_ctx, outcome, error) = (
         hidden("__dacapo_kept"),

@@ -6,56 +6,10 @@
 //! stub of the definition instead of the definition.
 
 use crate::attr::{ActivityOptionArgs, Spanned};
+use crate::diagnostics::Errors;
 use crate::model::{ContextParam, Definition, Kind, Output};
-use proc_macro2::Span;
-use quote::ToTokens;
-use std::fmt::Display;
 use syn::visit::Visit;
 use syn::{FnArg, Pat, Type};
-
-/// Collects errors and combines them into one `syn::Error`, which renders as one
-/// `compile_error!` per message, each at its own span.
-#[derive(Default)]
-pub(crate) struct Errors {
-    combined: Option<syn::Error>,
-}
-
-impl Errors {
-    /// Records an error.
-    pub(crate) fn push(&mut self, error: syn::Error) {
-        match &mut self.combined {
-            Some(combined) => combined.combine(error),
-            None => self.combined = Some(error),
-        }
-    }
-
-    /// Records an error at `span`.
-    pub(crate) fn at(&mut self, span: Span, message: impl Display) {
-        self.push(syn::Error::new(span, message));
-    }
-
-    /// Records an error covering `tokens`, from their first to their last token.
-    pub(crate) fn spanned(&mut self, tokens: impl ToTokens, message: impl Display) {
-        self.push(syn::Error::new_spanned(tokens, message));
-    }
-
-    /// Records every error of `other`.
-    pub(crate) fn extend(&mut self, other: Errors) {
-        if let Some(error) = other.combined {
-            self.push(error);
-        }
-    }
-
-    /// Whether nothing was recorded.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.combined.is_none()
-    }
-
-    /// The combined error, if any was recorded.
-    pub(crate) fn into_error(self) -> Option<syn::Error> {
-        self.combined
-    }
-}
 
 /// Checks a definition's signature.
 pub(crate) fn definition(def: &Definition, errors: &mut Errors) {

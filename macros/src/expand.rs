@@ -11,10 +11,12 @@
 
 use crate::attr::{Args, CratePath};
 use crate::cancel;
-use crate::check::{self, Errors};
+use crate::check;
+use crate::diagnostics::Errors;
 use crate::lint;
 use crate::model::{Definition, Kind, Output};
-use proc_macro2::{Group, Span, TokenStream, TokenTree};
+use crate::private;
+use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, quote, quote_spanned};
 use syn::{Attribute, FnArg, Ident, Item, Pat, PatIdent, Signature};
 
@@ -108,7 +110,7 @@ struct Generator<'a> {
     args: &'a Args,
     /// `::dacapo`, or the `crate = ".."` override.
     krate: TokenStream,
-    /// `::dacapo::__private`.
+    /// `::dacapo::__private_<version>`, or the same under the override.
     private: TokenStream,
     /// The name the context parameter is bound to in `run`.
     ctx: Ident,
@@ -121,7 +123,7 @@ struct Generator<'a> {
 impl<'a> Generator<'a> {
     fn new(def: &'a Definition, args: &'a Args) -> Self {
         let krate = CratePath::tokens(args.krate.as_ref());
-        let private = quote!(#krate::__private);
+        let private = private::path(&krate);
         let ctx = match def.context.as_ref().map(|ctx| &*ctx.pat) {
             Some(Pat::Ident(pat)) => pat.ident.clone(),
             _ => Ident::new("__dacapo_ctx", Span::mixed_site()),
@@ -284,25 +286,6 @@ impl<'a> Generator<'a> {
             }
         }
     }
-}
-
-/// `tokens` with every span set to `span`, for generated paths whose errors belong to one piece
-/// of the user's syntax. Only for paths that resolve the same from anywhere (`::dacapo::..`):
-/// the new span carries the user's hygiene.
-pub(crate) fn respan(tokens: TokenStream, span: Span) -> TokenStream {
-    tokens
-        .into_iter()
-        .map(|mut token| {
-            if let TokenTree::Group(group) = &token {
-                let mut respanned = Group::new(group.delimiter(), respan(group.stream(), span));
-                respanned.set_span(span);
-                token = TokenTree::Group(respanned);
-            } else {
-                token.set_span(span);
-            }
-            token
-        })
-        .collect()
 }
 
 mod definition_impl;

@@ -4,8 +4,9 @@
 //! Use them through the `dacapo` crate (`use dacapo::prelude::*;`), which re-exports them next
 //! to the types their expansions name. Each macro parses its input into a typed model, checks
 //! it, reporting every mistake at once on the tokens that are wrong, and then generates code
-//! against `::dacapo::__private`, a path that `crate = ".."` can change when dacapo is
-//! re-exported under another name.
+//! against `::dacapo::__private_<version>`, a path that `crate = ".."` can change when dacapo
+//! is re-exported under another name. The version in that name is this crate's, so that it
+//! only compiles against the dacapo of the same version.
 //!
 //! ```no_run
 //! use dacapo::prelude::*;
@@ -42,9 +43,11 @@
 mod attr;
 mod cancel;
 mod check;
+mod diagnostics;
 mod expand;
 mod lint;
 mod model;
+mod private;
 mod select;
 #[cfg(test)]
 mod test_util;

@@ -12,15 +12,15 @@
 //! call returned.
 //!
 //! The pass also guards calls that are awaited, `name(args).await`: the callee goes through
-//! `__private::DirectCall`, which is the callee unchanged unless it is an activity, and then
-//! fails with a message that points to `ctx.activity(..)`.
+//! `__private_<version>::DirectCall`, which is the callee unchanged unless it is an activity,
+//! and then fails with a message that points to `ctx.activity(..)`.
 
 mod imports;
 mod nested;
 mod rules;
 
 use crate::cancel;
-use crate::expand::respan;
+use crate::diagnostics::respan;
 use imports::Imports;
 use nested::Contents;
 use proc_macro2::{Delimiter, Group, Literal, Span, TokenStream, TokenTree};
@@ -33,7 +33,7 @@ use syn::{Block, Expr, ExprAwait, FnArg, Item, Macro, Path, Signature, Stmt};
 
 /// What the lint needs to know about the fn whose body it reads.
 pub(crate) struct Site<'a> {
-    /// `::dacapo::__private`, or the same under the `crate = ".."` override.
+    /// `::dacapo::__private_<version>`, or the same under the `crate = ".."` override.
     pub(crate) private: &'a TokenStream,
     /// The `crate = ".."` override as written, so that `my_dacapo::on_cancel!` is looked into.
     pub(crate) crate_path: Option<&'a Path>,

@@ -1,8 +1,8 @@
 //! Helpers for the unit tests: token streams from source text, errors as (message, source text)
 //! pairs, and generated code as comparable text.
 
-use crate::check::Errors;
-use proc_macro2::{Delimiter, TokenStream, TokenTree};
+use crate::diagnostics::Errors;
+use proc_macro2::{Delimiter, Group, TokenStream, TokenTree};
 
 /// Tokenizes Rust source, with spans that know their place in it.
 pub(crate) fn tokens(source: &str) -> TokenStream {
@@ -65,4 +65,27 @@ pub(crate) fn normalized(source: &str) -> String {
 /// Generated items, parsed as a file so that tests can look at single items.
 pub(crate) fn file(tokens: TokenStream) -> syn::File {
     syn::parse2(tokens.clone()).unwrap_or_else(|error| panic!("{error}: {tokens}"))
+}
+
+/// [`normalized`] text of expected generated code, in which `__private` stands for the
+/// runtime's versioned support module, so that expectations stay as they are when the version
+/// changes.
+pub(crate) fn versioned(source: &str) -> String {
+    fn rename(tokens: TokenStream) -> TokenStream {
+        tokens
+            .into_iter()
+            .map(|token| match token {
+                TokenTree::Group(group) => {
+                    let mut renamed = Group::new(group.delimiter(), rename(group.stream()));
+                    renamed.set_span(group.span());
+                    TokenTree::Group(renamed)
+                }
+                TokenTree::Ident(ident) if ident == "__private" => {
+                    TokenTree::Ident(crate::private::module())
+                }
+                other => other,
+            })
+            .collect()
+    }
+    canonical(rename(tokens(source)))
 }

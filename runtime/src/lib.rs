@@ -76,124 +76,24 @@ macro_rules! on_cancel {
     };
 }
 
+mod macro_support;
+
 #[doc(hidden)]
-pub mod __private {
-    //! Items the macros' generated code refers to. Not a public API.
-    pub use crate::definition::{ActivityDefinition, BoxFuture, WorkflowDefinition};
-    pub use crate::payload::{Payload, PayloadError};
-    pub use crate::proto::common::Payload as RawPayload;
-    use crate::{WorkflowContext, WorkflowError};
-    pub use std::boxed::Box;
-    use std::future::Future;
-    pub use std::time::Duration;
+pub mod __private_0_1_0 {
+    //! What the macros' generated code names, under a name that carries the crate version, so
+    //! that only dacapo-macros of this version compiles against it. Not a public API: see
+    //! `macro_support`.
+    pub use crate::macro_support::*;
 
-    /// Encodes one argument.
-    pub fn encode_arg<T: Payload>(v: &T) -> Result<RawPayload, PayloadError> {
-        crate::payload::encode(v)
-    }
-
-    /// Decodes argument `index`.
-    pub fn decode_arg<T: Payload>(
-        payloads: &[RawPayload],
-        index: usize,
-    ) -> Result<T, PayloadError> {
-        crate::payload::decode(payloads, index)
-    }
-
-    /// Identity; anchors the output type of an async block.
-    pub fn anchor<R, F: Future<Output = R>>(f: F) -> F {
-        f
-    }
-
-    /// Whether the workflow's cleanup must run: a cancel was requested.
-    pub fn cleanup_due(ctx: &WorkflowContext) -> bool {
-        ctx.is_cancel_requested()
-    }
-
-    /// Logs an error raised inside an `on_cancel!` block.
-    pub fn log_cleanup_error(ctx: &WorkflowContext, err: WorkflowError) {
-        if !ctx.is_replaying() {
-            let info = ctx.info();
-            tracing::warn!(
-                workflow_id = %info.workflow_id,
-                run_id = %info.run_id,
-                "cleanup after cancel failed: {err}"
-            );
-        }
-    }
-
-    /// Compile-time check that `T` can cross a workflow or activity boundary.
-    pub fn assert_payload<T: Payload>() {}
-
-    /// What the generated code requires of argument and result types: [`Payload`], reported
-    /// as one error in `Payload`'s words. (A bound on `Payload` itself is reported once per
-    /// unmet serde trait.) The types are named as `<T as Value>::Checked`: a `T` that is not a
-    /// payload is then reported once, where it is written, and every use of the projection
-    /// after that is quiet.
-    #[diagnostic::on_unimplemented(
-        message = "`{Self}` cannot be a workflow or activity value",
-        label = "this type must be `Serialize + DeserializeOwned`",
-        note = "workflow and activity arguments and results are recorded in the history as JSON; derive `serde::Serialize` and `serde::Deserialize` for `{Self}`"
-    )]
-    pub trait Value {
-        /// The type itself.
-        type Checked: Payload;
-    }
-
-    #[diagnostic::do_not_recommend]
-    impl<T: Payload> Value for T {
-        type Checked = T;
-    }
-
-    /// Wraps the callee of a call that a `#[workflow]` body awaits, `callee(args).await`, so
-    /// that calling an activity like a function is reported with a hint instead of rustc's
-    /// "expected function". `DirectCall(f).callee()` is `f` for anything that is not an
-    /// activity, through [`PassCallee`]; for an activity the inherent method, which method
-    /// lookup prefers, fails [`ActivityCalledDirectly`].
-    #[derive(Debug)]
-    pub struct DirectCall<F>(pub F);
-
-    /// Hands the callee back: what `DirectCall(f).callee()` is when `f` is not an activity.
-    pub trait PassCallee {
-        /// The callee's type.
-        type Callee;
-        /// The callee, unchanged.
-        fn callee(self) -> Self::Callee;
-    }
-
-    impl<F> PassCallee for DirectCall<F> {
-        type Callee = F;
-        fn callee(self) -> F {
-            self.0
-        }
-    }
-
-    impl<F: ActivityDefinition> DirectCall<F> {
-        /// Never compiles: `F` is an activity. The unconstrained `N` keeps method lookup from
-        /// discarding this method before the bound is reported, and leaves the call's type
-        /// unknown, so that nothing else is reported about it.
-        pub fn callee<N>(self) -> N
-        where
-            F: ActivityCalledDirectly<N>,
-        {
-            unreachable!("no type implements `ActivityCalledDirectly`")
-        }
-    }
-
-    /// Not implemented by any activity: the bound that reports an activity called like a
-    /// function in a workflow.
-    #[diagnostic::on_unimplemented(
-        message = "`{Self}` is an activity, which a workflow cannot call directly",
-        label = "activities are not called like functions in a workflow",
-        note = "start it through the workflow context, which records it in the history: `ctx.activity({Self}, input).await`"
-    )]
-    pub trait ActivityCalledDirectly<N> {}
-
-    /// The one implementor of [`ActivityCalledDirectly`], so that rustc does not suggest
-    /// adding one.
-    #[derive(Debug)]
-    pub enum Unreachable {}
-
-    #[diagnostic::do_not_recommend]
-    impl ActivityCalledDirectly<Unreachable> for Unreachable {}
+    const _: () = assert!(
+        crate::macro_support::names_version(module_path!(), env!("CARGO_PKG_VERSION")),
+        concat!(
+            "`",
+            module_path!(),
+            "` must be named after the crate version, ",
+            env!("CARGO_PKG_VERSION"),
+            ", as `__private_` and the version with `.`, `-` and `+` written `_`: the name that \
+             dacapo-macros of that version generates code against"
+        )
+    );
 }

@@ -1,8 +1,9 @@
 //! The definition trait impl: input and output types, name, default options, and the bodies
 //! that encode, decode and run.
 
-use super::{Generator, respan};
+use super::Generator;
 use crate::attr::ActivityOptionArgs;
+use crate::diagnostics::respan;
 use crate::model::{Kind, Output};
 use proc_macro2::{Literal, Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
@@ -49,7 +50,7 @@ impl Generator<'_> {
         let options = match self.def.kind {
             Kind::Workflow => quote!(),
             Kind::Activity => {
-                let options = activity_options(krate, &self.args.options);
+                let options = activity_options(krate, private, &self.args.options);
                 quote! {
                     fn options() -> #krate::ActivityOptions {
                         #options
@@ -189,14 +190,18 @@ impl Generator<'_> {
 
 /// The activity's default options, built from `ActivityOptions::default()` with one builder
 /// call per argument given.
-fn activity_options(krate: &TokenStream, options: &ActivityOptionArgs) -> TokenStream {
+fn activity_options(
+    krate: &TokenStream,
+    private: &TokenStream,
+    options: &ActivityOptionArgs,
+) -> TokenStream {
     let duration = |d: &Duration| {
         let secs = Literal::u64_unsuffixed(d.as_secs());
         if d.subsec_nanos() == 0 {
-            quote!(#krate::__private::Duration::from_secs(#secs))
+            quote!(#private::Duration::from_secs(#secs))
         } else {
             let nanos = Literal::u32_unsuffixed(d.subsec_nanos());
-            quote!(#krate::__private::Duration::new(#secs, #nanos))
+            quote!(#private::Duration::new(#secs, #nanos))
         }
     };
     let mut calls = Vec::new();

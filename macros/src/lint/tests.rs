@@ -1,5 +1,5 @@
 use super::*;
-use crate::test_util::{canonical, normalized, tokens};
+use crate::test_util::{canonical, normalized, tokens, versioned};
 use rules::Misuse;
 
 const SIGNATURE: &str = "async fn w(ctx: WorkflowContext, order: u64) -> WorkflowResult<()>";
@@ -14,8 +14,8 @@ fn lint_with(body: &str, crate_path: Option<&str>) -> Linted {
         syn::parse2(tokens(&format!("{SIGNATURE} {body}"))).expect("test fn parses");
     let crate_path: Option<Path> = crate_path.map(|path| syn::parse_str(path).expect("a path"));
     let private = match &crate_path {
-        Some(path) => quote!(::#path::__private),
-        None => quote!(::dacapo::__private),
+        Some(path) => crate::private::path(&quote!(::#path)),
+        None => crate::private::path(&quote!(::dacapo)),
     };
     let site = Site {
         private: &private,
@@ -322,7 +322,7 @@ fn awaited_calls_go_through_the_activity_guard() {
     let linted = lint("{ cleanup_activity(order).await?; Ok(()) }");
     assert_eq!(
         body_text(&linted),
-        normalized(
+        versioned(
             "{
                 ({
                     #[allow(unused_imports)]
@@ -336,7 +336,7 @@ fn awaited_calls_go_through_the_activity_guard() {
     let renamed = lint_with("{ acts::cleanup(order).await?; Ok(()) }", Some("flow"));
     let text = body_text(&renamed);
     assert!(
-        text.contains(&normalized(
+        text.contains(&versioned(
             "::flow::__private::DirectCall(acts::cleanup).callee()"
         )),
         "{text}"
