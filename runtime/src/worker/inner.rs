@@ -1,6 +1,7 @@
 //! `WorkerInner`: the state a worker's pollers and tasks share, and the task queues it polls.
 
 use super::cache::Cache;
+use super::cancel_shortcut::CancelShortcut;
 use super::options::WorkerOptions;
 use super::registry::Registry;
 use super::running::RunningActivities;
@@ -10,7 +11,8 @@ use crate::proto::taskqueue::{StickyExecutionAttributes, TaskQueue};
 use tokio_util::sync::CancellationToken;
 
 /// What a worker's pollers and the tasks they start share: where and as whom it polls, what
-/// is registered, the cached runs, the running activity attempts and the shutdown signal.
+/// is registered, the cached runs, the running activity attempts, the shutdown signal
+/// and the in-process cancel shortcut.
 pub(crate) struct WorkerInner {
     pub(crate) service: ServiceHandle,
     pub(crate) namespace: String,
@@ -23,6 +25,8 @@ pub(crate) struct WorkerInner {
     pub(crate) running: RunningActivities,
     pub(crate) attempts: parking_lot::Mutex<tokio::task::JoinSet<()>>,
     pub(crate) shutdown: CancellationToken,
+    /// Where an engine in this process names attempts to stop at once, if it does.
+    pub(crate) cancel_shortcut: Option<CancelShortcut>,
 }
 
 impl WorkerInner {

@@ -4,6 +4,7 @@
 
 mod activities;
 mod cache;
+mod cancel_shortcut;
 mod inner;
 mod options;
 mod poll;
@@ -13,6 +14,7 @@ pub(crate) mod workflows;
 
 use crate::definition::{ActivityDefinition, WorkflowDefinition};
 use crate::proto::ServiceHandle;
+use cancel_shortcut::CancelShortcut;
 use inner::WorkerInner;
 use registry::{ActivityEntry, Registry, WorkflowEntry};
 use std::sync::Arc;
@@ -28,6 +30,7 @@ pub struct WorkerBuilder {
     identity: String,
     registry: Registry,
     options: WorkerOptions,
+    cancel_shortcut: Option<CancelShortcut>,
 }
 
 impl std::fmt::Debug for WorkerBuilder {
@@ -69,6 +72,16 @@ impl WorkerBuilder {
             .insert(A::NAME.to_string(), Arc::new(ActivityEntry::<A>::new()));
         self
     }
+    /// Also stops a running activity attempt the moment its cancel commits, when the engine
+    /// that committed it runs in this process and names the attempt in `tokens` (the
+    /// in-process cancel shortcut, see [`cancel_shortcut`]).
+    pub(crate) fn cancel_shortcut(
+        mut self,
+        tokens: tokio::sync::broadcast::Receiver<Vec<u8>>,
+    ) -> Self {
+        self.cancel_shortcut = Some(CancelShortcut::new(tokens));
+        self
+    }
     /// Builds the worker. Nothing is polled until [`Worker::run`].
     pub fn build(self) -> Worker {
         Worker {
@@ -84,6 +97,7 @@ impl WorkerBuilder {
                 running: running::RunningActivities::default(),
                 attempts: parking_lot::Mutex::new(tokio::task::JoinSet::new()),
                 shutdown: CancellationToken::new(),
+                cancel_shortcut: self.cancel_shortcut,
             }),
         }
     }
@@ -115,6 +129,7 @@ impl Worker {
             identity: format!("{}@dacapo", std::process::id()),
             registry: Registry::default(),
             options: WorkerOptions::default(),
+            cancel_shortcut: None,
         }
     }
 
@@ -123,6 +138,20 @@ impl Worker {
     /// [`WorkerOptions::shutdown_grace`] to report; attempts that did not report are retried by
     /// the server once they time out.
     pub async fn run(&self) {
+        match &self.inner.cancel_shortcut {
+            Some(shortcut) => {
+                let work = self.poll_and_finish();
+                shortcut
+                    .resubscribe()
+                    .alongside(&self.inner.running, work)
+                    .await;
+            }
+            None => self.poll_and_finish().await,
+        }
+    }
+
+    /// What [`Worker::run`] does: poll until shutdown, then let the work in hand finish.
+    async fn poll_and_finish(&self) {
         let mut tasks = tokio::task::JoinSet::new();
         let workflow_limit = Arc::new(tokio::sync::Semaphore::new(
             self.inner.options.max_concurrent_workflow_tasks.max(1),
@@ -187,12 +216,6 @@ impl Worker {
     /// Asks [`Worker::run`] to stop.
     pub fn shutdown(&self) {
         self.inner.shutdown.cancel();
-    }
-
-    /// Delivers a cancel to an in-process activity attempt, identified by its task token, at
-    /// once rather than at its next heartbeat. Returns whether such an attempt is running here.
-    pub fn deliver_activity_cancel(&self, task_token: &[u8]) -> bool {
-        self.inner.running.cancel(task_token, "was cancelled")
     }
 
     /// The task queue this worker polls.

@@ -9,7 +9,7 @@ use crate::proto::history::history_event::Attributes;
 #[tokio::test]
 async fn cancel_of_a_started_activity() {
     let h = Harness::new();
-    let mut cancels = h.engine.subscribe_activity_cancels();
+    let mut cancels = h.engine.cancel_shortcut();
     h.start("seed").await;
     let task = h.poll_wft().await;
     assert_eq!(task.started_event_id, 3);
