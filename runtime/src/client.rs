@@ -2,6 +2,7 @@
 //! through any WorkflowService (the embedded engine or a remote server).
 
 use crate::definition::WorkflowDefinition;
+use crate::failure::failure_text;
 use crate::payload::{self, Payload, PayloadError};
 use crate::proto::ServiceHandle;
 use crate::proto::common::{WorkflowExecution, WorkflowType};
@@ -15,7 +16,6 @@ use crate::proto::service::{
 };
 use crate::proto::taskqueue::TaskQueue;
 use crate::proto::{duration_to_proto, time_from_proto};
-use crate::workflow::executor::failure_text;
 use std::marker::PhantomData;
 use std::time::{Duration, SystemTime};
 

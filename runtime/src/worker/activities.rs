@@ -6,6 +6,7 @@ use crate::activity::ActivityContext;
 use crate::activity::ActivityInfo;
 use crate::activity::context::ActivityShared;
 use crate::error::ActivityError;
+use crate::failure::application_failure;
 use crate::payload;
 use crate::proto::service::{
     PollActivityTaskQueueRequest, PollActivityTaskQueueResponse,
@@ -13,7 +14,6 @@ use crate::proto::service::{
     RespondActivityTaskCompletedRequest, RespondActivityTaskFailedRequest,
 };
 use crate::proto::{duration_from_proto, time_from_proto};
-use crate::workflow::executor::application_failure;
 use futures::FutureExt;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;

@@ -18,7 +18,7 @@ pub struct WorkerOptions {
     pub max_cached_workflows: usize,
     /// Heartbeat throttle for activities without a heartbeat timeout.
     pub default_heartbeat_throttle: Duration,
-    /// How long [`Worker::run`] waits, after a shutdown, for cancelled activities to return.
+    /// How long [`Worker::run`](crate::Worker::run) waits, after a shutdown, for cancelled activities to return.
     pub shutdown_grace: Duration,
     /// Ask the server to send a cached run's next tasks to this worker's own queue, with only
     /// the new events (Temporal's sticky execution). `None` turns it off; the value is how long

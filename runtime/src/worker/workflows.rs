@@ -2,6 +2,7 @@
 
 use super::inner::WorkerInner;
 use super::registry::ErasedWorkflow;
+use crate::failure::application_failure;
 use crate::proto::common::WorkflowExecution;
 use crate::proto::enums::{EventType, WorkflowTaskFailedCause};
 use crate::proto::history::{HistoryEvent, history_event::Attributes as EvAttr};
@@ -12,7 +13,7 @@ use crate::proto::service::{
 };
 use crate::proto::time_from_proto;
 use crate::workflow::WorkflowInfo;
-use crate::workflow::executor::{ActivationError, WorkflowRun, application_failure};
+use crate::workflow::executor::{ActivationError, WorkflowRun};
 use crate::workflow::state::RunState;
 use std::sync::Arc;
 use tokio::sync::Semaphore;

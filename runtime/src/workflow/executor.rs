@@ -8,11 +8,11 @@ use super::state::{ActivityOutcome, IssuedCommand, RunState};
 use crate::activity::ActivityOptions;
 use crate::definition::BoxFuture;
 use crate::error::{ActivityFailed, Cancelled, WorkflowError};
+use crate::failure::{application_failure, failure_text};
 use crate::payload;
 use crate::proto::command::{self as cmd, Command, command::Attributes as CmdAttr};
 use crate::proto::common::{ActivityType, Payload as RawPayload, RetryPolicy as ProtoRetryPolicy};
 use crate::proto::enums::{CommandType, EventType, TaskQueueKind};
-use crate::proto::failure::{ApplicationFailureInfo, Failure, failure::FailureInfo};
 use crate::proto::history::{HistoryEvent, history_event::Attributes as EvAttr};
 use crate::proto::taskqueue::TaskQueue;
 use crate::proto::{duration_to_proto, event_type_name, time_from_proto};
@@ -475,22 +475,6 @@ fn schedule_attributes(
     }
 }
 
-/// An application failure as the wire carries it.
-pub(crate) fn application_failure(message: &str, type_name: &str, non_retryable: bool) -> Failure {
-    Failure {
-        message: message.to_string(),
-        source: "dacapo".to_string(),
-        failure_info: Some(FailureInfo::ApplicationFailureInfo(
-            ApplicationFailureInfo {
-                r#type: type_name.to_string(),
-                non_retryable,
-                ..Default::default()
-            },
-        )),
-        ..Default::default()
-    }
-}
-
 /// The close command for a body's outcome: the return value decides, never the cancel request.
 fn close_command(out: RunOutput) -> IssuedCommand {
     match out {
@@ -516,32 +500,6 @@ fn activity_failed(s: &RunState, scheduled: i64, reason: String) -> ActivityFail
         activity_type,
         activity_id,
         reason,
-    }
-}
-
-/// A failure's message with its causes.
-pub(crate) fn failure_text(f: Option<&Failure>) -> String {
-    let mut parts = Vec::new();
-    let mut cur = f;
-    while let Some(f) = cur {
-        let mut part = f.message.clone();
-        if let Some(FailureInfo::TimeoutFailureInfo(t)) = &f.failure_info {
-            let kind = crate::proto::enums::TimeoutType::try_from(t.timeout_type)
-                .map(|k| format!("{k:?}"))
-                .unwrap_or_default();
-            if part.is_empty() {
-                part = format!("{kind} timeout");
-            }
-        }
-        if !part.is_empty() {
-            parts.push(part);
-        }
-        cur = f.cause.as_deref();
-    }
-    if parts.is_empty() {
-        "no details".to_string()
-    } else {
-        parts.join(": ")
     }
 }
 
