@@ -3,9 +3,10 @@
 use super::inner::WorkerInner;
 use super::registry::ErasedWorkflow;
 use crate::failure::application_failure;
+use crate::proto::EventAttributes;
 use crate::proto::common::WorkflowExecution;
 use crate::proto::enums::{EventType, WorkflowTaskFailedCause};
-use crate::proto::history::{HistoryEvent, history_event::Attributes as EvAttr};
+use crate::proto::history::HistoryEvent;
 use crate::proto::service::{
     GetWorkflowExecutionHistoryRequest, PollWorkflowTaskQueueRequest,
     PollWorkflowTaskQueueResponse, RespondWorkflowTaskCompletedRequest,
@@ -261,7 +262,7 @@ fn new_run(
 /// The workflow type named by the `WorkflowExecutionStarted` event that opens `history`.
 pub(crate) fn started_type(history: &[HistoryEvent]) -> Option<&str> {
     match history.first().map(|e| &e.attributes) {
-        Some(Some(EvAttr::WorkflowExecutionStartedEventAttributes(started))) => {
+        Some(Some(EventAttributes::WorkflowExecutionStartedEventAttributes(started))) => {
             started.workflow_type.as_ref().map(|t| t.name.as_str())
         }
         _ => None,
@@ -278,7 +279,7 @@ pub(crate) fn start_run(
     history: &[HistoryEvent],
 ) -> Result<WorkflowRun, String> {
     let first = history.first();
-    let Some(Some(EvAttr::WorkflowExecutionStartedEventAttributes(started))) =
+    let Some(Some(EventAttributes::WorkflowExecutionStartedEventAttributes(started))) =
         first.map(|e| &e.attributes)
     else {
         return Err(format!(
