@@ -2,7 +2,7 @@
 //! cache of running workflows so that a new event costs one poll of the cached future instead of
 //! a full replay.
 
-mod activities;
+mod activity_tasks;
 mod cache;
 mod cancel_shortcut;
 mod inner;
@@ -10,7 +10,7 @@ mod options;
 mod poll;
 pub(crate) mod registry;
 mod running;
-pub(crate) mod workflows;
+pub(crate) mod workflow_tasks;
 
 use crate::definition::{ActivityDefinition, WorkflowDefinition};
 use crate::proto::ServiceHandle;
@@ -158,11 +158,11 @@ impl Worker {
         ));
         for _ in 0..self.inner.options.workflow_pollers.max(1) {
             let limit = workflow_limit.clone();
-            tasks.spawn(workflows::poll_loop(self.inner.clone(), false, limit));
+            tasks.spawn(workflow_tasks::poll_loop(self.inner.clone(), false, limit));
             // As many pollers on the sticky queue, where most tasks of cached runs arrive.
             if self.inner.options.sticky_schedule_to_start.is_some() {
                 let limit = workflow_limit.clone();
-                tasks.spawn(workflows::poll_loop(self.inner.clone(), true, limit));
+                tasks.spawn(workflow_tasks::poll_loop(self.inner.clone(), true, limit));
             }
         }
         if !self.inner.registry.activities.is_empty() {
@@ -170,7 +170,7 @@ impl Worker {
                 self.inner.options.max_concurrent_activities.max(1),
             ));
             for _ in 0..self.inner.options.activity_pollers.max(1) {
-                tasks.spawn(activities::poll_loop(self.inner.clone(), limit.clone()));
+                tasks.spawn(activity_tasks::poll_loop(self.inner.clone(), limit.clone()));
             }
         }
         while tasks.join_next().await.is_some() {}
