@@ -256,38 +256,31 @@ impl Env {
         if self.backend == Backend::EmbeddedOwnWorker && queue == OWN_WORKER_QUEUE {
             return RunningWorker {
                 worker: None,
-                tasks: Vec::new(),
+                runner: None,
             };
         }
-        self.start_worker(register_all!(Worker::builder(self.service.clone(), queue)))
+        self.start_worker(register_all!(self.worker_builder(queue)))
+    }
+
+    /// A builder of a worker polling `queue`. On the embedded engine, as `Embedded`'s own worker
+    /// is: an in-process activity hears of its cancel at once, not at its next heartbeat. The
+    /// history must be the same either way.
+    fn worker_builder(&self, queue: &str) -> WorkerBuilder {
+        match &self.embedded {
+            Some(rt) => rt.worker_builder(queue),
+            None => Worker::builder(self.service.clone(), queue),
+        }
     }
 
     fn start_worker(&self, builder: WorkerBuilder) -> RunningWorker {
         let worker = builder.build();
-        let mut tasks = vec![tokio::spawn({
+        let runner = tokio::spawn({
             let w = worker.clone();
             async move { w.run().await }
-        })];
-        if let Some(rt) = &self.embedded {
-            // As `Embedded`'s own worker does: an in-process activity hears of its cancel at
-            // once, not at its next heartbeat. The history must be the same either way.
-            let mut cancels = rt.engine().subscribe_activity_cancels();
-            let w = worker.clone();
-            tasks.push(tokio::spawn(async move {
-                loop {
-                    match cancels.recv().await {
-                        Ok(token) => {
-                            w.deliver_activity_cancel(&token);
-                        }
-                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-                    }
-                }
-            }));
-        }
+        });
         RunningWorker {
             worker: Some(worker),
-            tasks,
+            runner: Some(runner),
         }
     }
 
@@ -301,7 +294,7 @@ impl Env {
 /// A worker this file started (`None`: the embedded runtime's own, which stops with it).
 struct RunningWorker {
     worker: Option<Worker>,
-    tasks: Vec<JoinHandle<()>>,
+    runner: Option<JoinHandle<()>>,
 }
 
 impl RunningWorker {
@@ -309,12 +302,8 @@ impl RunningWorker {
         if let Some(worker) = &self.worker {
             worker.shutdown();
         }
-        let mut tasks = self.tasks.into_iter();
-        if let Some(runner) = tasks.next() {
+        if let Some(runner) = self.runner {
             runner.await.expect("the worker panicked");
-        }
-        for t in tasks {
-            t.abort();
         }
     }
 }
@@ -991,8 +980,7 @@ async fn a_dacapo_workflow_calls_an_activity_a_python_worker_serves() {
     .await;
     let env = Env::open(Backend::Temporal).await;
     let id = env.unique("rust-calls-python");
-    let worker =
-        env.start_worker(Worker::builder(env.service.clone(), &id).workflow(greet_in_python));
+    let worker = env.start_worker(env.worker_builder(&id).workflow(greet_in_python));
     let h = env
         .client
         .start_workflow(

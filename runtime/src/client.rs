@@ -2,11 +2,13 @@
 //! through any WorkflowService (the embedded engine or a remote server).
 
 use crate::definition::WorkflowDefinition;
+use crate::failure::failure_text;
 use crate::payload::{self, Payload, PayloadError};
+use crate::proto::EventAttributes;
 use crate::proto::ServiceHandle;
 use crate::proto::common::{WorkflowExecution, WorkflowType};
 use crate::proto::enums::{HistoryEventFilterType, TaskQueueKind, WorkflowExecutionStatus};
-use crate::proto::history::{HistoryEvent, history_event::Attributes as EvAttr};
+use crate::proto::history::HistoryEvent;
 use crate::proto::service::{
     DescribeWorkflowExecutionRequest, GetWorkflowExecutionHistoryRequest,
     ListWorkflowExecutionsRequest, RequestCancelWorkflowExecutionRequest,
@@ -15,7 +17,6 @@ use crate::proto::service::{
 };
 use crate::proto::taskqueue::TaskQueue;
 use crate::proto::{duration_to_proto, time_from_proto};
-use crate::workflow::executor::failure_text;
 use std::marker::PhantomData;
 use std::time::{Duration, SystemTime};
 
@@ -599,23 +600,25 @@ impl Client {
         let close = self.wait_close_event(workflow_id, run_id).await?;
         let wf = workflow_id.to_string();
         match close.attributes {
-            Some(EvAttr::WorkflowExecutionCompletedEventAttributes(a)) => {
+            Some(EventAttributes::WorkflowExecutionCompletedEventAttributes(a)) => {
                 Ok(payload::decode(payload::payload_list(&a.result), 0)?)
             }
-            Some(EvAttr::WorkflowExecutionFailedEventAttributes(a)) => Err(ClientError::Failed {
-                workflow_id: wf,
-                message: failure_text(a.failure.as_ref()),
-            }),
-            Some(EvAttr::WorkflowExecutionCanceledEventAttributes(_)) => {
+            Some(EventAttributes::WorkflowExecutionFailedEventAttributes(a)) => {
+                Err(ClientError::Failed {
+                    workflow_id: wf,
+                    message: failure_text(a.failure.as_ref()),
+                })
+            }
+            Some(EventAttributes::WorkflowExecutionCanceledEventAttributes(_)) => {
                 Err(ClientError::Canceled { workflow_id: wf })
             }
-            Some(EvAttr::WorkflowExecutionTerminatedEventAttributes(a)) => {
+            Some(EventAttributes::WorkflowExecutionTerminatedEventAttributes(a)) => {
                 Err(ClientError::Terminated {
                     workflow_id: wf,
                     reason: a.reason,
                 })
             }
-            Some(EvAttr::WorkflowExecutionTimedOutEventAttributes(_)) => {
+            Some(EventAttributes::WorkflowExecutionTimedOutEventAttributes(_)) => {
                 Err(ClientError::TimedOut { workflow_id: wf })
             }
             _ => Err(ClientError::Rpc {

@@ -136,36 +136,18 @@ impl EmbeddedBuilder {
             }
             None => None,
         };
-        let (worker, tasks) = match self.worker {
+        let (worker, runner) = match self.worker {
             Some(register) => {
-                let builder = Worker::builder(service.clone(), self.task_queue.clone())
+                let builder = worker_builder(&engine, service.clone(), self.task_queue.clone())
                     .options(self.worker_options);
                 let worker = register(builder).build();
                 let runner = {
                     let w = worker.clone();
                     tokio::spawn(async move { w.run().await })
                 };
-                // Deliver activity cancels to in-process attempts the moment they commit.
-                let mut cancels = engine.subscribe_activity_cancels();
-                let forwarder = {
-                    let w = worker.clone();
-                    tokio::spawn(async move {
-                        loop {
-                            match cancels.recv().await {
-                                Ok(token) => {
-                                    w.deliver_activity_cancel(&token);
-                                }
-                                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                                    continue;
-                                }
-                                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-                            }
-                        }
-                    })
-                };
-                (Some(worker), vec![runner, forwarder])
+                (Some(worker), Some(runner))
             }
-            None => (None, Vec::new()),
+            None => (None, None),
         };
         Ok(Embedded {
             serving,
@@ -173,9 +155,15 @@ impl EmbeddedBuilder {
             service,
             engine,
             worker,
-            tasks,
+            runner,
         })
     }
+}
+
+/// A worker builder on `engine`, which `service` serves, with the in-process cancel shortcut:
+/// the one place that hands the engine's feed of cancelled attempts to a worker.
+fn worker_builder(engine: &Engine, service: ServiceHandle, task_queue: String) -> WorkerBuilder {
+    Worker::builder(service, task_queue).cancel_shortcut(engine.cancel_shortcut())
 }
 
 /// Engine, worker and client in one process.
@@ -184,7 +172,8 @@ pub struct Embedded {
     service: ServiceHandle,
     client: Client,
     worker: Option<Worker>,
-    tasks: Vec<JoinHandle<()>>,
+    /// Runs the embedded worker.
+    runner: Option<JoinHandle<()>>,
     serving: Option<(
         std::net::SocketAddr,
         tokio_util::sync::CancellationToken,
@@ -233,6 +222,15 @@ impl Embedded {
         self.serving.as_ref().map(|s| s.0)
     }
 
+    /// Starts building another worker on the embedded engine, polling `task_queue`: as
+    /// [`Worker::builder`] on [`Embedded::service`], and its running activities also hear of a
+    /// cancel the moment it commits rather than at their next heartbeat (a worker built any
+    /// other way learns of it by heartbeat; the history is the same). Run it with
+    /// [`Worker::run`].
+    pub fn worker_builder(&self, task_queue: impl Into<String>) -> WorkerBuilder {
+        worker_builder(&self.engine, self.service.clone(), task_queue.into())
+    }
+
     /// The engine.
     pub fn engine(&self) -> &Engine {
         &self.engine
@@ -248,13 +246,8 @@ impl Embedded {
         if let Some(w) = &self.worker {
             w.shutdown();
         }
-        let mut tasks = self.tasks.into_iter();
-        if let Some(runner) = tasks.next() {
+        if let Some(runner) = self.runner {
             let _ = runner.await;
-        }
-        for t in tasks {
-            t.abort();
-            let _ = t.await;
         }
         self.engine.shutdown();
         // Dropping the last handle on the engine closes its store and releases the file.

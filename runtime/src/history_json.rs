@@ -124,15 +124,15 @@ fn screaming_snake(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proto::EventAttributes;
     use crate::proto::enums::EventType;
-    use crate::proto::history::history_event::Attributes as A;
 
     fn sample() -> Vec<HistoryEvent> {
         vec![
             HistoryEvent {
                 event_id: 1,
                 event_type: EventType::WorkflowExecutionStarted as i32,
-                attributes: Some(A::WorkflowExecutionStartedEventAttributes(
+                attributes: Some(EventAttributes::WorkflowExecutionStartedEventAttributes(
                     Default::default(),
                 )),
                 ..Default::default()

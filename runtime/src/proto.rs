@@ -79,76 +79,8 @@ pub fn event_type_name(event_type: i32) -> String {
     }
 }
 
-/// One line per event: `<event id> <EventType> [activity type]`, the activity type shown on
-/// every activity event.
-pub fn describe_history(events: &[history::HistoryEvent]) -> Vec<String> {
-    use history::history_event::Attributes as A;
-    let mut types = std::collections::HashMap::new();
-    events
-        .iter()
-        .map(|event| {
-            let name = event_type_name(event.event_type);
-            let activity = match &event.attributes {
-                Some(A::ActivityTaskScheduledEventAttributes(a)) => {
-                    let t = a
-                        .activity_type
-                        .as_ref()
-                        .map(|t| t.name.clone())
-                        .unwrap_or_default();
-                    types.insert(event.event_id, t.clone());
-                    Some(t)
-                }
-                Some(A::ActivityTaskStartedEventAttributes(a)) => {
-                    types.get(&a.scheduled_event_id).cloned()
-                }
-                Some(A::ActivityTaskCompletedEventAttributes(a)) => {
-                    types.get(&a.scheduled_event_id).cloned()
-                }
-                Some(A::ActivityTaskFailedEventAttributes(a)) => {
-                    types.get(&a.scheduled_event_id).cloned()
-                }
-                Some(A::ActivityTaskTimedOutEventAttributes(a)) => {
-                    types.get(&a.scheduled_event_id).cloned()
-                }
-                Some(A::ActivityTaskCancelRequestedEventAttributes(a)) => {
-                    types.get(&a.scheduled_event_id).cloned()
-                }
-                Some(A::ActivityTaskCanceledEventAttributes(a)) => {
-                    types.get(&a.scheduled_event_id).cloned()
-                }
-                _ => None,
-            };
-            match activity {
-                Some(t) => format!("{} {} [{}]", event.event_id, name, t),
-                None => format!("{} {}", event.event_id, name),
-            }
-        })
-        .collect()
-}
+// Defined with the other text made of a history; offered here, where callers have found it.
+pub use crate::history_outline::describe_history;
 
 include!(concat!(env!("OUT_DIR"), "/rpc_list.rs"));
 pub(crate) use with_rpcs;
-
-/// Any [`ServiceHandle`] as a sized WorkflowService, so it can be served with tonic.
-#[derive(Clone)]
-pub struct SharedService(pub ServiceHandle);
-
-impl std::fmt::Debug for SharedService {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SharedService")
-    }
-}
-
-macro_rules! delegate_shared {
-    ($(($name:ident, $req:ident, $resp:ident)),* $(,)?) => {
-        #[tonic::async_trait]
-        impl WorkflowService for SharedService {
-            $(
-                async fn $name(&self, request: tonic::Request<service::$req>) -> RpcResult<service::$resp> {
-                    self.0.$name(request).await
-                }
-            )*
-        }
-    };
-}
-with_rpcs!(delegate_shared);

@@ -25,11 +25,10 @@
 use crate::definition::WorkflowDefinition;
 use crate::proto::common::WorkflowExecution;
 use crate::proto::enums::EventType;
-use crate::proto::event_type_name;
 use crate::proto::history::HistoryEvent;
-use crate::proto::history::history_event::Attributes as EvAttr;
+use crate::proto::{EventAttributes, event_type_name};
 use crate::worker::registry::{ErasedWorkflow, WorkflowEntry};
-use crate::worker::workflows::{start_run, started_type};
+use crate::worker::workflow_tasks::{start_run, started_type};
 use crate::workflow::ActivationError;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -264,7 +263,7 @@ fn check_shape(history: &[HistoryEvent]) -> Result<(), ReplayError> {
     let opens = first.event_type == EventType::WorkflowExecutionStarted as i32
         && matches!(
             first.attributes,
-            Some(EvAttr::WorkflowExecutionStartedEventAttributes(_))
+            Some(EventAttributes::WorkflowExecutionStartedEventAttributes(_))
         );
     if !opens {
         return Err(ReplayError::Malformed(format!(
@@ -287,10 +286,12 @@ fn check_shape(history: &[HistoryEvent]) -> Result<(), ReplayError> {
 /// The workflow id and run id the start event records.
 fn execution_of(history: &[HistoryEvent]) -> WorkflowExecution {
     match history.first().map(|e| &e.attributes) {
-        Some(Some(EvAttr::WorkflowExecutionStartedEventAttributes(a))) => WorkflowExecution {
-            workflow_id: a.workflow_id.clone(),
-            run_id: a.original_execution_run_id.clone(),
-        },
+        Some(Some(EventAttributes::WorkflowExecutionStartedEventAttributes(a))) => {
+            WorkflowExecution {
+                workflow_id: a.workflow_id.clone(),
+                run_id: a.original_execution_run_id.clone(),
+            }
+        }
         _ => WorkflowExecution::default(),
     }
 }

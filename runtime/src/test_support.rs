@@ -4,9 +4,10 @@ use crate::activity::{ActivityContext, ActivityOptions};
 use crate::definition::{ActivityDefinition, BoxFuture};
 use crate::error::ActivityError;
 use crate::payload::{self, PayloadError};
+use crate::proto::EventAttributes;
 use crate::proto::common::{ActivityType, Payload as RawPayload, Payloads};
 use crate::proto::enums::EventType;
-use crate::proto::history::{self as h, HistoryEvent, history_event::Attributes as A};
+use crate::proto::history::{self as h, HistoryEvent};
 use std::time::Duration;
 
 /// An activity named `echo` that returns its input.
@@ -33,7 +34,7 @@ impl ActivityDefinition for Echo {
 #[derive(Default)]
 pub(crate) struct History(pub(crate) Vec<HistoryEvent>);
 impl History {
-    pub(crate) fn push(&mut self, t: EventType, attributes: Option<A>) -> i64 {
+    pub(crate) fn push(&mut self, t: EventType, attributes: Option<EventAttributes>) -> i64 {
         let id = self.0.len() as i64 + 1;
         self.0.push(HistoryEvent {
             event_id: id,
@@ -55,7 +56,7 @@ impl History {
     pub(crate) fn scheduled(&mut self, id: &str, ty: &str) -> i64 {
         self.push(
             EventType::ActivityTaskScheduled,
-            Some(A::ActivityTaskScheduledEventAttributes(
+            Some(EventAttributes::ActivityTaskScheduledEventAttributes(
                 h::ActivityTaskScheduledEventAttributes {
                     activity_id: id.into(),
                     activity_type: Some(ActivityType { name: ty.into() }),
@@ -67,7 +68,7 @@ impl History {
     pub(crate) fn activity_completed(&mut self, scheduled: i64, value: &str) {
         self.push(
             EventType::ActivityTaskCompleted,
-            Some(A::ActivityTaskCompletedEventAttributes(
+            Some(EventAttributes::ActivityTaskCompletedEventAttributes(
                 h::ActivityTaskCompletedEventAttributes {
                     scheduled_event_id: scheduled,
                     result: Some(Payloads {

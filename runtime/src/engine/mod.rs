@@ -195,11 +195,11 @@ impl Engine {
         self.handle.core.shutdown();
     }
 
-    /// A stream of activity task tokens to deliver a cancel to at once: each token is that of a
-    /// started activity attempt whose cancel request, or whose workflow's close, was just
-    /// committed. An in-process worker uses it to stop an activity without waiting for its next
-    /// heartbeat. Tokens are byte-equal to the `task_token` the attempt was polled with.
-    pub fn subscribe_activity_cancels(&self) -> tokio::sync::broadcast::Receiver<Vec<u8>> {
+    /// The in-process cancel shortcut: the task tokens of started activity attempts whose cancel
+    /// request, or whose workflow's close, was just committed, byte-equal to the `task_token`
+    /// each attempt was polled with. A worker in this process stops such an attempt at once
+    /// instead of at its next heartbeat; `Embedded` wires it (see `worker::cancel_shortcut`).
+    pub(crate) fn cancel_shortcut(&self) -> tokio::sync::broadcast::Receiver<Vec<u8>> {
         self.handle.core.subscribe_cancels()
     }
 

@@ -4,8 +4,9 @@ use super::*;
 use crate::definition::BoxFuture;
 use crate::error::WorkflowError;
 use crate::payload::PayloadError;
+use crate::proto::EventAttributes;
 use crate::proto::common::{Payload as RawPayload, WorkflowType};
-use crate::proto::history::{self as h, history_event::Attributes as A};
+use crate::proto::history as h;
 use crate::test_support::{Echo, History};
 use crate::workflow::WorkflowContext;
 use std::future::IntoFuture;
@@ -71,13 +72,15 @@ impl History {
         };
         self.push(
             EventType::WorkflowExecutionStarted,
-            Some(A::WorkflowExecutionStartedEventAttributes(attrs)),
+            Some(EventAttributes::WorkflowExecutionStartedEventAttributes(
+                attrs,
+            )),
         );
     }
     fn timer(&mut self, fired: bool) {
         let started = self.push(
             EventType::TimerStarted,
-            Some(A::TimerStartedEventAttributes(
+            Some(EventAttributes::TimerStartedEventAttributes(
                 h::TimerStartedEventAttributes {
                     timer_id: "1".into(),
                     ..Default::default()
@@ -87,10 +90,12 @@ impl History {
         if fired {
             self.push(
                 EventType::TimerFired,
-                Some(A::TimerFiredEventAttributes(h::TimerFiredEventAttributes {
-                    timer_id: "1".into(),
-                    started_event_id: started,
-                })),
+                Some(EventAttributes::TimerFiredEventAttributes(
+                    h::TimerFiredEventAttributes {
+                        timer_id: "1".into(),
+                        started_event_id: started,
+                    },
+                )),
             );
         }
     }

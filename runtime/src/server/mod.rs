@@ -11,11 +11,13 @@ mod accept;
 mod auth;
 mod body;
 mod connection;
+mod shared_service;
 
-use crate::proto::{ServiceHandle, SharedService, WorkflowServiceServer};
+use crate::proto::{ServiceHandle, WorkflowServiceServer};
 use body::{BodyLimits, Budget};
 use connection::Shared;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+use shared_service::SharedService;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -1,6 +1,7 @@
 //! `WorkflowContext`: what workflow code uses to call activities, sleep, read the time and learn
 //! of cancellation, all deterministically so that replay lands in the same state.
 
+use super::info::WorkflowInfo;
 use super::state::{ActivityOutcome, ActivitySlot, IssuedCommand, RunState, TimerSlot};
 use crate::activity::{ActivityOptions, Cancellation, RetryPolicy};
 use crate::definition::ActivityDefinition;
@@ -15,25 +16,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
-
-/// Facts about the running workflow.
-#[derive(Debug, Clone, PartialEq)]
-pub struct WorkflowInfo {
-    /// The namespace.
-    pub namespace: String,
-    /// The workflow id.
-    pub workflow_id: String,
-    /// The run id.
-    pub run_id: String,
-    /// The workflow type name.
-    pub workflow_type: String,
-    /// The task queue the workflow runs on.
-    pub task_queue: String,
-    /// The run's attempt number, from 1.
-    pub attempt: i32,
-    /// When the run started.
-    pub start_time: SystemTime,
-}
 
 /// The context a workflow body receives. Cheap to clone.
 ///

@@ -8,13 +8,14 @@ use super::state::{ActivityOutcome, IssuedCommand, RunState};
 use crate::activity::ActivityOptions;
 use crate::definition::BoxFuture;
 use crate::error::{ActivityFailed, Cancelled, WorkflowError};
+use crate::failure::{application_failure, failure_text};
 use crate::payload;
-use crate::proto::command::{self as cmd, Command, command::Attributes as CmdAttr};
+use crate::proto::command::{self as cmd, Command};
 use crate::proto::common::{ActivityType, Payload as RawPayload, RetryPolicy as ProtoRetryPolicy};
 use crate::proto::enums::{CommandType, EventType, TaskQueueKind};
-use crate::proto::failure::{ApplicationFailureInfo, Failure, failure::FailureInfo};
-use crate::proto::history::{HistoryEvent, history_event::Attributes as EvAttr};
+use crate::proto::history::HistoryEvent;
 use crate::proto::taskqueue::TaskQueue;
+use crate::proto::{CommandAttributes, EventAttributes};
 use crate::proto::{duration_to_proto, event_type_name, time_from_proto};
 use parking_lot::Mutex;
 use std::collections::VecDeque;
@@ -223,7 +224,7 @@ impl WorkflowRun {
                 IssuedCommand::ScheduleActivity {
                     seq, activity_type, ..
                 },
-                Some(EvAttr::ActivityTaskScheduledEventAttributes(a)),
+                Some(EventAttributes::ActivityTaskScheduledEventAttributes(a)),
             ) => {
                 let same = a.activity_id == seq.to_string()
                     && a.activity_type.as_ref().map(|t| t.name.as_str())
@@ -235,18 +236,19 @@ impl WorkflowRun {
             }
             (
                 IssuedCommand::RequestCancelActivity { seq },
-                Some(EvAttr::ActivityTaskCancelRequestedEventAttributes(a)),
+                Some(EventAttributes::ActivityTaskCancelRequestedEventAttributes(a)),
             ) => s
                 .activities
                 .get(seq)
                 .is_some_and(|slot| slot.scheduled_event_id == Some(a.scheduled_event_id)),
             (
                 IssuedCommand::StartTimer { seq, .. },
-                Some(EvAttr::TimerStartedEventAttributes(a)),
+                Some(EventAttributes::TimerStartedEventAttributes(a)),
             ) => a.timer_id == seq.to_string(),
-            (IssuedCommand::CancelTimer { seq }, Some(EvAttr::TimerCanceledEventAttributes(a))) => {
-                a.timer_id == seq.to_string()
-            }
+            (
+                IssuedCommand::CancelTimer { seq },
+                Some(EventAttributes::TimerCanceledEventAttributes(a)),
+            ) => a.timer_id == seq.to_string(),
             (IssuedCommand::Complete { .. }, _) => kind == EventType::WorkflowExecutionCompleted,
             (IssuedCommand::Fail { .. }, _) => kind == EventType::WorkflowExecutionFailed,
             (IssuedCommand::Cancel { .. }, _) => kind == EventType::WorkflowExecutionCanceled,
@@ -275,7 +277,7 @@ impl WorkflowRun {
             }
         };
         match (kind, &event.attributes) {
-            (_, Some(EvAttr::ActivityTaskCompletedEventAttributes(a))) => {
+            (_, Some(EventAttributes::ActivityTaskCompletedEventAttributes(a))) => {
                 let result = payload::payload_list(&a.result).to_vec();
                 resolve(
                     &mut s,
@@ -283,17 +285,17 @@ impl WorkflowRun {
                     ActivityOutcome::Completed(result),
                 );
             }
-            (_, Some(EvAttr::ActivityTaskFailedEventAttributes(a))) => {
+            (_, Some(EventAttributes::ActivityTaskFailedEventAttributes(a))) => {
                 let reason = format!("failed: {}", failure_text(a.failure.as_ref()));
                 let f = activity_failed(&s, a.scheduled_event_id, reason);
                 resolve(&mut s, a.scheduled_event_id, ActivityOutcome::Failed(f));
             }
-            (_, Some(EvAttr::ActivityTaskTimedOutEventAttributes(a))) => {
+            (_, Some(EventAttributes::ActivityTaskTimedOutEventAttributes(a))) => {
                 let reason = format!("timed out: {}", failure_text(a.failure.as_ref()));
                 let f = activity_failed(&s, a.scheduled_event_id, reason);
                 resolve(&mut s, a.scheduled_event_id, ActivityOutcome::Failed(f));
             }
-            (_, Some(EvAttr::ActivityTaskCanceledEventAttributes(a))) => {
+            (_, Some(EventAttributes::ActivityTaskCanceledEventAttributes(a))) => {
                 let name = s
                     .activity_by_event(a.scheduled_event_id)
                     .map(|slot| slot.activity_type.clone())
@@ -301,7 +303,7 @@ impl WorkflowRun {
                 let c = Cancelled::new(format!("activity `{name}` was cancelled"));
                 resolve(&mut s, a.scheduled_event_id, ActivityOutcome::Cancelled(c));
             }
-            (_, Some(EvAttr::TimerFiredEventAttributes(a))) => {
+            (_, Some(EventAttributes::TimerFiredEventAttributes(a))) => {
                 if let Ok(seq) = a.timer_id.parse::<u64>()
                     && let Some(slot) = s.timers.get_mut(&seq)
                     && !slot.cancelled
@@ -345,7 +347,7 @@ impl WorkflowRun {
                     (
                         command(
                             CommandType::ScheduleActivityTask,
-                            CmdAttr::ScheduleActivityTaskCommandAttributes(attrs),
+                            CommandAttributes::ScheduleActivityTaskCommandAttributes(attrs),
                         ),
                         1,
                     )
@@ -360,7 +362,7 @@ impl WorkflowRun {
                     (
                         command(
                             CommandType::RequestCancelActivityTask,
-                            CmdAttr::RequestCancelActivityTaskCommandAttributes(
+                            CommandAttributes::RequestCancelActivityTaskCommandAttributes(
                                 cmd::RequestCancelActivityTaskCommandAttributes {
                                     scheduled_event_id: id,
                                 },
@@ -372,26 +374,30 @@ impl WorkflowRun {
                 IssuedCommand::StartTimer { seq, duration } => (
                     command(
                         CommandType::StartTimer,
-                        CmdAttr::StartTimerCommandAttributes(cmd::StartTimerCommandAttributes {
-                            timer_id: seq.to_string(),
-                            start_to_fire_timeout: Some(duration_to_proto(*duration)),
-                        }),
+                        CommandAttributes::StartTimerCommandAttributes(
+                            cmd::StartTimerCommandAttributes {
+                                timer_id: seq.to_string(),
+                                start_to_fire_timeout: Some(duration_to_proto(*duration)),
+                            },
+                        ),
                     ),
                     1,
                 ),
                 IssuedCommand::CancelTimer { seq } => (
                     command(
                         CommandType::CancelTimer,
-                        CmdAttr::CancelTimerCommandAttributes(cmd::CancelTimerCommandAttributes {
-                            timer_id: seq.to_string(),
-                        }),
+                        CommandAttributes::CancelTimerCommandAttributes(
+                            cmd::CancelTimerCommandAttributes {
+                                timer_id: seq.to_string(),
+                            },
+                        ),
                     ),
                     1,
                 ),
                 IssuedCommand::Complete { result } => (
                     command(
                         CommandType::CompleteWorkflowExecution,
-                        CmdAttr::CompleteWorkflowExecutionCommandAttributes(
+                        CommandAttributes::CompleteWorkflowExecutionCommandAttributes(
                             cmd::CompleteWorkflowExecutionCommandAttributes {
                                 result: payload::to_payloads(result.clone()),
                             },
@@ -402,7 +408,7 @@ impl WorkflowRun {
                 IssuedCommand::Fail { message, type_name } => (
                     command(
                         CommandType::FailWorkflowExecution,
-                        CmdAttr::FailWorkflowExecutionCommandAttributes(
+                        CommandAttributes::FailWorkflowExecutionCommandAttributes(
                             cmd::FailWorkflowExecutionCommandAttributes {
                                 failure: Some(application_failure(message, type_name, false)),
                             },
@@ -413,7 +419,7 @@ impl WorkflowRun {
                 IssuedCommand::Cancel { message } => (
                     command(
                         CommandType::CancelWorkflowExecution,
-                        CmdAttr::CancelWorkflowExecutionCommandAttributes(
+                        CommandAttributes::CancelWorkflowExecutionCommandAttributes(
                             cmd::CancelWorkflowExecutionCommandAttributes {
                                 details: payload::encode(message)
                                     .ok()
@@ -431,7 +437,7 @@ impl WorkflowRun {
     }
 }
 
-fn command(kind: CommandType, attributes: CmdAttr) -> Command {
+fn command(kind: CommandType, attributes: CommandAttributes) -> Command {
     Command {
         command_type: kind as i32,
         attributes: Some(attributes),
@@ -475,22 +481,6 @@ fn schedule_attributes(
     }
 }
 
-/// An application failure as the wire carries it.
-pub(crate) fn application_failure(message: &str, type_name: &str, non_retryable: bool) -> Failure {
-    Failure {
-        message: message.to_string(),
-        source: "dacapo".to_string(),
-        failure_info: Some(FailureInfo::ApplicationFailureInfo(
-            ApplicationFailureInfo {
-                r#type: type_name.to_string(),
-                non_retryable,
-                ..Default::default()
-            },
-        )),
-        ..Default::default()
-    }
-}
-
 /// The close command for a body's outcome: the return value decides, never the cancel request.
 fn close_command(out: RunOutput) -> IssuedCommand {
     match out {
@@ -516,32 +506,6 @@ fn activity_failed(s: &RunState, scheduled: i64, reason: String) -> ActivityFail
         activity_type,
         activity_id,
         reason,
-    }
-}
-
-/// A failure's message with its causes.
-pub(crate) fn failure_text(f: Option<&Failure>) -> String {
-    let mut parts = Vec::new();
-    let mut cur = f;
-    while let Some(f) = cur {
-        let mut part = f.message.clone();
-        if let Some(FailureInfo::TimeoutFailureInfo(t)) = &f.failure_info {
-            let kind = crate::proto::enums::TimeoutType::try_from(t.timeout_type)
-                .map(|k| format!("{k:?}"))
-                .unwrap_or_default();
-            if part.is_empty() {
-                part = format!("{kind} timeout");
-            }
-        }
-        if !part.is_empty() {
-            parts.push(part);
-        }
-        cur = f.cause.as_deref();
-    }
-    if parts.is_empty() {
-        "no details".to_string()
-    } else {
-        parts.join(": ")
     }
 }
 
@@ -578,7 +542,7 @@ fn is_command_event(kind: EventType) -> bool {
 
 fn event_detail(event: &HistoryEvent) -> String {
     match &event.attributes {
-        Some(EvAttr::ActivityTaskScheduledEventAttributes(a)) => format!(
+        Some(EventAttributes::ActivityTaskScheduledEventAttributes(a)) => format!(
             " [{}] (activity id {})",
             a.activity_type
                 .as_ref()
@@ -586,9 +550,13 @@ fn event_detail(event: &HistoryEvent) -> String {
                 .unwrap_or(""),
             a.activity_id
         ),
-        Some(EvAttr::TimerStartedEventAttributes(a)) => format!(" (timer id {})", a.timer_id),
-        Some(EvAttr::TimerCanceledEventAttributes(a)) => format!(" (timer id {})", a.timer_id),
-        Some(EvAttr::ActivityTaskCancelRequestedEventAttributes(a)) => {
+        Some(EventAttributes::TimerStartedEventAttributes(a)) => {
+            format!(" (timer id {})", a.timer_id)
+        }
+        Some(EventAttributes::TimerCanceledEventAttributes(a)) => {
+            format!(" (timer id {})", a.timer_id)
+        }
+        Some(EventAttributes::ActivityTaskCancelRequestedEventAttributes(a)) => {
             format!(" (scheduled event {})", a.scheduled_event_id)
         }
         _ => String::new(),

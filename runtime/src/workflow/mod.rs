@@ -1,14 +1,16 @@
-//! Workflow side of the SDK: the context workflow code uses, the per-run state, and the
-//! deterministic executor that replays history and emits commands.
+//! Workflow side of the SDK: the context workflow code uses, the trait a workflow implements,
+//! facts about the run, the per-run state, and the deterministic executor that replays history
+//! and emits commands.
 
 mod context;
+pub(crate) mod definition;
 pub(crate) mod executor;
+mod info;
 pub(crate) mod state;
 
-pub use context::{
-    ActivityCall, ActivityFuture, CancelledFuture, Sleep, WorkflowContext, WorkflowInfo,
-};
+pub use context::{ActivityCall, ActivityFuture, CancelledFuture, Sleep, WorkflowContext};
 pub use executor::ActivationError;
+pub use info::WorkflowInfo;
 
 #[cfg(test)]
 mod tests;

@@ -1,10 +1,10 @@
 //! The per-run state shared by a workflow's context and its executor: issued commands, pending
 //! activities and timers, and whether the run's root context was cancelled.
 
+use super::info::WorkflowInfo;
 use crate::activity::ActivityOptions;
 use crate::error::{ActivityFailed, Cancelled};
 use crate::proto::common::Payload as RawPayload;
-use crate::workflow::WorkflowInfo;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use std::collections::HashMap;

@@ -8,9 +8,10 @@ use crate::activity::Cancellation;
 use crate::definition::BoxFuture;
 use crate::error::WorkflowError;
 use crate::payload::{self};
-use crate::proto::command::{Command, command::Attributes as C};
+use crate::proto::command::Command;
 use crate::proto::enums::{CommandType, EventType};
-use crate::proto::history::{self as h, history_event::Attributes as A};
+use crate::proto::history as h;
+use crate::proto::{CommandAttributes, EventAttributes};
 use crate::test_support::{Echo, History};
 use std::time::UNIX_EPOCH;
 
@@ -71,7 +72,9 @@ fn first_task_schedules_and_a_replay_matches_the_recorded_commands() {
     let mut fresh = run_of(two_echoes);
     let cmds = fresh.activate(&hist.0).unwrap();
     assert_eq!(kinds(&cmds), vec![CommandType::CompleteWorkflowExecution]);
-    let Some(C::CompleteWorkflowExecutionCommandAttributes(c)) = &cmds[0].attributes else {
+    let Some(CommandAttributes::CompleteWorkflowExecutionCommandAttributes(c)) =
+        &cmds[0].attributes
+    else {
         panic!("no completion attributes");
     };
     assert_eq!(
@@ -88,7 +91,7 @@ fn a_different_command_on_replay_is_non_determinism_naming_both() {
     hist.completed();
     hist.push(
         EventType::TimerStarted,
-        Some(A::TimerStartedEventAttributes(
+        Some(EventAttributes::TimerStartedEventAttributes(
             h::TimerStartedEventAttributes {
                 timer_id: "1".into(),
                 ..Default::default()
@@ -125,7 +128,9 @@ fn a_cancel_requests_cancel_of_a_wait_completed_activity_and_waits() {
     hist.task();
     let cmds = run.activate(&hist.0).unwrap();
     assert_eq!(kinds(&cmds), vec![CommandType::RequestCancelActivityTask]);
-    let Some(C::RequestCancelActivityTaskCommandAttributes(a)) = &cmds[0].attributes else {
+    let Some(CommandAttributes::RequestCancelActivityTaskCommandAttributes(a)) =
+        &cmds[0].attributes
+    else {
         panic!("no attributes");
     };
     assert_eq!(a.scheduled_event_id, s);
@@ -159,7 +164,9 @@ fn new_work_on_a_cancelled_context_is_scheduled_and_cancelled_in_one_task() {
         ]
     );
     // The cancel names the ActivityTaskScheduled event the engine is about to write.
-    let Some(C::RequestCancelActivityTaskCommandAttributes(a)) = &cmds[1].attributes else {
+    let Some(CommandAttributes::RequestCancelActivityTaskCommandAttributes(a)) =
+        &cmds[1].attributes
+    else {
         panic!("no attributes");
     };
     assert_eq!(a.scheduled_event_id, started + 2);

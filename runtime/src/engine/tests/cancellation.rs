@@ -11,7 +11,7 @@ use crate::proto::enums::{EventType as E, WorkflowTaskFailedCause};
 #[tokio::test]
 async fn cancel_of_a_started_activity() {
     let h = Harness::new();
-    let mut cancels = h.engine.subscribe_activity_cancels();
+    let mut cancels = h.engine.cancel_shortcut();
     h.start("seed").await;
     let task = h.poll_wft().await;
     assert_eq!(task.started_event_id, 3);

@@ -11,7 +11,7 @@ use prost::Message;
 #[tokio::test]
 async fn terminate_while_an_activity_runs() {
     let h = Harness::new();
-    let mut cancels = h.engine.subscribe_activity_cancels();
+    let mut cancels = h.engine.cancel_shortcut();
     h.start("doomed").await;
     let task = h.poll_wft().await;
     h.complete(&task, vec![schedule_activity("1", "long", 1_000)])

@@ -1,10 +1,12 @@
 //! Workflow tasks: poll, replay or resume the cached run, answer with its commands.
 
-use super::WorkerInner;
+use super::inner::WorkerInner;
 use super::registry::ErasedWorkflow;
+use crate::failure::application_failure;
+use crate::proto::EventAttributes;
 use crate::proto::common::WorkflowExecution;
 use crate::proto::enums::{EventType, WorkflowTaskFailedCause};
-use crate::proto::history::{HistoryEvent, history_event::Attributes as EvAttr};
+use crate::proto::history::HistoryEvent;
 use crate::proto::service::{
     GetWorkflowExecutionHistoryRequest, PollWorkflowTaskQueueRequest,
     PollWorkflowTaskQueueResponse, RespondWorkflowTaskCompletedRequest,
@@ -12,35 +14,11 @@ use crate::proto::service::{
 };
 use crate::proto::time_from_proto;
 use crate::workflow::WorkflowInfo;
-use crate::workflow::executor::{ActivationError, WorkflowRun, application_failure};
+use crate::workflow::executor::{ActivationError, WorkflowRun};
 use crate::workflow::state::RunState;
-use parking_lot::Mutex;
-use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
-
-/// Running workflows kept between tasks, by run id.
-#[derive(Default)]
-pub(crate) struct Cache {
-    runs: Mutex<HashMap<String, WorkflowRun>>,
-}
-
-impl Cache {
-    fn take(&self, run_id: &str) -> Option<WorkflowRun> {
-        self.runs.lock().remove(run_id)
-    }
-    fn put(&self, run_id: String, run: WorkflowRun, max: usize) {
-        let mut runs = self.runs.lock();
-        if runs.len() >= max
-            && let Some(k) = runs.keys().next().cloned()
-        {
-            // Any evicted run is rebuilt from its history on its next task.
-            runs.remove(&k);
-        }
-        runs.insert(run_id, run);
-    }
-}
 
 /// Polls the worker's normal task queue, or (`sticky`) its own sticky queue, where the server
 /// sends the next tasks of runs this worker has cached, with only their new events. A poll is
@@ -70,7 +48,7 @@ pub(crate) async fn poll_loop(w: Arc<WorkerInner>, sticky: bool, limit: Arc<Sema
             drop(permit);
         });
     };
-    super::poll_tasks(&w, "workflow", &limit, poll, |t| &t.task_token, run).await;
+    super::poll::poll_tasks(&w, "workflow", &limit, poll, |t| &t.task_token, run).await;
     while in_hand.join_next().await.is_some() {}
 }
 
@@ -284,7 +262,7 @@ fn new_run(
 /// The workflow type named by the `WorkflowExecutionStarted` event that opens `history`.
 pub(crate) fn started_type(history: &[HistoryEvent]) -> Option<&str> {
     match history.first().map(|e| &e.attributes) {
-        Some(Some(EvAttr::WorkflowExecutionStartedEventAttributes(started))) => {
+        Some(Some(EventAttributes::WorkflowExecutionStartedEventAttributes(started))) => {
             started.workflow_type.as_ref().map(|t| t.name.as_str())
         }
         _ => None,
@@ -301,7 +279,7 @@ pub(crate) fn start_run(
     history: &[HistoryEvent],
 ) -> Result<WorkflowRun, String> {
     let first = history.first();
-    let Some(Some(EvAttr::WorkflowExecutionStartedEventAttributes(started))) =
+    let Some(Some(EventAttributes::WorkflowExecutionStartedEventAttributes(started))) =
         first.map(|e| &e.attributes)
     else {
         return Err(format!(

@@ -1,11 +1,12 @@
 //! Activity tasks: poll, run the body with a context that learns of cancels, heartbeat in the
 //! background, and report the outcome.
 
-use super::WorkerInner;
+use super::inner::WorkerInner;
 use crate::activity::ActivityContext;
 use crate::activity::ActivityInfo;
 use crate::activity::context::ActivityShared;
 use crate::error::ActivityError;
+use crate::failure::application_failure;
 use crate::payload;
 use crate::proto::service::{
     PollActivityTaskQueueRequest, PollActivityTaskQueueResponse,
@@ -13,40 +14,12 @@ use crate::proto::service::{
     RespondActivityTaskCompletedRequest, RespondActivityTaskFailedRequest,
 };
 use crate::proto::{duration_from_proto, time_from_proto};
-use crate::workflow::executor::application_failure;
 use futures::FutureExt;
-use parking_lot::Mutex;
-use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
-
-/// Attempts running in this process, by task token.
-#[derive(Default)]
-pub(crate) struct RunningActivities {
-    map: Mutex<HashMap<Vec<u8>, Arc<ActivityShared>>>,
-}
-
-impl RunningActivities {
-    pub(crate) fn cancel(&self, token: &[u8], reason: &str) -> bool {
-        match self.map.lock().get(token) {
-            Some(shared) => {
-                shared.deliver_cancel(reason);
-                true
-            }
-            None => false,
-        }
-    }
-    /// Stops every attempt for a shutdown. No cancel was requested, so they report as failed
-    /// and the retry policy runs them again.
-    pub(crate) fn cancel_all(&self) {
-        for shared in self.map.lock().values() {
-            shared.cancel.cancel();
-        }
-    }
-}
 
 pub(crate) async fn poll_loop(w: Arc<WorkerInner>, limit: Arc<Semaphore>) {
     let poll = || {
@@ -65,7 +38,7 @@ pub(crate) async fn poll_loop(w: Arc<WorkerInner>, limit: Arc<Semaphore>) {
             drop(permit);
         });
     };
-    super::poll_tasks(&w, "activity", &limit, poll, |t| &t.task_token, run).await;
+    super::poll::poll_tasks(&w, "activity", &limit, poll, |t| &t.task_token, run).await;
 }
 
 fn info_of(w: &WorkerInner, t: &PollActivityTaskQueueResponse) -> ActivityInfo {
@@ -117,7 +90,7 @@ async fn run_attempt(w: &Arc<WorkerInner>, task: PollActivityTaskQueueResponse) 
         .map(|t| t.mul_f64(0.8))
         .unwrap_or(w.options.default_heartbeat_throttle);
     let shared = Arc::new(ActivityShared::new(info));
-    w.running.map.lock().insert(token.clone(), shared.clone());
+    w.running.insert(token.clone(), shared.clone());
     let done = CancellationToken::new();
     let heartbeater = tokio::spawn(heartbeat_loop(
         w.clone(),
@@ -132,7 +105,7 @@ async fn run_attempt(w: &Arc<WorkerInner>, task: PollActivityTaskQueueResponse) 
     let outcome = AssertUnwindSafe(body).catch_unwind().await;
     done.cancel();
     let _ = heartbeater.await;
-    w.running.map.lock().remove(&token);
+    w.running.remove(&token);
 
     let details = shared.heartbeat.lock().details.clone();
     let cancel_requested = shared.cancel_reason.lock().is_some();
