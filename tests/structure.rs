@@ -252,10 +252,10 @@ impl Graph {
     fn resolve_module(&mut self, m: usize) {
         let mut deps = BTreeMap::new();
         let mut note = |to: Option<usize>, why: String| {
-            if let Some(to) = to {
-                if to != m {
-                    deps.entry(to).or_insert(why);
-                }
+            if let Some(to) = to
+                && to != m
+            {
+                deps.entry(to).or_insert(why);
             }
         };
         for (name, path) in &self.modules[m].uses {
@@ -416,10 +416,10 @@ impl<'ast> Visit<'ast> for Collector {
     }
 
     fn visit_impl_item(&mut self, item: &'ast syn::ImplItem) {
-        if let syn::ImplItem::Fn(f) = item {
-            if is_test_only(&f.attrs) {
-                return;
-            }
+        if let syn::ImplItem::Fn(f) = item
+            && is_test_only(&f.attrs)
+        {
+            return;
         }
         syn::visit::visit_impl_item(self, item);
     }
