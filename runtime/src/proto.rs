@@ -19,6 +19,11 @@ pub mod server {
 
 pub use server::workflow_service_server::{WorkflowService, WorkflowServiceServer};
 
+/// The encoded `FileDescriptorSet` of `temporal.api.history.v1` and everything it imports: the
+/// schema of the history messages, for the store's nesting check and for history JSON.
+pub(crate) static HISTORY_DESCRIPTORS: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/history_descriptors.bin"));
+
 /// What one history event holds (`history_event::Attributes`), under the one name the crate
 /// uses for it.
 pub use history::history_event::Attributes as EventAttributes;
@@ -127,6 +132,8 @@ pub fn describe_history(events: &[history::HistoryEvent]) -> Vec<String> {
 }
 
 include!(concat!(env!("OUT_DIR"), "/rpc_list.rs"));
+// Named from outside this module by `remote` only.
+#[cfg_attr(not(feature = "remote"), allow(unused_imports))]
 pub(crate) use with_rpcs;
 
 /// Any [`ServiceHandle`] as a sized WorkflowService, so it can be served with tonic.
