@@ -66,7 +66,9 @@ fn main() -> Result<(), Box<dyn Error>> {
 }
 
 /// The descriptors of `temporal.api.history.v1` and everything it imports, embedded in the
-/// library to read and write histories as proto JSON (the form Temporal's tools print).
+/// library: the store reads the schema from them to measure how deeply stored messages nest, and
+/// the `history-json` feature to read and write histories as proto JSON (the form Temporal's
+/// tools print).
 fn write_history_descriptors(
     set: &prost_types::FileDescriptorSet,
     path: &std::path::Path,

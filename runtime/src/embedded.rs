@@ -4,14 +4,17 @@ use crate::client::Client;
 use crate::definition::{ActivityDefinition, WorkflowDefinition};
 use crate::engine::{Engine, EngineConfig, EngineError};
 use crate::proto::ServiceHandle;
+#[cfg(feature = "server")]
 use crate::server::{ServeError, ServeOptions};
 use crate::worker::{Worker, WorkerBuilder, WorkerOptions};
+#[cfg(feature = "sqlite")]
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::task::JoinHandle;
 
 enum StoreChoice {
     Memory,
+    #[cfg(feature = "sqlite")]
     Sqlite(PathBuf),
 }
 
@@ -23,6 +26,8 @@ pub enum EmbeddedError {
     #[error(transparent)]
     Engine(#[from] EngineError),
     /// The engine could not be served on its socket.
+    #[cfg(feature = "server")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "server")))]
     #[error(transparent)]
     Serve(#[from] ServeError),
 }
@@ -34,6 +39,7 @@ pub struct EmbeddedBuilder {
     task_queue: String,
     worker: Option<Box<dyn FnOnce(WorkerBuilder) -> WorkerBuilder + Send>>,
     worker_options: WorkerOptions,
+    #[cfg(feature = "server")]
     serve: Option<ServeOptions>,
 }
 
@@ -52,6 +58,8 @@ impl EmbeddedBuilder {
         self
     }
     /// Stores everything in a SQLite file, created if missing.
+    #[cfg(feature = "sqlite")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
     pub fn sqlite(mut self, path: impl Into<PathBuf>) -> Self {
         self.store = StoreChoice::Sqlite(path.into());
         self
@@ -76,6 +84,8 @@ impl EmbeddedBuilder {
     }
     /// Also serves the engine over gRPC, so other processes (starters, the `temporal` CLI, any
     /// Temporal SDK client) can reach it.
+    #[cfg(feature = "server")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "server")))]
     pub fn serve(mut self, options: ServeOptions) -> Self {
         self.serve = Some(options);
         self
@@ -116,9 +126,11 @@ impl EmbeddedBuilder {
     pub async fn start(self) -> Result<Embedded, EmbeddedError> {
         let engine = match &self.store {
             StoreChoice::Memory => Engine::in_memory(self.config.clone()),
+            #[cfg(feature = "sqlite")]
             StoreChoice::Sqlite(path) => Engine::open_sqlite(path, self.config.clone())?,
         };
         let service: ServiceHandle = Arc::new(engine.clone());
+        #[cfg(feature = "server")]
         let serving = match self.serve {
             Some(options) => {
                 let bound = crate::server::bind(service.clone(), options)
@@ -150,6 +162,7 @@ impl EmbeddedBuilder {
             None => (None, None),
         };
         Ok(Embedded {
+            #[cfg(feature = "server")]
             serving,
             client: Client::new(service.clone()),
             service,
@@ -174,6 +187,7 @@ pub struct Embedded {
     worker: Option<Worker>,
     /// Runs the embedded worker.
     runner: Option<JoinHandle<()>>,
+    #[cfg(feature = "server")]
     serving: Option<(
         std::net::SocketAddr,
         tokio_util::sync::CancellationToken,
@@ -190,11 +204,14 @@ impl std::fmt::Debug for Embedded {
 }
 
 impl Embedded {
-    /// Starts building: SQLite at `dacapo.db` in the current directory unless told otherwise,
-    /// task queue `default`.
+    /// Starts building: SQLite at `dacapo.db` in the current directory unless told otherwise
+    /// (in memory without the `sqlite` feature), task queue `default`.
     pub fn builder() -> EmbeddedBuilder {
         EmbeddedBuilder {
+            #[cfg(feature = "sqlite")]
             store: StoreChoice::Sqlite(PathBuf::from("dacapo.db")),
+            #[cfg(not(feature = "sqlite"))]
+            store: StoreChoice::Memory,
             config: EngineConfig::default(),
             task_queue: "default".to_string(),
             worker: None,
@@ -203,6 +220,7 @@ impl Embedded {
                 activity_pollers: 16,
                 ..WorkerOptions::default()
             },
+            #[cfg(feature = "server")]
             serve: None,
         }
     }
@@ -218,6 +236,8 @@ impl Embedded {
     }
 
     /// The address the engine is served on, when [`EmbeddedBuilder::serve`] was used.
+    #[cfg(feature = "server")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "server")))]
     pub fn local_addr(&self) -> Option<std::net::SocketAddr> {
         self.serving.as_ref().map(|s| s.0)
     }
@@ -239,6 +259,7 @@ impl Embedded {
     /// Stops the worker and the engine. In-flight work resumes from the store next time. The
     /// store file is released once every [`Client`] made from this runtime is dropped too.
     pub async fn shutdown(self) {
+        #[cfg(feature = "server")]
         if let Some((_, stop, task)) = self.serving {
             stop.cancel();
             let _ = task.await;

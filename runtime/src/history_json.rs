@@ -8,12 +8,9 @@ use prost_reflect::{
 };
 use std::sync::LazyLock;
 
-/// The encoded `FileDescriptorSet` of `temporal.api.history.v1` and everything it imports.
-pub(crate) static DESCRIPTORS: &[u8] =
-    include_bytes!(concat!(env!("OUT_DIR"), "/history_descriptors.bin"));
-
 static HISTORY: LazyLock<Result<MessageDescriptor, String>> = LazyLock::new(|| {
-    let pool = DescriptorPool::decode(DESCRIPTORS).map_err(|e| e.to_string())?;
+    let pool =
+        DescriptorPool::decode(crate::proto::HISTORY_DESCRIPTORS).map_err(|e| e.to_string())?;
     pool.get_message_by_name("temporal.api.history.v1.History")
         .ok_or_else(|| "the embedded descriptors lack temporal.api.history.v1.History".to_string())
 });

@@ -10,6 +10,28 @@
 //!
 //! dacapo speaks Temporal's `WorkflowService` gRPC API. The engine runs embedded in your process
 //! by default (see [`embedded`]), with a SQLite store.
+//!
+//! # Features
+//!
+//! Every feature is on by default. The engine with its in-memory store, the worker, the client,
+//! replay and the macros are always there; with `default-features = false` you add only the
+//! parts you use:
+//!
+//! - `sqlite`: the SQLite store (`store::SqliteStore`, `Engine::open_sqlite`), on a bundled
+//!   SQLite compiled with the crate. Without it the engine keeps its state in memory only
+//!   (`store::MemoryStore`), and [`Embedded`] runs in memory.
+//! - `server`: serving an engine, or any WorkflowService, over gRPC (the `server` module,
+//!   `EmbeddedBuilder::serve`), so that other processes, the `temporal` CLI and any Temporal SDK
+//!   client can reach it; with the gRPC health service. This is what `dacapo server` runs.
+//! - `remote`: connecting a worker or a client to a WorkflowService over gRPC (the `remote`
+//!   module): a `dacapo server` or a Temporal cluster.
+//! - `tls`: TLS for `server` (`ServeOptions::tls`) and `remote` (`https://` URLs,
+//!   `ConnectOptions::tls_ca`), on rustls with the webpki roots.
+//! - `history-json`: histories as proto JSON, the form Temporal's tools print and read (the
+//!   `history_json` module, `Replayer::replay_json`).
+//!
+//! A worker for a Temporal cluster needs only `remote` (and `tls` for `https://`); an
+//! application that runs its workflows in-process needs only `sqlite`.
 
 #![warn(
     missing_docs,
@@ -18,6 +40,7 @@
     rust_2018_idioms
 )]
 #![deny(clippy::unwrap_used)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod activity;
@@ -27,12 +50,18 @@ pub mod embedded;
 pub mod engine;
 mod error;
 mod failure;
+#[cfg(feature = "history-json")]
+#[cfg_attr(docsrs, doc(cfg(feature = "history-json")))]
 pub mod history_json;
 mod history_outline;
 pub mod payload;
 pub mod proto;
+#[cfg(feature = "remote")]
+#[cfg_attr(docsrs, doc(cfg(feature = "remote")))]
 pub mod remote;
 pub mod replay;
+#[cfg(feature = "server")]
+#[cfg_attr(docsrs, doc(cfg(feature = "server")))]
 pub mod server;
 pub mod store;
 pub mod worker;

@@ -19,6 +19,11 @@ pub mod server {
 
 pub use server::workflow_service_server::{WorkflowService, WorkflowServiceServer};
 
+/// The encoded `FileDescriptorSet` of `temporal.api.history.v1` and everything it imports: the
+/// schema of the history messages, for the store's nesting check and for history JSON.
+pub(crate) static HISTORY_DESCRIPTORS: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/history_descriptors.bin"));
+
 /// What one history event holds (`history_event::Attributes`), under the one name the crate
 /// uses for it.
 pub use history::history_event::Attributes as EventAttributes;
@@ -82,5 +87,8 @@ pub fn event_type_name(event_type: i32) -> String {
 // Defined with the other text made of a history; offered here, where callers have found it.
 pub use crate::history_outline::describe_history;
 
+// `with_rpcs!`: what the delegating services (`remote`, the server's shared handle) expand.
+#[cfg(any(feature = "remote", feature = "server"))]
 include!(concat!(env!("OUT_DIR"), "/rpc_list.rs"));
+#[cfg(any(feature = "remote", feature = "server"))]
 pub(crate) use with_rpcs;

@@ -2,11 +2,14 @@
 
 use crate::proto::service::{self, workflow_service_client::WorkflowServiceClient};
 use crate::proto::{RpcResult, ServiceHandle, WorkflowService, with_rpcs};
+#[cfg(feature = "tls")]
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
+#[cfg(feature = "tls")]
+use tonic::transport::{Certificate, ClientTlsConfig};
+use tonic::transport::{Channel, Endpoint};
 
 /// How to reach a WorkflowService.
 #[derive(Debug, Clone, Default)]
@@ -17,8 +20,12 @@ pub struct ConnectOptions {
     pub connect_timeout: Option<Duration>,
     /// A PEM file with the CA that signed the server's certificate. Setting it, or an
     /// `https://` URL, turns TLS on; without it the public web roots are trusted.
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
     pub tls_ca: Option<PathBuf>,
     /// The name to check the server's certificate against, when it differs from the URL's host.
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
     pub tls_domain: Option<String>,
 }
 
@@ -35,6 +42,8 @@ pub enum ConnectError {
         message: String,
     },
     /// The CA file could not be read.
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
     #[error("could not read the CA file {path}: {source}")]
     ReadCa {
         /// The file.
@@ -42,7 +51,8 @@ pub enum ConnectError {
         /// The I/O error.
         source: std::io::Error,
     },
-    /// The TLS settings were refused.
+    /// The TLS settings were refused, or TLS was asked for (an `https://` URL) without the
+    /// `tls` feature.
     #[error("TLS settings for {url} are unusable: {message}")]
     Tls {
         /// The URL given.
@@ -110,26 +120,14 @@ pub async fn connect(url: &str, options: ConnectOptions) -> Result<ServiceHandle
             url: url.to_string(),
             message: e.to_string(),
         })?;
-    let mut endpoint = endpoint;
-    if options.tls_ca.is_some() || url.starts_with("https://") {
-        let mut tls = ClientTlsConfig::new();
-        tls = match &options.tls_ca {
-            Some(path) => {
-                let pem = std::fs::read(path).map_err(|source| ConnectError::ReadCa {
-                    path: path.clone(),
-                    source,
-                })?;
-                tls.ca_certificate(Certificate::from_pem(pem))
-            }
-            None => tls.with_webpki_roots(),
-        };
-        if let Some(domain) = &options.tls_domain {
-            tls = tls.domain_name(domain.clone());
-        }
-        endpoint = endpoint.tls_config(tls).map_err(|e| ConnectError::Tls {
+    #[cfg(feature = "tls")]
+    let endpoint = with_tls(endpoint, url, &options)?;
+    #[cfg(not(feature = "tls"))]
+    if url.starts_with("https://") {
+        return Err(ConnectError::Tls {
             url: url.to_string(),
-            message: e.to_string(),
-        })?;
+            message: "this build of dacapo has no TLS (the `tls` feature is off)".to_string(),
+        });
     }
     let endpoint = endpoint
         .connect_timeout(options.connect_timeout.unwrap_or(Duration::from_secs(10)))
@@ -154,4 +152,34 @@ pub async fn connect(url: &str, options: ConnectOptions) -> Result<ServiceHandle
     let client = WorkflowServiceClient::with_interceptor(channel, Auth(auth))
         .max_decoding_message_size(128 * 1024 * 1024);
     Ok(Arc::new(RemoteService { client }))
+}
+
+/// Turns TLS on for `endpoint` when `options` give a CA or `url` is `https://`.
+#[cfg(feature = "tls")]
+fn with_tls(
+    mut endpoint: Endpoint,
+    url: &str,
+    options: &ConnectOptions,
+) -> Result<Endpoint, ConnectError> {
+    if options.tls_ca.is_some() || url.starts_with("https://") {
+        let mut tls = ClientTlsConfig::new();
+        tls = match &options.tls_ca {
+            Some(path) => {
+                let pem = std::fs::read(path).map_err(|source| ConnectError::ReadCa {
+                    path: path.clone(),
+                    source,
+                })?;
+                tls.ca_certificate(Certificate::from_pem(pem))
+            }
+            None => tls.with_webpki_roots(),
+        };
+        if let Some(domain) = &options.tls_domain {
+            tls = tls.domain_name(domain.clone());
+        }
+        endpoint = endpoint.tls_config(tls).map_err(|e| ConnectError::Tls {
+            url: url.to_string(),
+            message: e.to_string(),
+        })?;
+    }
+    Ok(endpoint)
 }

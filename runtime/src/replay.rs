@@ -235,6 +235,8 @@ impl Replayer {
     /// # Errors
     /// [`ReplayError::Malformed`] when the text is not a JSON history; otherwise as
     /// [`Replayer::replay`].
+    #[cfg(feature = "history-json")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "history-json")))]
     pub fn replay_json(&self, json: &str) -> Result<Replayed, ReplayError> {
         let history = crate::history_json::from_json(json)
             .map_err(|e| ReplayError::Malformed(e.to_string()))?;

@@ -55,7 +55,8 @@ fn target_dir() -> PathBuf {
         .to_path_buf()
 }
 
-/// Builds the `dacapo` binary and the examples once per test process; returns their folder.
+/// Builds the `dacapo` binary (package `dacapo-cli`, in `cli/`) and the examples once per test
+/// process; returns their folder.
 pub fn binaries() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {

@@ -11,8 +11,11 @@
 //!
 //! [`Store`]: crate::store::Store
 
-use crate::store::{MemoryStore, SqliteStore, Store, StoreError};
+#[cfg(feature = "sqlite")]
+use crate::store::SqliteStore;
+use crate::store::{MemoryStore, Store, StoreError};
 use std::fmt;
+#[cfg(feature = "sqlite")]
 use std::path::Path;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -131,6 +134,8 @@ impl Engine {
     /// # Errors
     /// [`EngineError::Store`] naming the file when it cannot be created (missing or read-only
     /// directory), is not a SQLite database or is corrupt, or was written by a newer dacapo.
+    #[cfg(feature = "sqlite")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
     pub fn open_sqlite(
         path: impl AsRef<Path>,
         config: EngineConfig,

@@ -22,6 +22,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
+#[cfg(feature = "tls")]
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tonic::service::Routes;
@@ -34,6 +35,7 @@ const PREFACE_BYTES: usize = 24;
 /// What every connection of a server shares.
 pub(super) struct Shared {
     pub(super) routes: Routes,
+    #[cfg(feature = "tls")]
     pub(super) tls: Option<TlsAcceptor>,
     pub(super) http2: hyper::server::conn::http2::Builder<TokioExecutor>,
     pub(super) body: Arc<BodyLimits>,
@@ -54,15 +56,29 @@ pub(super) async fn serve(
     shutdown: CancellationToken,
 ) {
     let deadline = Instant::now() + shared.handshake_timeout;
-    let Some(tls) = &shared.tls else {
-        return serve_http2(tcp, remote, deadline, &shared, shutdown).await;
-    };
+    #[cfg(feature = "tls")]
+    if let Some(tls) = &shared.tls {
+        return serve_tls(tls, tcp, remote, deadline, &shared, shutdown).await;
+    }
+    serve_http2(tcp, remote, deadline, &shared, shutdown).await
+}
+
+/// Serves the connection `tcp` over TLS, once its handshake completes by `deadline`.
+#[cfg(feature = "tls")]
+async fn serve_tls(
+    tls: &TlsAcceptor,
+    tcp: TcpStream,
+    remote: SocketAddr,
+    deadline: Instant,
+    shared: &Shared,
+    shutdown: CancellationToken,
+) {
     let accepted = tokio::select! {
         _ = shutdown.cancelled() => return,
         accepted = tokio::time::timeout_at(deadline, tls.accept(tcp)) => accepted,
     };
     match accepted {
-        Ok(Ok(stream)) => serve_http2(stream, remote, deadline, &shared, shutdown).await,
+        Ok(Ok(stream)) => serve_http2(stream, remote, deadline, shared, shutdown).await,
         Ok(Err(e)) => tracing::debug!(%remote, "closed a connection: TLS handshake failed: {e}"),
         Err(_) => tracing::debug!(
             %remote,

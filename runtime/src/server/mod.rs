@@ -20,13 +20,18 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use shared_service::SharedService;
 use std::future::Future;
 use std::net::SocketAddr;
+#[cfg(feature = "tls")]
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
+#[cfg(feature = "tls")]
 use tokio_rustls::TlsAcceptor;
+#[cfg(feature = "tls")]
 use tokio_rustls::rustls::ServerConfig;
+#[cfg(feature = "tls")]
 use tokio_rustls::rustls::pki_types::pem::PemObject;
+#[cfg(feature = "tls")]
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 /// How to serve, and the limits that keep clients from holding the server's memory and
@@ -40,6 +45,8 @@ pub struct ServeOptions {
     /// It must be something a client can send: not empty, visible ASCII.
     pub api_key: Option<String>,
     /// PEM certificate chain and private key files for TLS.
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
     pub tls: Option<(PathBuf, PathBuf)>,
     /// Largest request message accepted, in bytes; a larger one is refused with
     /// `RESOURCE_EXHAUSTED` before any of it is buffered. Default 4 MiB, what gRPC and
@@ -89,6 +96,7 @@ impl Default for ServeOptions {
         Self {
             addr: SocketAddr::from(([127, 0, 0, 1], 7233)),
             api_key: None,
+            #[cfg(feature = "tls")]
             tls: None,
             max_message_bytes: 4 * 1024 * 1024,
             max_connections: 1000,
@@ -165,6 +173,8 @@ impl ServeOptions {
 #[non_exhaustive]
 pub enum ServeError {
     /// A TLS file could not be read.
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
     #[error("could not read {path}: {source}")]
     ReadTls {
         /// The file.
@@ -173,6 +183,8 @@ pub enum ServeError {
         source: std::io::Error,
     },
     /// The TLS certificate or key is unusable.
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
     #[error("the TLS certificate and key are unusable: {message}")]
     Tls {
         /// What is wrong with them.
@@ -210,6 +222,7 @@ pub enum ServeError {
 pub struct BoundServer {
     service: ServiceHandle,
     options: ServeOptions,
+    #[cfg(feature = "tls")]
     tls: Option<TlsAcceptor>,
     listener: tokio::net::TcpListener,
     local_addr: SocketAddr,
@@ -235,6 +248,7 @@ pub async fn bind(
     options: ServeOptions,
 ) -> Result<BoundServer, ServeError> {
     options.check()?;
+    #[cfg(feature = "tls")]
     let tls = match &options.tls {
         Some((cert, key)) => Some(tls_acceptor(cert, key)?),
         None => None,
@@ -254,6 +268,7 @@ pub async fn bind(
     Ok(BoundServer {
         service,
         options,
+        #[cfg(feature = "tls")]
         tls,
         listener,
         local_addr,
@@ -263,6 +278,7 @@ pub async fn bind(
 
 /// A TLS acceptor for the PEM certificate chain in `cert` and private key in `key`, offering
 /// HTTP/2 (ALPN `h2`).
+#[cfg(feature = "tls")]
 fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, ServeError> {
     let read = |path: &Path| {
         std::fs::read(path).map_err(|source| ServeError::ReadTls {
@@ -338,6 +354,7 @@ impl BoundServer {
             .keep_alive_timeout(options.keepalive_timeout);
         let shared = Arc::new(Shared {
             routes,
+            #[cfg(feature = "tls")]
             tls: self.tls,
             http2,
             body: Arc::new(BodyLimits {

@@ -32,9 +32,12 @@ use std::path::PathBuf;
 
 mod memory;
 pub(crate) mod nesting;
+#[cfg(feature = "sqlite")]
 mod sqlite;
 
 pub use memory::MemoryStore;
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use sqlite::{SqliteStore, VerifyReport};
 
 /// Where the engine's state lives between requests and across restarts.
@@ -633,6 +636,8 @@ pub enum StoreError {
         detail: String,
     },
     /// SQLite reported an error during normal operation.
+    #[cfg(feature = "sqlite")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
     #[error("database operation failed: {0}")]
     Sqlite(#[from] rusqlite::Error),
 }
@@ -643,9 +648,11 @@ impl StoreError {
     /// file may be moved back. A damaged file, a row the store refuses or a newer schema do not
     /// mend that way.
     pub fn is_transient(&self) -> bool {
+        #[cfg(feature = "sqlite")]
         use rusqlite::ErrorCode;
         match self {
             StoreError::Unwritable { .. } | StoreError::Replaced { .. } => true,
+            #[cfg(feature = "sqlite")]
             StoreError::Sqlite(e) => matches!(
                 e.sqlite_error_code(),
                 Some(

@@ -16,7 +16,8 @@
 use crate::proto::failure::Failure;
 use crate::proto::history::HistoryEvent;
 use prost::Message;
-use prost_reflect::{DescriptorPool, Kind};
+use prost_types::field_descriptor_proto::Type as FieldType;
+use prost_types::{DescriptorProto, FileDescriptorSet};
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
@@ -27,6 +28,7 @@ pub(crate) const MAX_STORED_NESTING: u32 = 64;
 /// How deep a stored event may nest and still be delivered: prost's limit of 100 less the two
 /// levels of the history page or poll response that carries it. A stored event deeper than this
 /// (only an older dacapo could write one) marks its run as damaged.
+#[cfg(feature = "sqlite")]
 pub(crate) const MAX_DELIVERABLE_NESTING: u32 = 98;
 
 /// The deepest failure cause chain `Limits::max_failure_depth` may ask to keep: a chain of this
@@ -101,24 +103,48 @@ static SCHEMA: LazyLock<Option<Schema>> = LazyLock::new(|| match Schema::load() 
     }
 });
 
+/// Adds every message type declared in `types` (in the scope `scope`) and, after each, the types
+/// nested in it (map entries among them) to `out`, each with its full name.
+fn collect_messages<'a>(
+    scope: &str,
+    types: &'a [DescriptorProto],
+    out: &mut Vec<(String, &'a DescriptorProto)>,
+) {
+    for message in types {
+        let name = match scope {
+            "" => message.name().to_string(),
+            scope => format!("{scope}.{}", message.name()),
+        };
+        out.push((name.clone(), message));
+        collect_messages(&name, &message.nested_type, out);
+    }
+}
+
 impl Schema {
     fn load() -> Result<Schema, String> {
-        let pool =
-            DescriptorPool::decode(crate::history_json::DESCRIPTORS).map_err(|e| e.to_string())?;
-        let names: HashMap<String, usize> = pool
-            .all_messages()
+        let set = FileDescriptorSet::decode(crate::proto::HISTORY_DESCRIPTORS)
+            .map_err(|e| e.to_string())?;
+        let mut messages = Vec::new();
+        for file in &set.file {
+            collect_messages(file.package(), &file.message_type, &mut messages);
+        }
+        let names: HashMap<String, usize> = messages
+            .iter()
             .enumerate()
-            .map(|(i, m)| (m.full_name().to_string(), i))
+            .map(|(i, (name, _))| (name.clone(), i))
             .collect();
-        let types = pool
-            .all_messages()
-            .map(|message| {
+        let types = messages
+            .iter()
+            .map(|(_, message)| {
                 Type::new(
                     message
-                        .fields()
-                        .filter_map(|f| match f.kind() {
-                            Kind::Message(m) => names.get(m.full_name()).map(|i| (f.number(), *i)),
-                            _ => None,
+                        .field
+                        .iter()
+                        .filter(|f| matches!(f.r#type(), FieldType::Message | FieldType::Group))
+                        .filter_map(|f| {
+                            let child = f.type_name().strip_prefix('.')?;
+                            let number = u32::try_from(f.number()).ok()?;
+                            names.get(child).map(|i| (number, *i))
                         })
                         .collect(),
                 )
@@ -307,6 +333,7 @@ fn varint(buf: &mut &[u8]) -> Result<u64, Malformed> {
 /// Whether the encoded history event `bytes` holds messages at most `limit` levels below
 /// itself (the event is level 0). Also true when the schema is unavailable, and for bytes that
 /// are not an event at all: whoever decodes them reports that.
+#[cfg(any(feature = "sqlite", test))]
 pub(crate) fn event_fits(bytes: &[u8], limit: u32) -> bool {
     let Some(schema) = SCHEMA.as_ref() else {
         return true;
