@@ -1,12 +1,50 @@
-//! Generates the WorkflowService *server* trait from the descriptor set that `temporalio-protos`
-//! publishes, reusing that crate's message types, so no `.proto` file is copied here and no
-//! system `protoc` is needed.
+//! Generates the WorkflowService server trait (and, with the `remote` feature, its client) from
+//! the descriptor set that `temporalio-protos` publishes, reusing that crate's message types, so
+//! no `.proto` file is copied here and no system `protoc` is needed.
+//!
+//! Only the RPCs of [`SERVED`] are generated: the ones the engine implements and the SDK calls.
+//! Each generated RPC costs the build its request and response codecs, on the server and on the
+//! client; the other hundred would be compiled only to answer UNIMPLEMENTED, which the server
+//! answers for them without code of their own.
 
 use heck::ToSnakeCase;
 use prost::Message;
 use std::{env, error::Error, fs, path::PathBuf};
 
 const SERVICE_FILE: &str = "temporal/api/workflowservice/v1/service.proto";
+
+/// The WorkflowService RPCs of the seam: what the engine implements (and `dacapo server` serves)
+/// and what the SDK calls. A new RPC is added here, implemented in `engine/service.rs` and, when
+/// the SDK calls it, in `client.rs` or `worker/`.
+const SERVED: &[&str] = &[
+    "GetSystemInfo",
+    "DescribeNamespace",
+    "ListNamespaces",
+    "StartWorkflowExecution",
+    "SignalWithStartWorkflowExecution",
+    "SignalWorkflowExecution",
+    "RequestCancelWorkflowExecution",
+    "TerminateWorkflowExecution",
+    "DescribeWorkflowExecution",
+    "GetWorkflowExecutionHistory",
+    "ListWorkflowExecutions",
+    "CountWorkflowExecutions",
+    "PollWorkflowTaskQueue",
+    "RespondWorkflowTaskCompleted",
+    "RespondWorkflowTaskFailed",
+    "PollActivityTaskQueue",
+    "RecordActivityTaskHeartbeat",
+    "RecordActivityTaskHeartbeatById",
+    "RespondActivityTaskCompleted",
+    "RespondActivityTaskCompletedById",
+    "RespondActivityTaskFailed",
+    "RespondActivityTaskFailedById",
+    "RespondActivityTaskCanceled",
+    "RespondActivityTaskCanceledById",
+    // Called by the worker when it stops (Temporal then hands its sticky tasks to the normal
+    // queue); the engine answers UNIMPLEMENTED, which the worker ignores.
+    "ShutdownWorker",
+];
 
 fn main() -> Result<(), Box<dyn Error>> {
     let descriptor_path = env::var("DEP_TEMPORALIO_PROTOS_DESCRIPTOR_PATH")
@@ -23,12 +61,25 @@ fn main() -> Result<(), Box<dyn Error>> {
     if set.file.is_empty() {
         return Err(format!("{SERVICE_FILE} is missing from {descriptor_path}").into());
     }
+    let mut all_rpcs = Vec::new();
+    for service in set.file.iter_mut().flat_map(|f| f.service.iter_mut()) {
+        if service.name.as_deref() == Some("WorkflowService") {
+            all_rpcs.extend(service.method.iter().filter_map(|m| m.name.clone()));
+            service
+                .method
+                .retain(|m| m.name.as_deref().is_some_and(|n| SERVED.contains(&n)));
+        }
+    }
+    if let Some(missing) = SERVED.iter().find(|n| !all_rpcs.iter().any(|r| r == *n)) {
+        return Err(format!("WorkflowService has no RPC {missing} in {descriptor_path}").into());
+    }
     let out = PathBuf::from(env::var("OUT_DIR")?);
     let filtered = out.join("workflowservice.bin");
     fs::write(&filtered, set.encode_to_vec())?;
     tonic_prost_build::configure()
         .build_server(true)
-        .build_client(false)
+        .build_client(env::var_os("CARGO_FEATURE_REMOTE").is_some())
+        .build_transport(false)
         .generate_default_stubs(true)
         .skip_protoc_run()
         .file_descriptor_set_path(&filtered)
@@ -62,6 +113,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         .collect();
     name_unimplemented_rpcs(&out.join("temporal.api.workflowservice.v1.rs"), &rpcs)?;
     write_rpc_list(&out.join("rpc_list.rs"), &rpcs)?;
+    write_unserved(&out.join("unserved_rpcs.rs"), &all_rpcs)?;
     Ok(())
 }
 
@@ -131,6 +183,20 @@ fn write_rpc_list(
         s.push_str(&format!("            ({snake}, {input}, {output}),\n"));
     }
     s.push_str("        }\n    };\n}\n");
+    fs::write(path, s)?;
+    Ok(())
+}
+
+/// `UNSERVED_RPCS`: the WorkflowService RPCs not in [`SERVED`], which the server answers
+/// UNIMPLEMENTED by name.
+fn write_unserved(path: &std::path::Path, all_rpcs: &[String]) -> Result<(), Box<dyn Error>> {
+    let mut s = String::from(
+        "/// The WorkflowService RPCs this build does not serve.\npub const UNSERVED_RPCS: &[&str] = &[\n",
+    );
+    for rpc in all_rpcs.iter().filter(|r| !SERVED.contains(&r.as_str())) {
+        s.push_str(&format!("    {rpc:?},\n"));
+    }
+    s.push_str("];\n");
     fs::write(path, s)?;
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! Connecting to a WorkflowService over gRPC: a `dacapo server`, or a Temporal frontend.
 
-use crate::proto::service::{self, workflow_service_client::WorkflowServiceClient};
 use crate::proto::{RpcResult, ServiceHandle, WorkflowService, with_rpcs};
+use crate::proto::{WorkflowServiceClient, service};
 #[cfg(feature = "tls")]
 use std::path::PathBuf;
 use std::sync::Arc;

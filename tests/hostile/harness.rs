@@ -1,9 +1,9 @@
 //! The server under attack: the `dacapo` binary as a process, its SQLite file, and the runs
 //! committed before the attack.
 
+use dacapo::proto::WorkflowServiceClient;
 use dacapo::proto::common::{WorkflowExecution, WorkflowType};
 use dacapo::proto::enums::{EventType, WorkflowExecutionStatus};
-use dacapo::proto::service::workflow_service_client::WorkflowServiceClient;
 use dacapo::proto::service::{
     DescribeWorkflowExecutionRequest, GetWorkflowExecutionHistoryRequest,
     StartWorkflowExecutionRequest,

@@ -3,6 +3,7 @@
 //! The by-id variant needs nothing but a workflow id and an activity id.
 
 use crate::harness::{NS, Target, uuid_like};
+use dacapo::proto::WorkflowServiceClient;
 use dacapo::proto::command::command::Attributes as Cmd;
 use dacapo::proto::command::{Command, ScheduleActivityTaskCommandAttributes};
 use dacapo::proto::common::{ActivityType, RetryPolicy, WorkflowExecution, WorkflowType};
@@ -10,7 +11,6 @@ use dacapo::proto::enums::CommandType;
 use dacapo::proto::failure::Failure;
 use dacapo::proto::history::HistoryEvent;
 use dacapo::proto::history::history_event::Attributes as Ev;
-use dacapo::proto::service::workflow_service_client::WorkflowServiceClient;
 use dacapo::proto::service::*;
 use dacapo::proto::taskqueue::TaskQueue;
 use tonic::transport::Channel;

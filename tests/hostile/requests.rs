@@ -2,13 +2,13 @@
 //! limit, and task tokens rewritten to name another namespace.
 
 use crate::harness::{NS, Target, uuid_like};
+use dacapo::proto::WorkflowServiceClient;
 use dacapo::proto::command::command::Attributes as Cmd;
 use dacapo::proto::command::{
     Command, CompleteWorkflowExecutionCommandAttributes, ScheduleActivityTaskCommandAttributes,
 };
 use dacapo::proto::common::{ActivityType, WorkflowExecution, WorkflowType};
 use dacapo::proto::enums::CommandType;
-use dacapo::proto::service::workflow_service_client::WorkflowServiceClient;
 use dacapo::proto::service::*;
 use dacapo::proto::taskqueue::TaskQueue;
 use futures::StreamExt;

@@ -3,6 +3,7 @@
 //! limit, a history longer than one poll page, and more signals than a run may take.
 
 use crate::harness::{NS, Target, uuid_like};
+use dacapo::proto::WorkflowServiceClient;
 use dacapo::proto::command::command::Attributes as Cmd;
 use dacapo::proto::command::{Command, ScheduleActivityTaskCommandAttributes};
 use dacapo::proto::common::{ActivityType, Payload, Payloads, WorkflowExecution, WorkflowType};
@@ -11,7 +12,6 @@ use dacapo::proto::enums::{
 };
 use dacapo::proto::history::HistoryEvent;
 use dacapo::proto::history::history_event::Attributes;
-use dacapo::proto::service::workflow_service_client::WorkflowServiceClient;
 use dacapo::proto::service::*;
 use dacapo::proto::taskqueue::TaskQueue;
 use std::collections::HashMap;

@@ -136,7 +136,7 @@ async fn own_connection(target: &Target) -> Result<Channel, String> {
 
 /// A call on `channel` that every server answers.
 async fn system_info(target: &Target, channel: Channel) -> Result<(), tonic::Status> {
-    use dacapo::proto::service::workflow_service_client::WorkflowServiceClient;
+    use dacapo::proto::WorkflowServiceClient;
     WorkflowServiceClient::new(channel)
         .get_system_info(target.request(GetSystemInfoRequest::default()))
         .await

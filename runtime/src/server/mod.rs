@@ -12,6 +12,7 @@ mod auth;
 mod body;
 mod connection;
 mod shared_service;
+mod unserved;
 
 use crate::proto::{ServiceHandle, WorkflowServiceServer};
 use body::{BodyLimits, Budget};
@@ -340,7 +341,7 @@ impl BoundServer {
             .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
             .send_compressed(tonic::codec::CompressionEncoding::Gzip);
         let guarded = tonic::service::interceptor::InterceptedService::new(
-            workflow_service,
+            unserved::Unserved(workflow_service),
             auth::check_key(options.api_key.clone()),
         );
         let routes = tonic::service::Routes::new(health)
