@@ -460,72 +460,93 @@ fn pending_rows(
     open: &mut HashMap<String, OpenRunRows>,
     damaged: &mut Vec<Damage>,
 ) -> Result<(), StoreError> {
-    let mut damage = |run_id: &str, row: DamagedRow, reason: String| {
-        damaged.push(Damage {
-            run_id: run_id.to_string(),
-            row,
-            reason,
-        });
-    };
-    let mut stmt =
-        conn.prepare("SELECT run_id, position, event FROM held_events ORDER BY run_id, position")?;
-    let mut rows = stmt.query([])?;
-    while let Some(row) = rows.next()? {
-        let run_id: String = row.get(0)?;
-        let Some(run) = open.get_mut(&run_id) else {
-            continue;
-        };
-        match decode_cell::<HistoryEvent>(row, 2) {
-            Ok(event) => run.held_events.push(event),
-            Err(e) => damage(&run_id, DamagedRow::HeldEvent(row.get(1)?), e),
-        }
-    }
-    let mut stmt = conn.prepare(
+    open_run_rows(
+        conn,
+        "SELECT run_id, position, event FROM held_events ORDER BY run_id, position",
+        open,
+        damaged,
+        |run, row| match decode_cell::<HistoryEvent>(row, 2) {
+            Ok(event) => {
+                run.held_events.push(event);
+                Ok(None)
+            }
+            Err(e) => Ok(Some((DamagedRow::HeldEvent(row.get(1)?), e))),
+        },
+    )?;
+    open_run_rows(
+        conn,
         "SELECT run_id, scheduled_event_id, activity_id, attempt, record FROM activities
          ORDER BY run_id, scheduled_event_id",
-    )?;
-    let mut rows = stmt.query([])?;
-    while let Some(row) = rows.next()? {
-        let run_id: String = row.get(0)?;
-        let Some(run) = open.get_mut(&run_id) else {
-            continue;
-        };
-        match decode_cell::<ActivityRecord>(row, 4) {
-            Ok(act) => run.activities.push(act),
+        open,
+        damaged,
+        |run, row| match decode_cell::<ActivityRecord>(row, 4) {
+            Ok(act) => {
+                run.activities.push(act);
+                Ok(None)
+            }
             Err(e) => {
                 let scheduled_event_id: i64 = row.get(1)?;
                 run.activities.push(ActivityRecord {
-                    run_id: run_id.clone(),
+                    run_id: run.run_id.clone(),
                     scheduled_event_id,
                     activity_id: row.get(2)?,
                     attempt: row.get(3)?,
                     ..ActivityRecord::default()
                 });
-                damage(&run_id, DamagedRow::Activity(scheduled_event_id), e);
+                Ok(Some((DamagedRow::Activity(scheduled_event_id), e)))
             }
-        }
-    }
-    let mut stmt = conn.prepare(
-        "SELECT run_id, timer_id, fire_at_ms, record FROM timers ORDER BY run_id, timer_id",
+        },
     )?;
+    open_run_rows(
+        conn,
+        "SELECT run_id, timer_id, fire_at_ms, record FROM timers ORDER BY run_id, timer_id",
+        open,
+        damaged,
+        |run, row| match decode_cell::<TimerRecord>(row, 3) {
+            Ok(timer) => {
+                run.timers.push(timer);
+                Ok(None)
+            }
+            Err(e) => {
+                let timer_id: String = row.get(1)?;
+                run.timers.push(TimerRecord {
+                    run_id: run.run_id.clone(),
+                    timer_id: timer_id.clone(),
+                    started_event_id: 0,
+                    fire_at_ms: row.get(2)?,
+                });
+                Ok(Some((DamagedRow::Timer(timer_id), e)))
+            }
+        },
+    )
+}
+
+/// Runs `read` on every row of `sql` (whose first column is a run id) that belongs to an open
+/// run, with that run's rows; a row `read` finds damaged (the row, and why) is reported in
+/// `damaged`.
+fn open_run_rows(
+    conn: &Connection,
+    sql: &str,
+    open: &mut HashMap<String, OpenRunRows>,
+    damaged: &mut Vec<Damage>,
+    mut read: impl FnMut(
+        &mut OpenRunRows,
+        &rusqlite::Row<'_>,
+    ) -> rusqlite::Result<Option<(DamagedRow, String)>>,
+) -> Result<(), StoreError> {
+    let mut stmt = conn.prepare(sql)?;
     let mut rows = stmt.query([])?;
     while let Some(row) = rows.next()? {
         let run_id: String = row.get(0)?;
         let Some(run) = open.get_mut(&run_id) else {
             continue;
         };
-        match decode_cell::<TimerRecord>(row, 3) {
-            Ok(timer) => run.timers.push(timer),
-            Err(e) => {
-                let timer_id: String = row.get(1)?;
-                run.timers.push(TimerRecord {
-                    run_id: run_id.clone(),
-                    timer_id: timer_id.clone(),
-                    started_event_id: 0,
-                    fire_at_ms: row.get(2)?,
-                });
-                damage(&run_id, DamagedRow::Timer(timer_id), e);
-            }
+        if let Some((row, reason)) = read(run, row)? {
+            damaged.push(Damage {
+                run_id,
+                row,
+                reason,
+            });
         }
     }
     Ok(())
