@@ -6,6 +6,7 @@
 //! so a caller learns which RPC is missing without a line of code per RPC.
 
 use crate::proto::UNSERVED_RPCS;
+use futures::future::Either;
 use std::convert::Infallible;
 use std::future::{Ready, ready};
 use std::task::{Context, Poll};
@@ -20,34 +21,14 @@ impl<S: NamedService> NamedService for Unserved<S> {
     const NAME: &'static str = S::NAME;
 }
 
-/// The generated server's future, or the answer for an RPC it does not know.
-pub(super) enum Answer<F> {
-    Served(F),
-    Unserved(Ready<Result<http::Response<tonic::body::Body>, Infallible>>),
-}
-
-impl<F> std::future::Future for Answer<F>
-where
-    F: std::future::Future<Output = Result<http::Response<tonic::body::Body>, Infallible>> + Unpin,
-{
-    type Output = F::Output;
-
-    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.get_mut() {
-            Answer::Served(f) => std::pin::Pin::new(f).poll(cx),
-            Answer::Unserved(r) => std::pin::Pin::new(r).poll(cx),
-        }
-    }
-}
-
 impl<S, B> Service<http::Request<B>> for Unserved<S>
 where
     S: Service<http::Request<B>, Response = http::Response<tonic::body::Body>, Error = Infallible>,
-    S::Future: Unpin,
 {
     type Response = http::Response<tonic::body::Body>;
     type Error = Infallible;
-    type Future = Answer<S::Future>;
+    /// The generated server's future, or the answer for an RPC it does not know.
+    type Future = Either<Ready<Result<Self::Response, Infallible>>, S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.0.poll_ready(cx)
@@ -59,8 +40,8 @@ where
             let status = tonic::Status::unimplemented(format!(
                 "dacapo does not implement the WorkflowService RPC {rpc}"
             ));
-            return Answer::Unserved(ready(Ok(status.into_http())));
+            return Either::Left(ready(Ok(status.into_http())));
         }
-        Answer::Served(self.0.call(request))
+        Either::Right(self.0.call(request))
     }
 }
