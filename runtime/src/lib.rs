@@ -54,6 +54,7 @@ mod failure;
 #[cfg_attr(docsrs, doc(cfg(feature = "history-json")))]
 pub mod history_json;
 mod history_outline;
+pub mod message;
 pub mod payload;
 pub mod proto;
 #[cfg(feature = "remote")]
@@ -81,13 +82,14 @@ pub use embedded::{Embedded, EmbeddedError};
 pub use error::{
     ActivityError, ActivityFailed, ApplicationFailure, Cancelled, WorkflowError, WorkflowResult,
 };
+pub use message::Signal;
 pub use worker::Worker;
-pub use workflow::{WorkflowContext, WorkflowInfo};
+pub use workflow::{SignalChannel, WorkflowContext, WorkflowInfo};
 
 /// Everything a workflow or activity module needs: `use dacapo::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        ActivityContext, ActivityError, ActivityOptions, Cancellation, RetryPolicy,
+        ActivityContext, ActivityError, ActivityOptions, Cancellation, RetryPolicy, Signal,
         WorkflowContext, WorkflowError, WorkflowResult, activity, on_cancel, workflow,
     };
 }
