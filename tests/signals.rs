@@ -1,0 +1,547 @@
+//! Signals end to end, the same scenarios on three backends: the embedded engine (in memory, in
+//! this process), `dacapo server` (the binary, in memory, one per test process) and the
+//! Temporal dev server. Each scenario checks the same results and the same event types on all
+//! three, and the histories of the embedded engine and of Temporal are compared event for
+//! event. Then the `temporal` CLI signals a dacapo workflow on `dacapo server`.
+//!
+//! Needs `temporal` on PATH (scripts/test installs it).
+
+use dacapo::prelude::*;
+use dacapo::proto::ServiceHandle;
+use dacapo::proto::history::HistoryEvent;
+use dacapo::remote::{ConnectOptions, connect};
+use dacapo::worker::WorkerBuilder;
+use dacapo::{Client, ClientError, Embedded, StartOptions, Worker};
+use dacapo_tests::dev_server::shared_dev_server;
+use dacapo_tests::procs::{
+    Proc, binaries, free_port, kill_at_exit, run, spawn, tool, wait_for_port,
+};
+use dacapo_tests::{assert_same_lists, event_types, names, wait_for_event, wait_until};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::future::Future;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+use tokio::task::JoinHandle;
+
+// ---------------------------------------------------------------------------------------------
+// The messages and workflows under test.
+
+/// An approval, as the client sends it and the workflow reads it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Approval {
+    pub by: String,
+}
+
+/// Defined once, used by the workflows and by the clients below.
+pub const APPROVE: Signal<Approval> = Signal::new("approve");
+/// Tells `approve_when_told` to read its approvals.
+pub const GO: Signal<()> = Signal::new("go");
+
+/// Waits for an approval, or `timeout_secs` of workflow time.
+#[workflow]
+async fn approval_or_timeout(ctx: WorkflowContext, timeout_secs: u64) -> WorkflowResult<String> {
+    let mut approvals = ctx.signal_channel(APPROVE);
+    dacapo::select! {
+        a = approvals.recv() => Ok(format!("approved by {}", a?.by)),
+        t = ctx.sleep(Duration::from_secs(timeout_secs)) => {
+            t?;
+            Ok("timed out".to_string())
+        }
+    }
+}
+
+/// Asks for the approvals channel only after `go`: approvals sent before must be kept.
+#[workflow]
+async fn approve_when_told(ctx: WorkflowContext) -> WorkflowResult<String> {
+    ctx.signal_channel(GO).recv().await?;
+    let mut approvals = ctx.signal_channel(APPROVE);
+    let first = approvals.recv().await?.by;
+    let second = approvals.recv().await?.by;
+    Ok(format!("{first} then {second}"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Backends.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    Embedded,
+    DacapoServer,
+    Temporal,
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Backend::Embedded => "the embedded engine",
+            Backend::DacapoServer => "dacapo server",
+            Backend::Temporal => "the Temporal dev server",
+        })
+    }
+}
+
+/// The `dacapo server` of this test process (in memory), started on first use and killed when
+/// the process exits.
+fn dacapo_server() -> &'static (Proc, u16) {
+    static SERVER: OnceLock<(Proc, u16)> = OnceLock::new();
+    SERVER.get_or_init(|| {
+        let bin = binaries();
+        let dir = tempfile::tempdir()
+            .expect("a folder for the server's log")
+            .keep();
+        let port = free_port();
+        let port_text = port.to_string();
+        let args = [
+            "server",
+            "--in-memory",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            &port_text,
+        ];
+        let server = spawn(&dir, "dacapo-server", &bin.join("dacapo"), &args);
+        kill_at_exit(&server, &dir);
+        wait_for_port(port, &server);
+        (server, port)
+    })
+}
+
+async fn dacapo_server_address() -> String {
+    let port = tokio::task::spawn_blocking(|| dacapo_server().1)
+        .await
+        .expect("starting dacapo server panicked");
+    format!("127.0.0.1:{port}")
+}
+
+struct Env {
+    backend: Backend,
+    client: Client,
+    service: ServiceHandle,
+    embedded: Option<Embedded>,
+}
+
+impl Env {
+    async fn open(backend: Backend) -> Env {
+        match backend {
+            Backend::Embedded => {
+                let rt = Embedded::builder()
+                    .in_memory()
+                    .start()
+                    .await
+                    .expect("the in-memory engine starts");
+                Env {
+                    backend,
+                    client: rt.client(),
+                    service: rt.service(),
+                    embedded: Some(rt),
+                }
+            }
+            Backend::DacapoServer => {
+                let url = format!("http://{}", dacapo_server_address().await);
+                let service = connect(&url, ConnectOptions::default())
+                    .await
+                    .expect("connect to dacapo server");
+                Env {
+                    backend,
+                    client: Client::new(service.clone()),
+                    service,
+                    embedded: None,
+                }
+            }
+            Backend::Temporal => {
+                let service = shared_dev_server().await.connect().await;
+                Env {
+                    backend,
+                    client: Client::new(service.clone()),
+                    service,
+                    embedded: None,
+                }
+            }
+        }
+    }
+
+    /// A name nothing else in this process uses, for a workflow id and its own task queue.
+    fn unique(&self, what: &str) -> String {
+        static NEXT: AtomicU32 = AtomicU32::new(1);
+        let tag = match self.backend {
+            Backend::Embedded => "embedded",
+            Backend::DacapoServer => "dacapo-server",
+            Backend::Temporal => "temporal",
+        };
+        // Ids must not repeat across runs on a long-lived dev server either.
+        let nonce = std::process::id();
+        format!(
+            "{what}-{tag}-{nonce}-{}",
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        )
+    }
+
+    fn worker(&self, queue: &str) -> RunningWorker {
+        let builder: WorkerBuilder = match &self.embedded {
+            Some(rt) => rt.worker_builder(queue),
+            None => Worker::builder(self.service.clone(), queue),
+        };
+        let worker = builder
+            .workflow(approval_or_timeout)
+            .workflow(approve_when_told)
+            .build();
+        let runner = tokio::spawn({
+            let w = worker.clone();
+            async move { w.run().await }
+        });
+        RunningWorker { worker, runner }
+    }
+
+    async fn close(self) {
+        if let Some(rt) = self.embedded {
+            rt.shutdown().await;
+        }
+    }
+}
+
+struct RunningWorker {
+    worker: Worker,
+    runner: JoinHandle<()>,
+}
+
+impl RunningWorker {
+    async fn stop(self) {
+        self.worker.shutdown();
+        self.runner.await.expect("the worker panicked");
+    }
+}
+
+async fn history(client: &Client, id: &str) -> Vec<HistoryEvent> {
+    client
+        .history(id, None)
+        .await
+        .unwrap_or_else(|e| panic!("history of {id}: {e}"))
+}
+
+async fn within<T>(what: &str, limit: Duration, fut: impl Future<Output = T>) -> T {
+    tokio::time::timeout(limit, fut)
+        .await
+        .unwrap_or_else(|_| panic!("{what} did not finish within {limit:?}"))
+}
+
+/// Waits until the run's history holds `n` events of type `name`.
+async fn wait_for_count(client: &Client, id: &str, name: &str, n: usize) {
+    wait_until(
+        &format!("{id}: {n} {name}"),
+        Duration::from_secs(30),
+        async || {
+            let types = event_types(&client.history(id, None).await.unwrap_or_default());
+            if types.iter().filter(|t| *t == name).count() >= n {
+                Ok(())
+            } else {
+                Err(format!("{types:?}"))
+            }
+        },
+    )
+    .await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The scenarios.
+
+const WFT: [&str; 3] = [
+    "WorkflowTaskScheduled",
+    "WorkflowTaskStarted",
+    "WorkflowTaskCompleted",
+];
+
+fn with_tasks(parts: &[&[&str]]) -> Vec<String> {
+    names(&parts.concat())
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Scenario {
+    SignalBeatsTheTimer,
+    TimerFallback,
+    SignalBeforeTheChannel,
+    SignalWithStart,
+}
+
+const SCENARIOS: [Scenario; 4] = [
+    Scenario::SignalBeatsTheTimer,
+    Scenario::TimerFallback,
+    Scenario::SignalBeforeTheChannel,
+    Scenario::SignalWithStart,
+];
+
+impl fmt::Display for Scenario {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Scenario::SignalBeatsTheTimer => "a signal while the workflow waits with a timer",
+            Scenario::TimerFallback => "no signal: the timer fallback",
+            Scenario::SignalBeforeTheChannel => "signals sent before the channel is asked for",
+            Scenario::SignalWithStart => "signal-with-start, then a signal to the closed run",
+        })
+    }
+}
+
+impl Scenario {
+    fn expected(self) -> Vec<String> {
+        match self {
+            Scenario::SignalBeatsTheTimer => with_tasks(&[
+                &["WorkflowExecutionStarted"],
+                &WFT,
+                &["TimerStarted", "WorkflowExecutionSignaled"],
+                &WFT,
+                &["WorkflowExecutionCompleted"],
+            ]),
+            Scenario::TimerFallback => with_tasks(&[
+                &["WorkflowExecutionStarted"],
+                &WFT,
+                &["TimerStarted", "TimerFired"],
+                &WFT,
+                &["WorkflowExecutionCompleted"],
+            ]),
+            Scenario::SignalBeforeTheChannel => with_tasks(&[
+                &["WorkflowExecutionStarted"],
+                &WFT,
+                &["WorkflowExecutionSignaled"],
+                &WFT,
+                &["WorkflowExecutionSignaled"],
+                &WFT,
+                &["WorkflowExecutionSignaled"],
+                &WFT,
+                &["WorkflowExecutionCompleted"],
+            ]),
+            Scenario::SignalWithStart => with_tasks(&[
+                &["WorkflowExecutionStarted", "WorkflowExecutionSignaled"],
+                &WFT,
+                &["WorkflowExecutionCompleted"],
+            ]),
+        }
+    }
+
+    async fn play(self, env: &Env) -> Vec<HistoryEvent> {
+        let what = format!("{self} on {}", env.backend);
+        let id = env.unique("signal");
+        let worker = env.worker(&id);
+        let client = &env.client;
+        let approval = |by: &str| Approval { by: by.to_string() };
+        let played = async {
+            match self {
+                Scenario::SignalBeatsTheTimer => {
+                    let h = client
+                        .start_workflow(approval_or_timeout, 3600, StartOptions::new(&id, &id))
+                        .await
+                        .unwrap();
+                    wait_for_event(client, &id, "TimerStarted").await;
+                    h.signal(APPROVE, approval("ops")).await.unwrap();
+                    assert_eq!(h.result().await.unwrap(), "approved by ops", "{what}");
+                }
+                Scenario::TimerFallback => {
+                    let h = client
+                        .start_workflow(approval_or_timeout, 1, StartOptions::new(&id, &id))
+                        .await
+                        .unwrap();
+                    assert_eq!(h.result().await.unwrap(), "timed out", "{what}");
+                }
+                Scenario::SignalBeforeTheChannel => {
+                    let h = client
+                        .start_workflow(approve_when_told, (), StartOptions::new(&id, &id))
+                        .await
+                        .unwrap();
+                    wait_for_count(client, &id, "WorkflowTaskCompleted", 1).await;
+                    h.signal(APPROVE, approval("first")).await.unwrap();
+                    wait_for_count(client, &id, "WorkflowTaskCompleted", 2).await;
+                    client
+                        .signal_workflow(&id, None, APPROVE, approval("second"))
+                        .await
+                        .unwrap();
+                    wait_for_count(client, &id, "WorkflowTaskCompleted", 3).await;
+                    // A signal-with-start of a running id signals it: no new run.
+                    let again = client
+                        .signal_with_start(
+                            approve_when_told,
+                            (),
+                            StartOptions::new(&id, &id),
+                            GO,
+                            (),
+                        )
+                        .await
+                        .unwrap();
+                    assert_eq!(again.run_id, h.run_id, "{what}");
+                    assert_eq!(h.result().await.unwrap(), "first then second", "{what}");
+                }
+                Scenario::SignalWithStart => {
+                    let h = client
+                        .signal_with_start(
+                            approval_or_timeout,
+                            3600,
+                            StartOptions::new(&id, &id),
+                            APPROVE,
+                            approval("starter"),
+                        )
+                        .await
+                        .unwrap();
+                    assert_eq!(h.result().await.unwrap(), "approved by starter", "{what}");
+                    let closed = h.signal(APPROVE, approval("late")).await.unwrap_err();
+                    assert!(
+                        closed.is_not_found()
+                            && closed.to_string().contains("already completed")
+                            && closed.to_string().contains(&id),
+                        "a signal to the closed run on {}: {closed:?}",
+                        env.backend
+                    );
+                    let unknown = client
+                        .signal_workflow(&env.unique("nobody"), None, APPROVE, approval("x"))
+                        .await
+                        .unwrap_err();
+                    assert!(
+                        matches!(unknown, ClientError::NotFound(_)),
+                        "a signal to an unknown id on {}: {unknown:?}",
+                        env.backend
+                    );
+                }
+            }
+        };
+        within(&what, Duration::from_secs(90), played).await;
+        worker.stop().await;
+        let events = history(client, &id).await;
+        assert_same_lists(
+            &what,
+            ("expected", &self.expected()),
+            (&env.backend.to_string(), &event_types(&events)),
+        );
+        events
+    }
+}
+
+async fn check_all(backend: Backend) {
+    let env = Env::open(backend).await;
+    for scenario in SCENARIOS {
+        scenario.play(&env).await;
+    }
+    env.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signals_on_the_embedded_engine() {
+    check_all(Backend::Embedded).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signals_on_dacapo_server() {
+    check_all(Backend::DacapoServer).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signals_on_the_temporal_dev_server() {
+    check_all(Backend::Temporal).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_engine_and_temporal_write_the_same_signal_histories() {
+    let (embedded, temporal) =
+        tokio::join!(Env::open(Backend::Embedded), Env::open(Backend::Temporal));
+    for scenario in SCENARIOS {
+        let (ours, theirs) = tokio::join!(scenario.play(&embedded), scenario.play(&temporal));
+        assert_same_lists(
+            &scenario.to_string(),
+            ("embedded engine", &dacapo::proto::describe_history(&ours)),
+            (
+                "Temporal dev server",
+                &dacapo::proto::describe_history(&theirs),
+            ),
+        );
+    }
+    embedded.close().await;
+    temporal.close().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// A client nobody here wrote.
+
+/// Runs the `temporal` CLI; returns stdout, failing with its stderr when it fails.
+fn temporal(args: &[&str]) -> String {
+    let out = run(&tool("temporal"), args, Duration::from_secs(60));
+    assert!(
+        out.status.success(),
+        "temporal {args:?} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_temporal_cli_signals_a_dacapo_workflow_on_dacapo_server() {
+    let env = Env::open(Backend::DacapoServer).await;
+    let address = dacapo_server_address().await;
+    let a = address.as_str();
+    let id = env.unique("cli-signal");
+    let worker = env.worker(&id);
+    temporal(&[
+        "workflow",
+        "start",
+        "--type",
+        "approval_or_timeout",
+        "--task-queue",
+        &id,
+        "--workflow-id",
+        &id,
+        "--input",
+        "3600",
+        "--address",
+        a,
+    ]);
+    wait_for_event(&env.client, &id, "TimerStarted").await;
+    temporal(&[
+        "workflow",
+        "signal",
+        "--workflow-id",
+        &id,
+        "--name",
+        "approve",
+        "--input",
+        r#"{"by":"the temporal cli"}"#,
+        "--address",
+        a,
+    ]);
+    let result = within(
+        "the signalled workflow",
+        Duration::from_secs(60),
+        env.client.result::<String>(&id, None),
+    )
+    .await
+    .unwrap();
+    assert_eq!(result, "approved by the temporal cli");
+    worker.stop().await;
+    assert_same_lists(
+        "a workflow the temporal CLI signalled",
+        ("expected", &Scenario::SignalBeatsTheTimer.expected()),
+        (
+            "dacapo server",
+            &event_types(&history(&env.client, &id).await),
+        ),
+    );
+    // The closed run refuses the CLI's signal too.
+    let out = run(
+        &tool("temporal"),
+        &[
+            "workflow",
+            "signal",
+            "--workflow-id",
+            &id,
+            "--name",
+            "approve",
+            "--input",
+            r#"{"by":"too late"}"#,
+            "--address",
+            a,
+        ],
+        Duration::from_secs(60),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("already completed"),
+        "{stderr}"
+    );
+    env.close().await;
+}
