@@ -8,7 +8,7 @@
 
 use dacapo::prelude::*;
 use dacapo::proto::ServiceHandle;
-use dacapo::proto::history::HistoryEvent;
+use dacapo::proto::history::{HistoryEvent, history_event::Attributes as EvAttr};
 use dacapo::remote::{ConnectOptions, connect};
 use dacapo::worker::WorkerBuilder;
 use dacapo::{Client, ClientError, Embedded, StartOptions, Worker};
@@ -179,14 +179,22 @@ impl Env {
     }
 
     fn worker(&self, queue: &str) -> RunningWorker {
+        self.worker_with(queue, |b| {
+            b.workflow(approval_or_timeout).workflow(approve_when_told)
+        })
+    }
+
+    /// A worker polling `queue` with what `register` adds.
+    fn worker_with(
+        &self,
+        queue: &str,
+        register: impl FnOnce(WorkerBuilder) -> WorkerBuilder,
+    ) -> RunningWorker {
         let builder: WorkerBuilder = match &self.embedded {
             Some(rt) => rt.worker_builder(queue),
             None => Worker::builder(self.service.clone(), queue),
         };
-        let worker = builder
-            .workflow(approval_or_timeout)
-            .workflow(approve_when_told)
-            .build();
+        let worker = register(builder).build();
         let runner = tokio::spawn({
             let w = worker.clone();
             async move { w.run().await }
@@ -413,11 +421,71 @@ impl Scenario {
     }
 }
 
+/// `approval_or_timeout` after a fix: it reads any JSON value as an approval.
+#[workflow(name = "approval_or_timeout")]
+async fn approval_or_timeout_fixed(
+    ctx: WorkflowContext,
+    timeout_secs: u64,
+) -> WorkflowResult<String> {
+    let mut approvals = ctx.signal_channel(Signal::<serde_json::Value>::new("approve"));
+    dacapo::select! {
+        a = approvals.recv() => Ok(format!("approved: {}", a?)),
+        t = ctx.sleep(Duration::from_secs(timeout_secs)) => {
+            t?;
+            Ok("timed out".to_string())
+        }
+    }
+}
+
+/// A signal whose value is not an `Approval`: the workflow task fails naming the signal and
+/// the type, the run stays open, and a worker with fixed code completes it.
+async fn a_signal_that_does_not_decode(env: &Env) {
+    let what = format!("a signal that does not decode, on {}", env.backend);
+    let id = env.unique("bad-signal");
+    let client = &env.client;
+    let broken = env.worker(&id);
+    let h = client
+        .start_workflow(approval_or_timeout, 3600, StartOptions::new(&id, &id))
+        .await
+        .unwrap();
+    wait_for_event(client, &id, "TimerStarted").await;
+    let not_an_approval = dacapo::payload::encode("not an approval").unwrap();
+    client
+        .signal_workflow_raw(&id, None, "approve", vec![not_an_approval])
+        .await
+        .unwrap();
+    let events = wait_for_event(client, &id, "WorkflowTaskFailed").await;
+    broken.stop().await;
+    let failure = events
+        .iter()
+        .find_map(|e| match &e.attributes {
+            Some(EvAttr::WorkflowTaskFailedEventAttributes(a)) => {
+                a.failure.as_ref().map(|f| f.message.clone())
+            }
+            _ => None,
+        })
+        .unwrap_or_default();
+    assert!(
+        failure.contains("signal `approve`") && failure.contains("Approval`"),
+        "{what}: the task failure says {failure:?}"
+    );
+    assert_eq!(
+        client.describe_workflow(&id, None).await.unwrap().status,
+        dacapo::WorkflowStatus::Running,
+        "{what}"
+    );
+    let fixed = env.worker_with(&id, |b| b.workflow(approval_or_timeout_fixed));
+    let result = within(&what, Duration::from_secs(90), h.result()).await;
+    assert_eq!(result.unwrap(), r#"approved: "not an approval""#, "{what}");
+    fixed.stop().await;
+}
+
 async fn check_all(backend: Backend) {
     let env = Env::open(backend).await;
     for scenario in SCENARIOS {
         scenario.play(&env).await;
     }
+    a_signal_that_does_not_decode(&env).await;
     env.close().await;
 }
 

@@ -4,7 +4,7 @@
 use super::context::{WorkflowContext, cancelled_err};
 use crate::error::WorkflowError;
 use crate::message::Signal;
-use crate::payload::{self, Payload};
+use crate::payload::{self, Payload, PayloadError};
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
@@ -87,9 +87,13 @@ fn take<T: Payload>(ctx: &WorkflowContext, name: &str) -> Option<T> {
         Ok(value) => Some(value),
         Err(e) => {
             let type_name = std::any::type_name::<T>();
+            let why = match e {
+                PayloadError::Decode { message, .. } => message,
+                other => other.to_string(),
+            };
             s.task_failure.get_or_insert_with(|| {
                 format!(
-                    "signal `{name}` carries a value that does not decode into `{type_name}`: {e}"
+                    "signal `{name}` carries a value that does not decode into `{type_name}`: {why}"
                 )
             });
             None
