@@ -162,7 +162,7 @@ impl WorkflowContext {
     /// # Determinism
     /// Signals are delivered in history order; see [`SignalChannel`].
     pub fn signal_channel<T: Payload>(&self, signal: Signal<T>) -> SignalChannel<T> {
-        SignalChannel::new(self.clone(), signal)
+        SignalChannel::new(self.state.clone(), self.disconnected, signal)
     }
 
     /// A context with the same run and options but not the cancellation: activities and timers
@@ -290,7 +290,7 @@ impl<A: ActivityDefinition> std::fmt::Debug for ActivityFuture<A> {
 
 impl<A: ActivityDefinition> Unpin for ActivityFuture<A> {}
 
-pub(super) fn cancelled_err(what: &str) -> WorkflowError {
+fn cancelled_err(what: &str) -> WorkflowError {
     WorkflowError::from(Cancelled::new(format!("{what} was cancelled")))
 }
 

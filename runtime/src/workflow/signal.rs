@@ -1,13 +1,15 @@
 //! Signals as workflow code reads them: a typed receiver per signal name over the run's inbox,
 //! which the executor fills from `WorkflowExecutionSignaled` events in history order.
 
-use super::context::{WorkflowContext, cancelled_err};
-use crate::error::WorkflowError;
+use super::state::RunState;
+use crate::error::{Cancelled, WorkflowError};
 use crate::message::Signal;
 use crate::payload::{self, Payload, PayloadError};
+use parking_lot::Mutex;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 /// The receiving end of one signal name, from
@@ -21,25 +23,65 @@ use std::task::{Context, Poll};
 /// the workflow task whose events delivered the signal, so replay receives the same values at
 /// the same points.
 pub struct SignalChannel<T> {
-    ctx: WorkflowContext,
-    name: &'static str,
+    receiver: Receiver,
     _value: PhantomData<fn() -> T>,
+}
+
+/// What a channel and its receives share: the run, whether the context the channel was asked
+/// for on is disconnected (never cancelled), and the name.
+#[derive(Clone)]
+struct Receiver {
+    state: Arc<Mutex<RunState>>,
+    disconnected: bool,
+    name: &'static str,
+}
+
+impl Receiver {
+    /// Takes and decodes the oldest unread signal. A value that does not decode marks the
+    /// workflow task failed (the executor reports it) and gives nothing.
+    fn take<T: Payload>(&self) -> Option<T> {
+        let name = self.name;
+        let mut s = self.state.lock();
+        let input = s.signals.take(name)?;
+        match payload::decode::<T>(&input, 0) {
+            Ok(value) => Some(value),
+            Err(e) => {
+                let type_name = std::any::type_name::<T>();
+                let why = match e {
+                    PayloadError::Decode { message, .. } => message,
+                    other => other.to_string(),
+                };
+                s.task_failure.get_or_insert_with(|| {
+                    format!(
+                        "signal `{name}` carries a value that does not decode into `{type_name}`: {why}"
+                    )
+                });
+                None
+            }
+        }
+    }
 }
 
 impl<T> std::fmt::Debug for SignalChannel<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SignalChannel")
-            .field("name", &self.name)
+            .field("name", &self.receiver.name)
             .field("type", &std::any::type_name::<T>())
+            .field("disconnected", &self.receiver.disconnected)
             .finish()
     }
 }
 
 impl<T: Payload> SignalChannel<T> {
-    pub(crate) fn new(ctx: WorkflowContext, signal: Signal<T>) -> Self {
+    /// The channel of `signal` on the run behind `state`, for a context that is `disconnected`
+    /// or not.
+    pub(crate) fn new(state: Arc<Mutex<RunState>>, disconnected: bool, signal: Signal<T>) -> Self {
         Self {
-            ctx,
-            name: signal.name(),
+            receiver: Receiver {
+                state,
+                disconnected,
+                name: signal.name(),
+            },
             _value: PhantomData,
         }
     }
@@ -61,57 +103,34 @@ impl<T: Payload> SignalChannel<T> {
     /// lost) leaves the signal for the next receive.
     pub fn recv(&mut self) -> Recv<T> {
         Recv {
-            ctx: self.ctx.clone(),
-            name: self.name,
+            receiver: self.receiver.clone(),
             _value: PhantomData,
         }
     }
 
     /// The next unread signal of this name, if one has been delivered; never waits.
     pub fn try_recv(&mut self) -> Option<T> {
-        take(&self.ctx, self.name)
+        self.receiver.take()
     }
 
     /// The signal's name.
     pub fn name(&self) -> &'static str {
-        self.name
-    }
-}
-
-/// Takes and decodes the oldest unread signal `name`. A value that does not decode marks the
-/// workflow task failed (the executor reports it) and gives nothing.
-fn take<T: Payload>(ctx: &WorkflowContext, name: &str) -> Option<T> {
-    let mut s = ctx.state.lock();
-    let input = s.signals.take(name)?;
-    match payload::decode::<T>(&input, 0) {
-        Ok(value) => Some(value),
-        Err(e) => {
-            let type_name = std::any::type_name::<T>();
-            let why = match e {
-                PayloadError::Decode { message, .. } => message,
-                other => other.to_string(),
-            };
-            s.task_failure.get_or_insert_with(|| {
-                format!(
-                    "signal `{name}` carries a value that does not decode into `{type_name}`: {why}"
-                )
-            });
-            None
-        }
+        self.receiver.name
     }
 }
 
 /// The future of [`SignalChannel::recv`].
 #[must_use = "futures do nothing unless awaited"]
 pub struct Recv<T> {
-    ctx: WorkflowContext,
-    name: &'static str,
+    receiver: Receiver,
     _value: PhantomData<fn() -> T>,
 }
 
 impl<T> std::fmt::Debug for Recv<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Recv").field("name", &self.name).finish()
+        f.debug_struct("Recv")
+            .field("name", &self.receiver.name)
+            .finish()
     }
 }
 
@@ -121,20 +140,18 @@ impl<T: Payload> Future for Recv<T> {
     type Output = Result<T, WorkflowError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if let Some(value) = take(&self.ctx, self.name) {
+        let receiver = &self.receiver;
+        if let Some(value) = receiver.take() {
             return Poll::Ready(Ok(value));
         }
-        let cancelled = self.ctx.is_cancel_requested();
-        let mut s = self.ctx.state.lock();
+        let mut s = receiver.state.lock();
         if s.task_failure.is_some() {
             // The task fails; nothing more runs in it.
             return Poll::Pending;
         }
-        if cancelled {
-            return Poll::Ready(Err(cancelled_err(&format!(
-                "waiting for signal `{}`",
-                self.name
-            ))));
+        if !receiver.disconnected && s.cancel_requested {
+            let message = format!("waiting for signal `{}` was cancelled", receiver.name);
+            return Poll::Ready(Err(WorkflowError::from(Cancelled::new(message))));
         }
         s.signals.wait(cx.waker());
         Poll::Pending
