@@ -62,6 +62,23 @@ async fn approve_when_told(ctx: WorkflowContext) -> WorkflowResult<String> {
     Ok(format!("{first} then {second}"))
 }
 
+/// Waits for an approval; if cancelled first, its cleanup waits for one and notes who gave it.
+#[workflow]
+async fn approval_or_cleanup(ctx: WorkflowContext) -> WorkflowResult<String> {
+    on_cancel! {
+        let mut in_cleanup = ctx.signal_channel(APPROVE);
+        let late = in_cleanup.recv().await?;
+        ctx.activity(note_approval, late.by).await?;
+    }
+    let mut approvals = ctx.signal_channel(APPROVE);
+    Ok(approvals.recv().await?.by)
+}
+
+#[activity(start_to_close = "30s")]
+async fn note_approval(by: String) -> Result<String, ActivityError> {
+    Ok(by)
+}
+
 // ---------------------------------------------------------------------------------------------
 // Backends.
 
@@ -180,7 +197,10 @@ impl Env {
 
     fn worker(&self, queue: &str) -> RunningWorker {
         self.worker_with(queue, |b| {
-            b.workflow(approval_or_timeout).workflow(approve_when_told)
+            b.workflow(approval_or_timeout)
+                .workflow(approve_when_told)
+                .workflow(approval_or_cleanup)
+                .activity(note_approval)
         })
     }
 
@@ -270,13 +290,15 @@ enum Scenario {
     TimerFallback,
     SignalBeforeTheChannel,
     SignalWithStart,
+    SignalToCleanup,
 }
 
-const SCENARIOS: [Scenario; 4] = [
+const SCENARIOS: [Scenario; 5] = [
     Scenario::SignalBeatsTheTimer,
     Scenario::TimerFallback,
     Scenario::SignalBeforeTheChannel,
     Scenario::SignalWithStart,
+    Scenario::SignalToCleanup,
 ];
 
 impl fmt::Display for Scenario {
@@ -286,6 +308,7 @@ impl fmt::Display for Scenario {
             Scenario::TimerFallback => "no signal: the timer fallback",
             Scenario::SignalBeforeTheChannel => "signals sent before the channel is asked for",
             Scenario::SignalWithStart => "signal-with-start, then a signal to the closed run",
+            Scenario::SignalToCleanup => "a signal during on_cancel! cleanup",
         })
     }
 }
@@ -322,6 +345,21 @@ impl Scenario {
                 &["WorkflowExecutionStarted", "WorkflowExecutionSignaled"],
                 &WFT,
                 &["WorkflowExecutionCompleted"],
+            ]),
+            Scenario::SignalToCleanup => with_tasks(&[
+                &["WorkflowExecutionStarted"],
+                &WFT,
+                &["WorkflowExecutionCancelRequested"],
+                &WFT,
+                &["WorkflowExecutionSignaled"],
+                &WFT,
+                &[
+                    "ActivityTaskScheduled",
+                    "ActivityTaskStarted",
+                    "ActivityTaskCompleted",
+                ],
+                &WFT,
+                &["WorkflowExecutionCanceled"],
             ]),
         }
     }
@@ -406,6 +444,35 @@ impl Scenario {
                         "a signal to an unknown id on {}: {unknown:?}",
                         env.backend
                     );
+                }
+                Scenario::SignalToCleanup => {
+                    let h = client
+                        .start_workflow(approval_or_cleanup, (), StartOptions::new(&id, &id))
+                        .await
+                        .unwrap();
+                    wait_for_count(client, &id, "WorkflowTaskCompleted", 1).await;
+                    h.cancel("no longer needed").await.unwrap();
+                    // The body's receive returned; the cleanup now waits for a signal.
+                    wait_for_count(client, &id, "WorkflowTaskCompleted", 2).await;
+                    let status = client.describe_workflow(&id, None).await.unwrap().status;
+                    assert_eq!(status, dacapo::WorkflowStatus::Running, "{what}");
+                    h.signal(APPROVE, approval("after the cancel"))
+                        .await
+                        .unwrap();
+                    let err = h.result().await.unwrap_err();
+                    assert!(err.is_cancelled(), "{what}: {err:?}");
+                    let noted = history(client, &id)
+                        .await
+                        .iter()
+                        .find_map(|e| match &e.attributes {
+                            Some(EvAttr::ActivityTaskScheduledEventAttributes(a)) => {
+                                Some(dacapo::payload::payload_list(&a.input).to_vec())
+                            }
+                            _ => None,
+                        })
+                        .expect("the cleanup's activity");
+                    let by: String = dacapo::payload::decode(&noted, 0).unwrap();
+                    assert_eq!(by, "after the cancel", "{what}");
                 }
             }
         };
