@@ -591,7 +591,88 @@ async fn the_embedded_engine_and_temporal_write_the_same_signal_histories() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// A client nobody here wrote.
+// Code nobody here wrote.
+
+/// A workflow of Temporal's Python SDK (tests/interop/python_activity_worker.py) with a signal
+/// handler, on `backend`, signalled by a dacapo client with the same constant as above.
+async fn a_dacapo_client_signals_a_python_workflow(backend: Backend) {
+    let env = Env::open(backend).await;
+    let address = match backend {
+        Backend::Temporal => shared_dev_server().await.address(),
+        Backend::DacapoServer => dacapo_server_address().await,
+        Backend::Embedded => unreachable!("Python connects over gRPC"),
+    };
+    let queue = env.unique("py-signal");
+    let logs = tempfile::tempdir().unwrap();
+    let _python = dacapo_tests::procs::python_worker(
+        logs.path(),
+        "python_activity_worker",
+        &[&address, &format!("{queue}-activities"), &queue],
+    )
+    .await;
+    let id = env.unique("python-waits-for-approval");
+    let client = &env.client;
+    client
+        .start_workflow_by_name(
+            "python_waits_for_approval",
+            Vec::new(),
+            &StartOptions::new(&id, &queue),
+        )
+        .await
+        .unwrap();
+    wait_for_count(client, &id, "WorkflowTaskCompleted", 1).await;
+    client
+        .signal_workflow(
+            &id,
+            None,
+            APPROVE,
+            Approval {
+                by: "dacapo".to_string(),
+            },
+        )
+        .await
+        .unwrap();
+    let result = within(
+        "the Python workflow's result",
+        Duration::from_secs(60),
+        client.result::<serde_json::Value>(&id, None),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{id} on {backend}: {e}"));
+    assert_eq!(
+        result,
+        serde_json::json!({"approved_by": "dacapo", "language": "python"}),
+        "on {backend}"
+    );
+    assert_same_lists(
+        &format!("a Python workflow signalled by dacapo, on {backend}"),
+        (
+            "expected",
+            &with_tasks(&[
+                &["WorkflowExecutionStarted"],
+                &WFT,
+                &["WorkflowExecutionSignaled"],
+                &WFT,
+                &["WorkflowExecutionCompleted"],
+            ]),
+        ),
+        (
+            &backend.to_string(),
+            &event_types(&history(client, &id).await),
+        ),
+    );
+    env.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dacapo_client_signals_a_python_workflow_on_temporal() {
+    a_dacapo_client_signals_a_python_workflow(Backend::Temporal).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dacapo_client_signals_a_python_workflow_on_dacapo_server() {
+    a_dacapo_client_signals_a_python_workflow(Backend::DacapoServer).await;
+}
 
 /// Runs the `temporal` CLI; returns stdout, failing with its stderr when it fails.
 fn temporal(args: &[&str]) -> String {
