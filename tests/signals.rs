@@ -761,3 +761,56 @@ async fn the_temporal_cli_signals_a_dacapo_workflow_on_dacapo_server() {
     );
     env.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_python_client_signals_a_dacapo_workflow_on_dacapo_server() {
+    let env = Env::open(Backend::DacapoServer).await;
+    let id = env.unique("python-signals");
+    let worker = env.worker(&id);
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("interop/python_signal_client.py");
+    let address = dacapo_server_address().await;
+    let out = tokio::task::spawn_blocking({
+        let id = id.clone();
+        move || {
+            run(
+                &tool("python3"),
+                &[script.to_str().unwrap(), &address, &id, &id],
+                Duration::from_secs(90),
+            )
+        }
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "python client failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: serde_json::Value =
+        serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap();
+    assert_eq!(seen["result"], "approved by python", "{seen}");
+    assert_eq!(seen["late_signal"]["status"], "NOT_FOUND", "{seen}");
+    assert!(
+        seen["late_signal"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("already completed")),
+        "{seen}"
+    );
+    worker.stop().await;
+    // Python signals at once, so where the signal lands among the first task's events depends
+    // on when the worker took it; what must hold is one signal, and the run completed.
+    let types = event_types(&history(&env.client, &id).await);
+    let signals = types
+        .iter()
+        .filter(|t| *t == "WorkflowExecutionSignaled")
+        .count();
+    assert_eq!(signals, 1, "{types:?}");
+    assert_eq!(
+        types.last().map(String::as_str),
+        Some("WorkflowExecutionCompleted"),
+        "{types:?}"
+    );
+    env.close().await;
+}
