@@ -378,3 +378,76 @@ fn a_receive_on_a_cancelled_context_returns_and_cleanup_receives_later_signals()
     let cmds = run.activate(&hist.0).unwrap();
     assert_eq!(completed_with(&cmds), "\"late\"");
 }
+
+/// Returns at once with whatever approval was already delivered.
+fn approval_if_any(ctx: WorkflowContext) -> BoxFuture<Result<String, WorkflowError>> {
+    Box::pin(async move {
+        let mut approvals = ctx.signal_channel(APPROVE);
+        Ok(approvals
+            .try_recv()
+            .map_or_else(|| "nobody".to_string(), |a| a.by))
+    })
+}
+
+#[test]
+fn a_close_refused_for_a_held_signal_is_worked_out_again_with_the_signal_in_view() {
+    let mut hist = History::default();
+    hist.push(EventType::WorkflowExecutionStarted, None);
+    hist.task();
+    let mut first = run_of(approval_if_any);
+    assert_eq!(
+        completed_with(&first.activate(&hist.0).unwrap()),
+        "\"nobody\""
+    );
+    // The engine refused that close (UnhandledCommand): the signal arrived while it ran.
+    hist.push(EventType::WorkflowTaskFailed, None);
+    signaled(&mut hist, "approve", &Approval { by: "ops".into() });
+    hist.task();
+    let mut again = run_of(approval_if_any);
+    assert_eq!(completed_with(&again.activate(&hist.0).unwrap()), "\"ops\"");
+}
+
+/// Collects what `tracing` writes while `f` runs.
+fn logs_of<T>(f: impl FnOnce() -> T) -> (T, String) {
+    #[derive(Clone, Default)]
+    struct Buffer(std::sync::Arc<parking_lot::Mutex<Vec<u8>>>);
+    impl std::io::Write for Buffer {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buffer = Buffer::default();
+    let writer = buffer.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let out = tracing::subscriber::with_default(subscriber, f);
+    let text = String::from_utf8_lossy(&buffer.0.lock()).into_owned();
+    (out, text)
+}
+
+#[test]
+fn signals_never_read_are_logged_once_when_the_body_returns_and_not_on_replay() {
+    fn body(_ctx: WorkflowContext) -> BoxFuture<Result<String, WorkflowError>> {
+        Box::pin(async move { Ok("done".to_string()) })
+    }
+    let mut hist = History::default();
+    hist.push(EventType::WorkflowExecutionStarted, None);
+    signaled(&mut hist, "approve", &Approval { by: "a".into() });
+    signaled(&mut hist, "other", &1);
+    signaled(&mut hist, "approve", &Approval { by: "b".into() });
+    hist.task();
+    let (cmds, logged) = logs_of(|| run_of(body).activate(&hist.0).unwrap());
+    assert_eq!(completed_with(&cmds), "\"done\"");
+    assert_eq!(logged.matches("never read").count(), 1, "{logged}");
+    assert!(logged.contains("`approve` (2), `other` (1)"), "{logged}");
+    hist.completed();
+    hist.push(EventType::WorkflowExecutionCompleted, None);
+    let (_, replayed) = logs_of(|| run_of(body).activate(&hist.0).unwrap());
+    assert!(!replayed.contains("never read"), "{replayed}");
+}
