@@ -814,3 +814,25 @@ async fn the_python_client_signals_a_dacapo_workflow_on_dacapo_server() {
     );
     env.close().await;
 }
+
+/// Compile-time checks: the signal futures can be held by spawned tasks.
+#[allow(dead_code)]
+fn signal_futures_are_send(
+    client: Client,
+    handle: dacapo::WorkflowHandle<String>,
+    ctx: WorkflowContext,
+) {
+    fn send<T: Send>(_: T) {}
+    let approval = || Approval { by: String::new() };
+    send(handle.signal(APPROVE, approval()));
+    send(client.signal_workflow("id", None, APPROVE, approval()));
+    send(client.signal_with_start(
+        approval_or_timeout,
+        1,
+        StartOptions::new("id", "q"),
+        APPROVE,
+        approval(),
+    ));
+    send(ctx.signal_channel(APPROVE).recv());
+    send(ctx.signal_channel(APPROVE));
+}

@@ -8,6 +8,10 @@
 //! a disconnected context, so cleanup activities still run, and activities that heartbeat learn
 //! of the cancel and stop.
 //!
+//! A running workflow can be told things: a [`Signal`] is a typed constant that the workflow
+//! reads with [`WorkflowContext::signal_channel`] and any client sends with
+//! [`WorkflowHandle::signal`] or [`Client::signal_with_start`], by its plain name on the wire.
+//!
 //! dacapo speaks Temporal's `WorkflowService` gRPC API. The engine runs embedded in your process
 //! by default (see [`embedded`]), with a SQLite store.
 //!
