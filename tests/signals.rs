@@ -836,3 +836,132 @@ fn signal_futures_are_send(
     send(ctx.signal_channel(APPROVE).recv());
     send(ctx.signal_channel(APPROVE));
 }
+
+// ---------------------------------------------------------------------------------------------
+// The engine's half, driven by hand: a signal that arrives while the task that would close the
+// run is running.
+
+/// Polls one workflow task of `queue` as a worker would, without running any code.
+async fn poll_task(
+    service: &ServiceHandle,
+    queue: &str,
+) -> dacapo::proto::service::PollWorkflowTaskQueueResponse {
+    use dacapo::proto::service::PollWorkflowTaskQueueRequest;
+    use dacapo::proto::taskqueue::TaskQueue;
+    loop {
+        let req = PollWorkflowTaskQueueRequest {
+            namespace: "default".into(),
+            task_queue: Some(TaskQueue {
+                name: queue.into(),
+                kind: dacapo::proto::enums::TaskQueueKind::Normal as i32,
+                ..Default::default()
+            }),
+            identity: "by-hand".into(),
+            ..Default::default()
+        };
+        let task = service
+            .poll_workflow_task_queue(tonic::Request::new(req))
+            .await
+            .expect("poll a workflow task")
+            .into_inner();
+        if !task.task_token.is_empty() {
+            return task;
+        }
+    }
+}
+
+/// Starts a run no worker serves, takes its first task by hand, signals the run while holding
+/// the task, then answers the task with a close: the close must be refused (UnhandledCommand)
+/// and the signal written after the failed task, so the next task sees it. Returns the gRPC
+/// code the completion got and the history.
+async fn a_close_while_a_signal_is_held(env: &Env) -> (tonic::Code, Vec<HistoryEvent>) {
+    use dacapo::proto::command::CompleteWorkflowExecutionCommandAttributes;
+    use dacapo::proto::command::{Command, command::Attributes as CmdAttr};
+    use dacapo::proto::enums::CommandType;
+    use dacapo::proto::service::RespondWorkflowTaskCompletedRequest;
+    let id = env.unique("held-signal");
+    let client = &env.client;
+    client
+        .start_workflow_by_name("nobody_runs_this", Vec::new(), &StartOptions::new(&id, &id))
+        .await
+        .unwrap();
+    let task = within(
+        "a workflow task",
+        Duration::from_secs(30),
+        poll_task(&env.service, &id),
+    )
+    .await;
+    client
+        .signal_workflow(&id, None, APPROVE, Approval { by: "held".into() })
+        .await
+        .unwrap();
+    let close = Command {
+        command_type: CommandType::CompleteWorkflowExecution as i32,
+        attributes: Some(CmdAttr::CompleteWorkflowExecutionCommandAttributes(
+            CompleteWorkflowExecutionCommandAttributes::default(),
+        )),
+        ..Default::default()
+    };
+    let answer = env
+        .service
+        .respond_workflow_task_completed(tonic::Request::new(RespondWorkflowTaskCompletedRequest {
+            task_token: task.task_token,
+            commands: vec![close],
+            identity: "by-hand".into(),
+            namespace: "default".into(),
+            ..Default::default()
+        }))
+        .await;
+    let code = match answer {
+        Ok(_) => tonic::Code::Ok,
+        Err(status) => status.code(),
+    };
+    let events = history(client, &id).await;
+    client.terminate_workflow(&id, None, "done").await.unwrap();
+    (code, events)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_close_while_a_signal_is_held_is_refused_on_every_backend() {
+    let (embedded, server, temporal) = tokio::join!(
+        Env::open(Backend::Embedded),
+        Env::open(Backend::DacapoServer),
+        Env::open(Backend::Temporal)
+    );
+    let expected = names(&[
+        "WorkflowExecutionStarted",
+        "WorkflowTaskScheduled",
+        "WorkflowTaskStarted",
+        "WorkflowTaskFailed",
+        "WorkflowExecutionSignaled",
+        "WorkflowTaskScheduled",
+    ]);
+    let mut codes = Vec::new();
+    for env in [&embedded, &server, &temporal] {
+        let (code, events) = a_close_while_a_signal_is_held(env).await;
+        assert_same_lists(
+            &format!("a close while a signal is held, on {}", env.backend),
+            ("expected", &expected),
+            (&env.backend.to_string(), &event_types(&events)),
+        );
+        let cause = events.iter().find_map(|e| match &e.attributes {
+            Some(EvAttr::WorkflowTaskFailedEventAttributes(a)) => Some(a.cause),
+            _ => None,
+        });
+        assert_eq!(
+            cause,
+            Some(dacapo::proto::enums::WorkflowTaskFailedCause::UnhandledCommand as i32),
+            "on {}",
+            env.backend
+        );
+        codes.push((env.backend, code));
+    }
+    assert!(
+        codes
+            .iter()
+            .all(|(_, c)| *c == tonic::Code::InvalidArgument),
+        "the refused completion's answers: {codes:?}"
+    );
+    embedded.close().await;
+    temporal.close().await;
+}
