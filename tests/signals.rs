@@ -484,6 +484,14 @@ impl Scenario {
             ("expected", &self.expected()),
             (&env.backend.to_string(), &event_types(&events)),
         );
+        // The recorded history replays against the same code: signals land where they did.
+        let replayed = dacapo::replay::Replayer::new()
+            .workflow(approval_or_timeout)
+            .workflow(approve_when_told)
+            .workflow(approval_or_cleanup)
+            .replay(&events)
+            .unwrap_or_else(|e| panic!("{what}: replaying its history: {e}"));
+        assert!(replayed.closed && replayed.finished, "{what}: {replayed:?}");
         events
     }
 }
