@@ -32,6 +32,8 @@ const SERVED: &[&str] = &[
     "PollWorkflowTaskQueue",
     "RespondWorkflowTaskCompleted",
     "RespondWorkflowTaskFailed",
+    "QueryWorkflow",
+    "RespondQueryTaskCompleted",
     "PollActivityTaskQueue",
     "RecordActivityTaskHeartbeat",
     "RecordActivityTaskHeartbeatById",

@@ -138,6 +138,14 @@ impl Core {
             }
         }
         fx.extend(limit_fx);
+        for run_id in &fx.touched {
+            if st.queries.has_run(run_id) {
+                let now = st.task_now(run_id);
+                for (key, entry) in st.queries.reconcile(run_id, now) {
+                    st.push_wft(key, entry);
+                }
+            }
+        }
         for (key, entry) in fx.wft_ready {
             st.push_wft(key, entry);
         }

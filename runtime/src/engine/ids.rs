@@ -156,6 +156,13 @@ ids! {
         ("execution.workflow_id", workflow_id(&r.execution)),
         ("execution.run_id", run_id(&r.execution)),
     ];
+    QueryWorkflowRequest => |r| [
+        ("namespace", &r.namespace),
+        ("execution.workflow_id", workflow_id(&r.execution)),
+        ("execution.run_id", run_id(&r.execution)),
+        ("query.query_type", r.query.as_ref().map_or("", |q| q.query_type.as_str())),
+    ];
+    RespondQueryTaskCompletedRequest => |r| [("namespace", &r.namespace)];
     ListWorkflowExecutionsRequest => |r| [("namespace", &r.namespace)];
     CountWorkflowExecutionsRequest => |r| [("namespace", &r.namespace)];
     PollWorkflowTaskQueueRequest => |r| [

@@ -34,6 +34,8 @@ mod health;
 mod history;
 mod ids;
 mod limits;
+mod queries;
+mod query;
 mod retry;
 mod rpc_error;
 mod run;

@@ -619,6 +619,7 @@ impl Run {
                 WftEntry {
                     run_id: self.rec.run_id.clone(),
                     scheduled_event_id: wft.scheduled_event_id,
+                    query_id: None,
                 },
             ));
         }
