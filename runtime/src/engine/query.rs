@@ -6,7 +6,8 @@
 
 use super::core::Core;
 use super::queries::Answer;
-use super::rpc_error::{clip, invalid, not_found};
+use super::rpc_error::{clip, failed_precondition, invalid, not_found};
+use super::run::Run;
 use super::token::QueryToken;
 use super::validate;
 use crate::proto::enums::{QueryRejectCondition, QueryResultType, WorkflowExecutionStatus};
@@ -65,6 +66,11 @@ pub(crate) async fn query(
         }
         let queue = (rec.namespace.clone(), rec.task_queue.clone());
         let now = st.task_now(&run_id);
+        not_ready(
+            rec.previous_started_event_id > 0,
+            status,
+            st.runs.get(&run_id),
+        )?;
         if let Some((key, entry)) = st.queries.add(&id, &run_id, queue, query, now, reply) {
             st.push_wft(key, entry);
         }
@@ -96,6 +102,36 @@ pub(crate) async fn query(
         }
     }
 }
+
+/// Refuses, as Temporal does (`WorkflowNotReady`, a FailedPrecondition), a query no worker
+/// could answer: to a run that closed before any workflow task completed, to one whose first
+/// workflow task is not even scheduled (a start delay), or to one whose workflow task failed
+/// `FAILING_TASK_ATTEMPTS` times in a row (the query would fail the same way).
+fn not_ready(completed_any_task: bool, status: i32, run: Option<&Run>) -> Result<(), Status> {
+    let open = status == WorkflowExecutionStatus::Running as i32;
+    if !open && !completed_any_task {
+        return Err(failed_precondition(
+            "the workflow closed before any workflow task completed: no worker can answer a query",
+        ));
+    }
+    let task = run.and_then(Run::wft);
+    if open && !completed_any_task && task.is_none() {
+        return Err(failed_precondition(
+            "the workflow's first workflow task is not scheduled yet (a start delay): no worker \
+             can answer a query before it",
+        ));
+    }
+    if task.is_some_and(|t| t.attempt >= FAILING_TASK_ATTEMPTS) {
+        return Err(failed_precondition(
+            "Unable to query workflow due to Workflow Task in failed state: it failed its last \
+             attempts, and a query would fail the same way",
+        ));
+    }
+    Ok(())
+}
+
+/// The workflow task attempt from which queries fail fast (Temporal's is the same).
+const FAILING_TASK_ATTEMPTS: i32 = 3;
 
 /// Forgets a query once its caller stops waiting, answered or not (and when the caller's
 /// future is dropped), so that no query outlives the request that asked it.

@@ -516,3 +516,50 @@ async fn bad_queries_are_refused_by_name() {
     answer_task(&h, &task, "0").await.expect("answer");
     call.await.expect("join").expect("answered");
 }
+
+#[tokio::test]
+async fn queries_no_worker_could_answer_fail_fast_as_not_ready() {
+    let h = Harness::new();
+    // Closed before any workflow task completed.
+    h.start("q-early").await;
+    h.terminate("q-early").await.expect("terminate");
+    // A start delay: no workflow task yet.
+    let mut delayed = h.start_request("q-delayed");
+    delayed.workflow_start_delay = Some(millis(3_600_000));
+    h.engine
+        .start_workflow_execution(Request::new(delayed))
+        .await
+        .expect("start");
+    // A workflow task that keeps failing: attempt 3 is scheduled.
+    h.start("q-failing").await;
+    for _ in 0..2 {
+        let task = h.poll_wft().await;
+        let req = RespondWorkflowTaskFailedRequest {
+            namespace: NS.into(),
+            task_token: task.task_token.clone(),
+            identity: "test-worker".into(),
+            ..Default::default()
+        };
+        h.engine
+            .respond_workflow_task_failed(Request::new(req))
+            .await
+            .expect("fail");
+    }
+    for (id, says) in [
+        ("q-early", "closed before any workflow task completed"),
+        ("q-delayed", "not scheduled yet"),
+        ("q-failing", "Workflow Task in failed state"),
+    ] {
+        let result = h
+            .engine
+            .query_workflow(Request::new(query_request(id, "status")))
+            .await;
+        let status = expect_code(result, Code::FailedPrecondition);
+        assert!(
+            status.message().contains(says),
+            "{id}: {}",
+            status.message()
+        );
+    }
+    assert_eq!(h.engine.core().state.lock().queries.len(), 0);
+}
