@@ -34,6 +34,8 @@ const SERVED: &[&str] = &[
     "RespondWorkflowTaskFailed",
     "QueryWorkflow",
     "RespondQueryTaskCompleted",
+    "UpdateWorkflowExecution",
+    "PollWorkflowExecutionUpdate",
     "PollActivityTaskQueue",
     "RecordActivityTaskHeartbeat",
     "RecordActivityTaskHeartbeatById",

@@ -1,7 +1,8 @@
 //! The commands of a workflow task completion, turned into events in command order.
 //!
 //! Supported: ScheduleActivityTask, RequestCancelActivityTask, StartTimer, CancelTimer,
-//! RecordMarker, CompleteWorkflowExecution, FailWorkflowExecution, CancelWorkflowExecution.
+//! RecordMarker, CompleteWorkflowExecution, FailWorkflowExecution, CancelWorkflowExecution,
+//! ProtocolMessage (an update's acceptance or response: see [`super::protocol`]).
 //! A command that is invalid, or of another type, fails the whole workflow task with a cause and
 //! a message (nothing of the completion is kept); so does a close command while events are held
 //! (cause UnhandledCommand), so that the workflow sees them before it closes.
@@ -15,6 +16,7 @@
 use super::clock::{duration_ms, opt_dur};
 use super::effects::{ActEntry, Effects};
 use super::limits::Limits;
+use super::protocol::Protocol;
 use super::retry;
 use super::rpc_error::clip;
 use super::run::Run;
@@ -73,6 +75,8 @@ pub(crate) struct CommandContext<'a> {
     /// What the held events say, read once when a command first needs it.
     held: Option<HeldOutcomes>,
     fx: Effects,
+    /// The completion's protocol messages (update acceptances, rejections, responses).
+    pub protocol: Protocol,
 }
 
 /// The outcomes among a run's held events that commands refer to.
@@ -102,6 +106,7 @@ impl<'a> CommandContext<'a> {
             activity_not_started_cancelled: false,
             held: None,
             fx: Effects::default(),
+            protocol: Protocol::default(),
         }
     }
 
@@ -223,8 +228,20 @@ pub(crate) fn handle_all(
     commands: &[Command],
 ) -> Result<(), CommandError> {
     check_sequence(commands)?;
+    let messages = |ctx: &mut CommandContext<'_>, run: &mut Run| {
+        ctx.protocol
+            .apply_rest(run, now)
+            .map_err(|m| reject(Cause::BadUpdateWorkflowExecutionMessage, m))
+    };
     for command in commands {
+        if close_cause(command.command_type).is_some() {
+            // Messages no command named are applied before the run closes.
+            messages(ctx, run)?;
+        }
         handle(run, ctx, now, command)?;
+    }
+    if run.is_open() {
+        messages(ctx, run)?;
     }
     ctx.apply_unheld(run);
     Ok(())
@@ -395,6 +412,14 @@ fn handle(
                 )
             })
         }
+        (
+            CommandType::ProtocolMessage,
+            Some(CommandAttributes::ProtocolMessageCommandAttributes(a)),
+        ) => ctx
+            .protocol
+            .apply_named(run, now, &a.message_id)
+            .map_err(|m| reject(Cause::BadUpdateWorkflowExecutionMessage, m)),
+        (CommandType::ProtocolMessage, _) => Err(missing(Cause::BadUpdateWorkflowExecutionMessage)),
         _ => Err(reject(
             Cause::FeatureDisabled,
             format!(

@@ -824,6 +824,12 @@ pub(crate) fn event_type(attrs: &EventAttributes) -> EventType {
         EventAttributes::WorkflowExecutionTerminatedEventAttributes(_) => {
             EventType::WorkflowExecutionTerminated
         }
+        EventAttributes::WorkflowExecutionUpdateAcceptedEventAttributes(_) => {
+            EventType::WorkflowExecutionUpdateAccepted
+        }
+        EventAttributes::WorkflowExecutionUpdateCompletedEventAttributes(_) => {
+            EventType::WorkflowExecutionUpdateCompleted
+        }
         _ => EventType::Unspecified,
     }
 }

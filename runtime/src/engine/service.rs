@@ -7,7 +7,7 @@ use super::clock::dur;
 use super::ids::{self, Ids};
 use super::rpc_error::clip;
 use super::token::{NamespaceCursor, TaskKind, TaskToken};
-use super::{cancel, history, query, signal, start, terminate, visibility, workflow_task};
+use super::{cancel, history, query, signal, start, terminate, update, visibility, workflow_task};
 use crate::proto::WorkflowService;
 use crate::proto::enums::NamespaceState;
 use crate::proto::namespace::{NamespaceConfig, NamespaceInfo, namespace_info};
@@ -207,6 +207,24 @@ impl WorkflowService for Engine {
         query::respond_completed(self.core(), req)
             .await
             .map(Response::new)
+    }
+
+    async fn update_workflow_execution(
+        &self,
+        request: Request<UpdateWorkflowExecutionRequest>,
+    ) -> Rpc<UpdateWorkflowExecutionResponse> {
+        let req = request.into_inner();
+        self.check_ids(&req)?;
+        update::update(self.core(), req).await.map(Response::new)
+    }
+
+    async fn poll_workflow_execution_update(
+        &self,
+        request: Request<PollWorkflowExecutionUpdateRequest>,
+    ) -> Rpc<PollWorkflowExecutionUpdateResponse> {
+        let req = request.into_inner();
+        self.check_ids(&req)?;
+        update::poll(self.core(), req).await.map(Response::new)
     }
 
     async fn terminate_workflow_execution(

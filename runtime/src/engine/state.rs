@@ -7,6 +7,7 @@ use super::queries::{Queries, TaskNow};
 use super::rpc_error::{workflow_completed, workflow_not_found};
 use super::run::Run;
 use super::token::TaskKind;
+use super::updates::Updates;
 use crate::proto::common::WorkflowExecution;
 use crate::proto::enums::WorkflowExecutionStatus;
 use crate::store::{Damage, DamagedRow, EncodedEvent, ExecutionRecord, Snapshot, WriteOp};
@@ -100,6 +101,8 @@ pub(crate) struct State {
     pub by_start: BTreeSet<StartKey>,
     /// Queries waiting for a worker's answer; never written to the store.
     pub queries: Queries,
+    /// Updates of open runs not yet completed (and recently completed ones, for their callers).
+    pub updates: Updates,
     /// Task queues that hold a task or a poller; see [`Queue`].
     wft_queues: HashMap<QueueKey, Queue<WftEntry>>,
     act_queues: HashMap<QueueKey, Queue<ActEntry>>,

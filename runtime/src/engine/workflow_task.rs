@@ -17,6 +17,7 @@ use super::core::Core;
 use super::effects::{Effects, QueueKey};
 use super::failures::server_failure;
 use super::history::page_len;
+use super::protocol::{Done, Known, Protocol, accepted_in_history};
 use super::rpc_error::{invalid, workflow_completed, workflow_task_not_found};
 use super::run::Run;
 use super::state::State;
@@ -36,6 +37,7 @@ use crate::proto::service::{
 };
 use crate::proto::taskqueue::TaskQueue;
 use crate::store::EncodedEvent;
+use std::collections::HashMap;
 use tonic::Status;
 
 /// `PollWorkflowTaskQueue`: waits up to the long-poll timeout for a task.
@@ -141,6 +143,9 @@ fn take(core: &Core, st: &mut State, key: &QueueKey, identity: &str) -> Option<(
         started.resp.queries = st
             .queries
             .attach(&entry.run_id, started.resp.started_event_id);
+        started.resp.messages = st
+            .updates
+            .send(&entry.run_id, started.resp.started_event_id);
         let seq = core.finish(st, fx);
         if !st.runs.contains_key(&entry.run_id) {
             // The task's start took the history over a limit, and the run was terminated.
@@ -322,13 +327,16 @@ pub(crate) async fn respond_completed(
         let mut st = core.state.lock();
         st.queries
             .answer_attached(&token.run_id, token.started_event_id, &req.query_results);
+        let known = known_updates(&st, &token, &req);
+        let admitted = st.updates.has_admitted(&token.run_id);
         let run = task_run(&mut st, &token)?;
         let mut next_task = None;
         let now = now_ms();
         let mut fx = Effects::default();
         fx.touch(&token.run_id);
         let limits = &core.cfg.limits;
-        let result = complete(run, &mut fx, now, &req, limits);
+        let protocol = Protocol::new(req.messages.clone(), known);
+        let result = complete(run, &mut fx, now, &req, limits, protocol, admitted);
         if result.is_ok() && req.return_new_workflow_task {
             let ready = run
                 .wft()
@@ -338,8 +346,31 @@ pub(crate) async fn respond_completed(
                 next_task = Some(start(run, now, &req.identity, 0, limits));
             }
         }
+        // A completion always writes its WorkflowTaskCompleted, so its commit is the next one:
+        // what it did to updates is durable with that commit.
+        let seq_next = st.last_seq + 1;
+        if let Ok(done) = &result {
+            for d in done.iter().cloned() {
+                match d {
+                    Done::Accepted {
+                        update_id,
+                        event_id,
+                    } => {
+                        st.updates
+                            .accepted(&token.run_id, &update_id, event_id, seq_next);
+                    }
+                    Done::Completed { update_id, outcome } => {
+                        st.updates
+                            .completed(&token.run_id, &update_id, *outcome, seq_next);
+                    }
+                }
+            }
+            st.updates
+                .reject_unprocessed(&token.run_id, token.started_event_id, seq_next);
+        }
         if let Some(task) = next_task.as_mut() {
             task.resp.queries = st.queries.attach(&token.run_id, task.resp.started_event_id);
+            task.resp.messages = st.updates.send(&token.run_id, task.resp.started_event_id);
         }
         let seq = core.finish(&mut st, fx);
         if !st.runs.contains_key(&token.run_id) {
@@ -368,7 +399,9 @@ fn complete(
     now: i64,
     req: &RespondWorkflowTaskCompletedRequest,
     limits: &Limits,
-) -> Result<(), String> {
+    protocol: Protocol,
+    updates_admitted: bool,
+) -> Result<Vec<Done>, String> {
     let Some(wft) = run.wft() else {
         return Err("no workflow task is pending".into());
     };
@@ -388,6 +421,7 @@ fn complete(
     run.rec.previous_started_event_id = wft.started_event_id;
     run.rec.workflow_task = None;
     let mut ctx = CommandContext::new(completed_id, &req.identity, !run.held.is_empty(), limits);
+    ctx.protocol = protocol;
     let handled = commands::check_completion(req, limits)
         .and_then(|()| super::ids::commands(&req.commands, limits.max_id_bytes))
         .and_then(|()| commands::handle_all(run, &mut ctx, now, &req.commands));
@@ -398,7 +432,9 @@ fn complete(
         return Err(e.message);
     }
     run.keep(checkpoint);
-    let needs_task = ctx.activity_not_started_cancelled;
+    // Updates admitted while the task ran need a task of their own.
+    let needs_task = ctx.activity_not_started_cancelled || updates_admitted;
+    let done = std::mem::take(&mut ctx.protocol.done);
     fx.extend(ctx.into_effects());
     if run.is_open() {
         let flushed = run.flush_held();
@@ -406,7 +442,39 @@ fn complete(
             run.schedule_workflow_task(fx, now, 1, 0);
         }
     }
-    Ok(())
+    Ok(done)
+}
+
+/// Where each update the completion's messages name stood: sent with this task, or accepted
+/// (in memory, or in the history of a run the engine restarted with).
+fn known_updates(
+    st: &State,
+    token: &TaskToken,
+    req: &RespondWorkflowTaskCompletedRequest,
+) -> HashMap<String, Known> {
+    let mut known = HashMap::new();
+    for update_id in Protocol::update_ids(&req.messages) {
+        let sent = st
+            .updates
+            .sent_request(&token.run_id, &update_id, token.started_event_id)
+            .map(|request| Known::Sent(Box::new(request.clone())));
+        let found = sent
+            .or_else(|| {
+                st.updates
+                    .accepted_event_id(&token.run_id, &update_id)
+                    .map(Known::Accepted)
+            })
+            .or_else(|| {
+                st.runs
+                    .get(&token.run_id)
+                    .and_then(|run| accepted_in_history(run, &update_id))
+                    .map(Known::Accepted)
+            });
+        if let Some(k) = found {
+            known.insert(update_id, k);
+        }
+    }
+    known
 }
 
 /// `RespondWorkflowTaskFailed`: records the worker's failure and schedules a retry.

@@ -28,6 +28,7 @@ mod run_limits;
 mod store_faults;
 mod timers;
 mod tokens;
+mod updates;
 
 pub(super) const NS: &str = "default";
 pub(super) const QUEUE: &str = "queue";
