@@ -5,7 +5,8 @@
 //! ProtocolMessage (an update's acceptance or response: see [`super::protocol`]).
 //! A command that is invalid, or of another type, fails the whole workflow task with a cause and
 //! a message (nothing of the completion is kept); so does a close command while events are held
-//! (cause UnhandledCommand), so that the workflow sees them before it closes.
+//! or updates wait to be delivered (cause UnhandledCommand), so that the workflow sees them
+//! before it closes.
 //!
 //! A completion may carry at most `Limits::max_commands_per_workflow_task` commands, and a run
 //! may have at most `max_pending_activities` activities and `max_pending_timers` timers pending;
@@ -77,6 +78,9 @@ pub(crate) struct CommandContext<'a> {
     fx: Effects,
     /// The completion's protocol messages (update acceptances, rejections, responses).
     pub protocol: Protocol,
+    /// Set when updates arrived while the task ran: the run may not close before the workflow
+    /// sees them (Temporal fails such a close with UnhandledCommand too).
+    pub updates_waiting: bool,
 }
 
 /// The outcomes among a run's held events that commands refer to.
@@ -107,6 +111,7 @@ impl<'a> CommandContext<'a> {
             held: None,
             fx: Effects::default(),
             protocol: Protocol::default(),
+            updates_waiting: false,
         }
     }
 
@@ -441,6 +446,12 @@ fn close(
         return Err(reject(
             Cause::UnhandledCommand,
             "new events arrived while the workflow task ran; the workflow must handle them before it closes",
+        ));
+    }
+    if ctx.updates_waiting {
+        return Err(reject(
+            Cause::UnhandledCommand,
+            "an update arrived while the workflow task ran; the workflow must handle it before it closes",
         ));
     }
     // Events held during this completion (a never-started activity's cancel) precede the close.

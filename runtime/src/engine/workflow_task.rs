@@ -422,6 +422,7 @@ fn complete(
     run.rec.workflow_task = None;
     let mut ctx = CommandContext::new(completed_id, &req.identity, !run.held.is_empty(), limits);
     ctx.protocol = protocol;
+    ctx.updates_waiting = updates_admitted;
     let handled = commands::check_completion(req, limits)
         .and_then(|()| super::ids::commands(&req.commands, limits.max_id_bytes))
         .and_then(|()| commands::handle_all(run, &mut ctx, now, &req.commands));

@@ -612,3 +612,44 @@ async fn bad_update_messages_fail_the_task_and_bad_requests_are_refused_by_name(
     // callers and duplicates while the run is open).
     assert_eq!(h.engine.core().state.lock().updates.len(), 1);
 }
+
+#[tokio::test]
+async fn a_run_may_not_close_over_an_update_that_arrived_while_its_task_ran() {
+    let h = Harness::new();
+    idle_run(&h, "u-close").await;
+    h.signal("u-close", "poke").await;
+    let task = h.poll_wft().await;
+    let call = ask(&h, update_request("u-close", "up-11", Stage::Completed)).await;
+    let err = complete_with(&h, &task, vec![complete_workflow()], vec![]).await;
+    let status = expect_code(err, Code::InvalidArgument);
+    assert!(
+        status.message().contains("update arrived"),
+        "{}",
+        status.message()
+    );
+    let events = h.events("u-close").await;
+    let failed = events
+        .iter()
+        .rev()
+        .find(|e| event_type(e) == EventType::WorkflowTaskFailed)
+        .expect("task failed");
+    let Some(Attributes::WorkflowTaskFailedEventAttributes(f)) = &failed.attributes else {
+        panic!("{failed:?}");
+    };
+    assert_eq!(f.cause, WorkflowTaskFailedCause::UnhandledCommand as i32);
+    // The next task carries the update; the workflow handles it, then closes.
+    let next = h.poll_wft().await;
+    let request = the_request(&next);
+    complete_with(
+        &h,
+        &next,
+        vec![complete_workflow()],
+        vec![acceptance(&request), response("up-11", "5")],
+    )
+    .await
+    .expect("complete");
+    assert_eq!(
+        success(&call.await.expect("join").expect("answered").outcome),
+        serde_json::json!(5)
+    );
+}
