@@ -563,3 +563,31 @@ async fn queries_no_worker_could_answer_fail_fast_as_not_ready() {
     }
     assert_eq!(h.engine.core().state.lock().queries.len(), 0);
 }
+
+#[tokio::test]
+async fn a_query_to_a_cancel_requested_run_rides_the_task_the_cancel_scheduled() {
+    let h = Harness::new();
+    idle_run(&h, "q-cancel").await;
+    h.cancel("q-cancel", "").await.expect("cancel");
+    let call = ask(&h, query_request("q-cancel", "status")).await;
+    let task = h.poll_wft().await;
+    let events = task.history.as_ref().expect("history").events.clone();
+    assert!(
+        events
+            .iter()
+            .any(|e| event_type(e) == EventType::WorkflowExecutionCancelRequested)
+    );
+    let (id, _) = the_query(&task);
+    complete_with_answers(
+        &h,
+        &task,
+        vec![cancel_workflow()],
+        HashMap::from([(id, answered("\"cleaning up\""))]),
+    )
+    .await
+    .expect("complete");
+    assert_eq!(
+        answer_of(&call.await.expect("join").expect("answered")),
+        serde_json::json!("cleaning up")
+    );
+}

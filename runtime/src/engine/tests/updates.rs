@@ -653,3 +653,42 @@ async fn a_run_may_not_close_over_an_update_that_arrived_while_its_task_ran() {
         serde_json::json!(5)
     );
 }
+
+#[tokio::test]
+async fn a_cancel_requested_run_takes_updates_with_the_cancel_in_the_same_task() {
+    let h = Harness::new();
+    idle_run(&h, "u-cancel").await;
+    h.cancel("u-cancel", "").await.expect("cancel");
+    let call = ask(&h, update_request("u-cancel", "up-12", Stage::Completed)).await;
+    // The task the cancel scheduled carries the update: cleanup code can handle it.
+    let task = h.poll_wft().await;
+    let events = task.history.as_ref().expect("history").events.clone();
+    assert!(
+        events
+            .iter()
+            .any(|e| event_type(e) == EventType::WorkflowExecutionCancelRequested)
+    );
+    let request = the_request(&task);
+    complete_with(
+        &h,
+        &task,
+        vec![cancel_workflow()],
+        vec![acceptance(&request), response("up-12", "\"cleaned\"")],
+    )
+    .await
+    .expect("complete");
+    assert_eq!(
+        success(&call.await.expect("join").expect("answered").outcome),
+        serde_json::json!("cleaned")
+    );
+    let types = h.types("u-cancel").await;
+    let n = types.len();
+    assert_eq!(
+        &types[n - 3..],
+        &[
+            EventType::WorkflowExecutionUpdateAccepted,
+            EventType::WorkflowExecutionUpdateCompleted,
+            EventType::WorkflowExecutionCanceled,
+        ]
+    );
+}
