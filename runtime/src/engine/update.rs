@@ -97,6 +97,22 @@ pub(crate) async fn update(
         let found = match look(&mut st, &run_id, &update_id) {
             Some(found) => found,
             None => {
+                let limits = &core.cfg.limits;
+                let (in_flight, all) = st.updates.count(&run_id);
+                if in_flight >= limits.max_in_flight_updates {
+                    return Err(Status::resource_exhausted(format!(
+                        "workflow \"{}\" has {in_flight} updates in flight, the limit \
+                         (Limits::max_in_flight_updates); retry once some completed",
+                        clip(&exec.workflow_id)
+                    )));
+                }
+                if all >= limits.max_updates_per_run {
+                    return Err(Status::resource_exhausted(format!(
+                        "workflow \"{}\" has had {all} updates, the limit \
+                         (Limits::max_updates_per_run)",
+                        clip(&exec.workflow_id)
+                    )));
+                }
                 let rx = st.updates.admit(&run_id, request);
                 if let Some(run) = st.runs.get_mut(&run_id) {
                     let mut fx = Effects::default();

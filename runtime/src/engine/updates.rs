@@ -106,6 +106,13 @@ impl Updates {
         self.runs.values().map(Vec::len).sum()
     }
 
+    /// How many updates of `run_id` the engine tracks: (in flight, all).
+    pub(crate) fn count(&self, run_id: &str) -> (usize, usize) {
+        let all = self.runs.get(run_id).map_or(&[][..], Vec::as_slice);
+        let in_flight = all.iter().filter(|(_, e)| e.stage != Stage::Done).count();
+        (in_flight, all.len())
+    }
+
     /// Whether `run_id` has updates waiting to be sent to a worker.
     pub(crate) fn has_admitted(&self, run_id: &str) -> bool {
         self.runs

@@ -692,3 +692,63 @@ async fn a_cancel_requested_run_takes_updates_with_the_cancel_in_the_same_task()
         ]
     );
 }
+
+#[tokio::test]
+async fn updates_past_the_run_limits_are_refused() {
+    let mut cfg = config();
+    cfg.limits.max_in_flight_updates = 1;
+    cfg.limits.max_updates_per_run = 2;
+    let h = Harness::on(Engine::with_store(Arc::new(MemoryStore::new()), cfg).expect("engine"));
+    idle_run(&h, "u-limits").await;
+    let first = ask(&h, update_request("u-limits", "a", Stage::Completed)).await;
+    let second = h
+        .engine
+        .update_workflow_execution(Request::new(update_request(
+            "u-limits",
+            "b",
+            Stage::Completed,
+        )))
+        .await;
+    let status = expect_code(second, Code::ResourceExhausted);
+    assert!(
+        status.message().contains("max_in_flight_updates"),
+        "{}",
+        status.message()
+    );
+    let task = h.poll_wft().await;
+    let request = the_request(&task);
+    complete_with(&h, &task, vec![], vec![rejection(&request, "no")])
+        .await
+        .expect("complete");
+    first.await.expect("join").expect("answered");
+    // One in flight again is fine; a third update over the run's life is not.
+    let _second = ask(&h, update_request("u-limits", "b", Stage::Completed)).await;
+    h.terminate("u-limits").await.expect("terminate");
+    idle_run(&h, "u-limits-2").await;
+    let _c = ask(&h, update_request("u-limits-2", "c", Stage::Completed)).await;
+    let task = h.poll_wft().await;
+    let request = the_request(&task);
+    complete_with(&h, &task, vec![], vec![rejection(&request, "no")])
+        .await
+        .expect("complete");
+    let _d = ask(&h, update_request("u-limits-2", "d", Stage::Completed)).await;
+    let task = h.poll_wft().await;
+    let request = the_request(&task);
+    complete_with(&h, &task, vec![], vec![rejection(&request, "no")])
+        .await
+        .expect("complete");
+    let third = h
+        .engine
+        .update_workflow_execution(Request::new(update_request(
+            "u-limits-2",
+            "e",
+            Stage::Completed,
+        )))
+        .await;
+    let status = expect_code(third, Code::ResourceExhausted);
+    assert!(
+        status.message().contains("max_updates_per_run"),
+        "{}",
+        status.message()
+    );
+}
