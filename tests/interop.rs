@@ -350,3 +350,62 @@ async fn the_seed_programs_as_three_processes_reproduce_the_seed_history() {
         worker.log()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_python_worker_answers_signals_queries_and_updates_on_dacapo_server() {
+    let bin = binaries();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let port_text = port.to_string();
+    let args = [
+        "server",
+        "--in-memory",
+        "--ip",
+        "127.0.0.1",
+        "--port",
+        &port_text,
+    ];
+    let server = spawn(dir.path(), "server", &bin.join("dacapo"), &args);
+    wait_for_port(port, &server);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("interop/python_messages.py");
+    let address = format!("127.0.0.1:{port}");
+    let out = run(
+        &tool("python3"),
+        &[script.to_str().unwrap(), &address],
+        Duration::from_secs(150),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "python worker and client failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen = json(stdout.lines().last().unwrap_or_default());
+    assert_eq!(seen["query"], "pending/1", "{seen}");
+    assert_eq!(seen["update"], "now paid", "{seen}");
+    assert_eq!(seen["rejected"], "empty status", "{seen}");
+    assert_eq!(seen["started_update"], "now shipped", "{seen}");
+    assert_eq!(seen["query_after"], "shipped/1", "{seen}");
+    assert_eq!(seen["finish"], "finishing", "{seen}");
+    assert_eq!(seen["result"], "shipped:1", "{seen}");
+    // A query on the closed run, answered by the worker replaying its history.
+    assert_eq!(seen["query_closed"], "shipped/1", "{seen}");
+    assert!(
+        seen["update_closed"]
+            .as_str()
+            .is_some_and(|s| s.contains("already completed")),
+        "{seen}"
+    );
+    // The events of the messages, in Temporal's order (the workflow task events between them
+    // depend on timing, and a rejected update to an idle run leaves one more workflow task on
+    // dacapo: docs/semantics.md §12.2).
+    let messages: Vec<i64> = seen["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(serde_json::Value::as_i64)
+        .filter(|t| [2, 26, 41, 43].contains(t))
+        .collect();
+    // 26 signaled, 41 update accepted, 43 update completed, 2 workflow completed.
+    assert_eq!(messages, [26, 41, 43, 41, 43, 41, 43, 2], "{seen}");
+}

@@ -3,6 +3,7 @@
 
 use crate::definition::WorkflowDefinition;
 use crate::failure::failure_text;
+use crate::message::Signal;
 use crate::payload::{self, Payload, PayloadError};
 use crate::proto::EventAttributes;
 use crate::proto::ServiceHandle;
@@ -12,8 +13,8 @@ use crate::proto::history::HistoryEvent;
 use crate::proto::service::{
     DescribeWorkflowExecutionRequest, GetWorkflowExecutionHistoryRequest,
     ListWorkflowExecutionsRequest, RequestCancelWorkflowExecutionRequest,
-    SignalWorkflowExecutionRequest, StartWorkflowExecutionRequest,
-    TerminateWorkflowExecutionRequest,
+    SignalWithStartWorkflowExecutionRequest, SignalWorkflowExecutionRequest,
+    StartWorkflowExecutionRequest, TerminateWorkflowExecutionRequest,
 };
 use crate::proto::taskqueue::TaskQueue;
 use crate::proto::{duration_to_proto, time_from_proto};
@@ -96,6 +97,12 @@ impl ClientError {
     /// Whether the workflow closed as Canceled.
     pub fn is_cancelled(&self) -> bool {
         matches!(self, Self::Canceled { .. })
+    }
+
+    /// Whether the service found no such workflow or run, or (for a signal or a terminate) found
+    /// it already closed: `workflow execution already completed`, as Temporal answers.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Self::NotFound(_))
     }
 }
 
@@ -252,6 +259,16 @@ impl<T: Payload> WorkflowHandle<T> {
     pub async fn cancel(&self, reason: &str) -> Result<(), ClientError> {
         self.client
             .cancel_workflow(&self.workflow_id, Some(&self.run_id), reason)
+            .await
+    }
+
+    /// Sends `signal` with `value` to this run. Returns once the signal is durably recorded.
+    ///
+    /// # Errors
+    /// As [`Client::signal_workflow`]: [`ClientError::NotFound`] when the run has closed.
+    pub async fn signal<S: Payload>(&self, signal: Signal<S>, value: S) -> Result<(), ClientError> {
+        self.client
+            .signal_workflow(&self.workflow_id, Some(&self.run_id), signal, value)
             .await
     }
 }
@@ -413,19 +430,72 @@ impl Client {
         Ok(())
     }
 
-    /// Sends a signal with a typed value.
+    /// Sends `signal` with `value` to a workflow (`run_id` `None`: its current run). Returns
+    /// once the signal is durably recorded (`WorkflowExecutionSignaled`), not when the workflow
+    /// has read it.
     ///
     /// # Errors
-    /// [`ClientError::NotFound`] for an unknown or closed run.
-    pub async fn signal_workflow<T: Payload>(
+    /// [`ClientError::NotFound`] for an unknown id, and for a run that has closed (`workflow
+    /// execution already completed`), naming the signal and the workflow;
+    /// [`ClientError::InvalidArgument`] for a value over the service's payload limit.
+    pub async fn signal_workflow<S: Payload>(
         &self,
         workflow_id: &str,
         run_id: Option<&str>,
-        name: &str,
-        value: &T,
+        signal: Signal<S>,
+        value: S,
     ) -> Result<(), ClientError> {
-        self.signal_workflow_raw(workflow_id, run_id, name, vec![payload::encode(value)?])
+        let input = vec![payload::encode(&value)?];
+        self.signal_workflow_raw(workflow_id, run_id, signal.name(), input)
             .await
+    }
+
+    /// Sends `signal` with `value` to the running run of `options.id`, or starts `W` with
+    /// `input` (and the signal as its first event after the start) when none is running.
+    /// Either way the workflow sees the signal; the handle is the run signalled.
+    ///
+    /// # Errors
+    /// [`ClientError::InvalidArgument`] for a bad request; others from the service.
+    pub async fn signal_with_start<W: WorkflowDefinition, S: Payload>(
+        &self,
+        _def: W,
+        input: W::Input,
+        options: StartOptions,
+        signal: Signal<S>,
+        value: S,
+    ) -> Result<WorkflowHandle<W::Output>, ClientError> {
+        let req = SignalWithStartWorkflowExecutionRequest {
+            namespace: self.namespace.clone(),
+            workflow_id: options.id.clone(),
+            workflow_type: Some(WorkflowType {
+                name: W::NAME.to_string(),
+            }),
+            task_queue: Some(TaskQueue {
+                name: options.task_queue.clone(),
+                kind: TaskQueueKind::Normal as i32,
+                ..Default::default()
+            }),
+            input: payload::to_payloads(W::encode_input(&input)?),
+            workflow_task_timeout: options.workflow_task_timeout.map(duration_to_proto),
+            workflow_run_timeout: options.run_timeout.map(duration_to_proto),
+            identity: self.identity.clone(),
+            request_id: uuid::Uuid::new_v4().to_string(),
+            signal_name: signal.name().to_string(),
+            signal_input: payload::to_payloads(vec![payload::encode(&value)?]),
+            ..Default::default()
+        };
+        let run_id = self
+            .service
+            .signal_with_start_workflow_execution(tonic::Request::new(req))
+            .await?
+            .into_inner()
+            .run_id;
+        Ok(WorkflowHandle {
+            client: self.clone(),
+            workflow_id: options.id,
+            run_id,
+            _out: PhantomData,
+        })
     }
 
     /// Describes a workflow run.
@@ -517,10 +587,10 @@ impl Client {
         }
     }
 
-    /// Sends a signal with raw payloads.
+    /// Sends a signal by name with raw payloads, for values no [`Signal`] constant describes.
     ///
     /// # Errors
-    /// [`ClientError::NotFound`] for an unknown or closed run.
+    /// As [`Client::signal_workflow`].
     pub async fn signal_workflow_raw(
         &self,
         workflow_id: &str,
@@ -537,10 +607,18 @@ impl Client {
             request_id: uuid::Uuid::new_v4().to_string(),
             ..Default::default()
         };
-        self.service
+        match self
+            .service
             .signal_workflow_execution(tonic::Request::new(req))
-            .await?;
-        Ok(())
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(s) if s.code() == tonic::Code::NotFound => Err(ClientError::NotFound(format!(
+                "signal `{name}` to workflow `{workflow_id}`: {}",
+                s.message()
+            ))),
+            Err(s) => Err(s.into()),
+        }
     }
 
     /// Waits for a run to close and returns its close event.

@@ -8,6 +8,10 @@
 //! a disconnected context, so cleanup activities still run, and activities that heartbeat learn
 //! of the cancel and stop.
 //!
+//! A running workflow can be told things: a [`Signal`] is a typed constant that the workflow
+//! reads with [`WorkflowContext::signal_channel`] and any client sends with
+//! [`WorkflowHandle::signal`] or [`Client::signal_with_start`], by its plain name on the wire.
+//!
 //! dacapo speaks Temporal's `WorkflowService` gRPC API. The engine runs embedded in your process
 //! by default (see [`embedded`]), with a SQLite store.
 //!
@@ -54,6 +58,7 @@ mod failure;
 #[cfg_attr(docsrs, doc(cfg(feature = "history-json")))]
 pub mod history_json;
 mod history_outline;
+pub mod message;
 pub mod payload;
 pub mod proto;
 #[cfg(feature = "remote")]
@@ -81,13 +86,14 @@ pub use embedded::{Embedded, EmbeddedError};
 pub use error::{
     ActivityError, ActivityFailed, ApplicationFailure, Cancelled, WorkflowError, WorkflowResult,
 };
+pub use message::Signal;
 pub use worker::Worker;
-pub use workflow::{WorkflowContext, WorkflowInfo};
+pub use workflow::{SignalChannel, WorkflowContext, WorkflowInfo};
 
 /// Everything a workflow or activity module needs: `use dacapo::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        ActivityContext, ActivityError, ActivityOptions, Cancellation, RetryPolicy,
+        ActivityContext, ActivityError, ActivityOptions, Cancellation, RetryPolicy, Signal,
         WorkflowContext, WorkflowError, WorkflowResult, activity, on_cancel, workflow,
     };
 }

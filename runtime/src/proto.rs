@@ -7,8 +7,9 @@ use std::sync::Arc;
 
 pub use temporalio_protos::temporal::api::{
     command::v1 as command, common::v1 as common, enums::v1 as enums, failure::v1 as failure,
-    history::v1 as history, namespace::v1 as namespace, taskqueue::v1 as taskqueue,
-    workflow::v1 as workflow, workflowservice::v1 as service,
+    history::v1 as history, namespace::v1 as namespace, protocol::v1 as protocol,
+    query::v1 as query, taskqueue::v1 as taskqueue, update::v1 as update, workflow::v1 as workflow,
+    workflowservice::v1 as service,
 };
 
 /// The generated `temporal.api.workflowservice.v1.WorkflowService` server trait, its tonic

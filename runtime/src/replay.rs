@@ -127,6 +127,16 @@ pub enum ReplayError {
         /// The panic's message.
         message: String,
     },
+    /// A signal the code received does not decode into its channel's type.
+    #[error("workflow `{workflow_id}` (run {run_id}) cannot read a signal: {message}")]
+    SignalPayload {
+        /// The workflow id.
+        workflow_id: String,
+        /// The run id.
+        run_id: String,
+        /// The signal, the type and the decoding error.
+        message: String,
+    },
 }
 
 impl Replayer {
@@ -198,6 +208,11 @@ impl Replayer {
                 message,
             },
             ActivationError::Panic(message) => ReplayError::Panic {
+                workflow_id: execution.workflow_id.clone(),
+                run_id: execution.run_id.clone(),
+                message,
+            },
+            ActivationError::SignalPayload(message) => ReplayError::SignalPayload {
                 workflow_id: execution.workflow_id.clone(),
                 run_id: execution.run_id.clone(),
                 message,

@@ -6,7 +6,9 @@ Usage: python3 python_activity_worker.py ADDRESS ACTIVITY_TASK_QUEUE WORKFLOW_TA
 - activity `python_greet` (on ACTIVITY_TASK_QUEUE) takes {"name": str, "times": int} and
   returns {"greeting": str, "language": "python", "letters": int};
 - workflow `python_waits_for_cancel` (on WORKFLOW_TASK_QUEUE) takes a JSON object and sleeps
-  an hour on a durable timer, so it ends only by a cancel (closing as Canceled).
+  an hour on a durable timer, so it ends only by a cancel (closing as Canceled);
+- workflow `python_waits_for_approval` (on WORKFLOW_TASK_QUEUE) waits for a signal `approve`
+  carrying {"by": str} and returns {"approved_by": str, "language": "python"}.
 
 Values cross as `json/plain` payloads, the SDK's default. Prints `ready` once polling, and
 runs until killed or until the process that started it exits.
@@ -41,6 +43,21 @@ class WaitsForCancel:
         return {"woke": True, "request": request}
 
 
+@workflow.defn(name="python_waits_for_approval")
+class WaitsForApproval:
+    def __init__(self) -> None:
+        self.approval = None
+
+    @workflow.signal(name="approve")
+    def approve(self, approval: dict) -> None:
+        self.approval = approval
+
+    @workflow.run
+    async def run(self) -> dict:
+        await workflow.wait_condition(lambda: self.approval is not None)
+        return {"approved_by": self.approval["by"], "language": "python"}
+
+
 async def exit_with_parent(parent: int) -> None:
     """Exits at once when the process that started this one is gone, so that a test killed
     before it could kill this worker leaves nothing behind. (A graceful worker shutdown could
@@ -57,7 +74,7 @@ async def main(address: str, activity_queue: str, workflow_queue: str) -> None:
     parent = os.getppid()
     client = await Client.connect(address, namespace="default")
     activities = Worker(client, task_queue=activity_queue, activities=[python_greet])
-    workflows = Worker(client, task_queue=workflow_queue, workflows=[WaitsForCancel])
+    workflows = Worker(client, task_queue=workflow_queue, workflows=[WaitsForCancel, WaitsForApproval])
     async with activities, workflows:
         print("ready", flush=True)
         await exit_with_parent(parent)

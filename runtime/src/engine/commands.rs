@@ -1,10 +1,12 @@
 //! The commands of a workflow task completion, turned into events in command order.
 //!
 //! Supported: ScheduleActivityTask, RequestCancelActivityTask, StartTimer, CancelTimer,
-//! RecordMarker, CompleteWorkflowExecution, FailWorkflowExecution, CancelWorkflowExecution.
+//! RecordMarker, CompleteWorkflowExecution, FailWorkflowExecution, CancelWorkflowExecution,
+//! ProtocolMessage (an update's acceptance or response: see [`super::protocol`]).
 //! A command that is invalid, or of another type, fails the whole workflow task with a cause and
 //! a message (nothing of the completion is kept); so does a close command while events are held
-//! (cause UnhandledCommand), so that the workflow sees them before it closes.
+//! or updates wait to be delivered (cause UnhandledCommand), so that the workflow sees them
+//! before it closes.
 //!
 //! A completion may carry at most `Limits::max_commands_per_workflow_task` commands, and a run
 //! may have at most `max_pending_activities` activities and `max_pending_timers` timers pending;
@@ -15,6 +17,7 @@
 use super::clock::{duration_ms, opt_dur};
 use super::effects::{ActEntry, Effects};
 use super::limits::Limits;
+use super::protocol::Protocol;
 use super::retry;
 use super::rpc_error::clip;
 use super::run::Run;
@@ -73,6 +76,11 @@ pub(crate) struct CommandContext<'a> {
     /// What the held events say, read once when a command first needs it.
     held: Option<HeldOutcomes>,
     fx: Effects,
+    /// The completion's protocol messages (update acceptances, rejections, responses).
+    pub protocol: Protocol,
+    /// Set when updates arrived while the task ran: the run may not close before the workflow
+    /// sees them (Temporal fails such a close with UnhandledCommand too).
+    pub updates_waiting: bool,
 }
 
 /// The outcomes among a run's held events that commands refer to.
@@ -102,6 +110,8 @@ impl<'a> CommandContext<'a> {
             activity_not_started_cancelled: false,
             held: None,
             fx: Effects::default(),
+            protocol: Protocol::default(),
+            updates_waiting: false,
         }
     }
 
@@ -223,8 +233,20 @@ pub(crate) fn handle_all(
     commands: &[Command],
 ) -> Result<(), CommandError> {
     check_sequence(commands)?;
+    let messages = |ctx: &mut CommandContext<'_>, run: &mut Run| {
+        ctx.protocol
+            .apply_rest(run, now)
+            .map_err(|m| reject(Cause::BadUpdateWorkflowExecutionMessage, m))
+    };
     for command in commands {
+        if close_cause(command.command_type).is_some() {
+            // Messages no command named are applied before the run closes.
+            messages(ctx, run)?;
+        }
         handle(run, ctx, now, command)?;
+    }
+    if run.is_open() {
+        messages(ctx, run)?;
     }
     ctx.apply_unheld(run);
     Ok(())
@@ -395,6 +417,14 @@ fn handle(
                 )
             })
         }
+        (
+            CommandType::ProtocolMessage,
+            Some(CommandAttributes::ProtocolMessageCommandAttributes(a)),
+        ) => ctx
+            .protocol
+            .apply_named(run, now, &a.message_id)
+            .map_err(|m| reject(Cause::BadUpdateWorkflowExecutionMessage, m)),
+        (CommandType::ProtocolMessage, _) => Err(missing(Cause::BadUpdateWorkflowExecutionMessage)),
         _ => Err(reject(
             Cause::FeatureDisabled,
             format!(
@@ -416,6 +446,12 @@ fn close(
         return Err(reject(
             Cause::UnhandledCommand,
             "new events arrived while the workflow task ran; the workflow must handle them before it closes",
+        ));
+    }
+    if ctx.updates_waiting {
+        return Err(reject(
+            Cause::UnhandledCommand,
+            "an update arrived while the workflow task ran; the workflow must handle it before it closes",
         ));
     }
     // Events held during this completion (a never-started activity's cancel) precede the close.

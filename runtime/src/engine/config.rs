@@ -1,4 +1,5 @@
-//! What an engine is configured with: its namespaces, long-poll and task timeouts, and limits.
+//! What an engine is configured with: its namespaces, long-poll, task and query timeouts, and
+//! limits.
 
 use super::limits::Limits;
 use std::time::Duration;
@@ -13,6 +14,10 @@ pub struct EngineConfig {
     pub long_poll_timeout: Duration,
     /// Start-to-close timeout of a workflow task when the start request sets none. Default 10 s.
     pub default_workflow_task_timeout: Duration,
+    /// How long `QueryWorkflow` waits for a worker's answer before it gives up with
+    /// `DeadlineExceeded` (no worker polls the run's task queue, or the one that took the query
+    /// did not answer). Default 30 s.
+    pub query_timeout: Duration,
     /// What one request, run and task may hold: see [`Limits`].
     pub limits: Limits,
 }
@@ -23,6 +28,7 @@ impl Default for EngineConfig {
             namespaces: vec!["default".to_string()],
             long_poll_timeout: Duration::from_secs(60),
             default_workflow_task_timeout: Duration::from_secs(10),
+            query_timeout: Duration::from_secs(30),
             limits: Limits::default(),
         }
     }

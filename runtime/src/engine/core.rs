@@ -113,6 +113,12 @@ impl Core {
         let mut changed = Vec::new();
         let mut wake_driver = false;
         let seq = st.last_seq + 1;
+        let with_updates: Vec<String> = fx
+            .touched
+            .iter()
+            .filter(|r| st.updates.has_run(r))
+            .cloned()
+            .collect();
         let mut limit_fx = Effects::default();
         for run_id in &fx.touched {
             let Some(run) = st.runs.get_mut(run_id) else {
@@ -138,6 +144,14 @@ impl Core {
             }
         }
         fx.extend(limit_fx);
+        for run_id in &fx.touched {
+            if st.queries.has_run(run_id) {
+                let now = st.task_now(run_id);
+                for (key, entry) in st.queries.reconcile(run_id, now) {
+                    st.push_wft(key, entry);
+                }
+            }
+        }
         for (key, entry) in fx.wft_ready {
             st.push_wft(key, entry);
         }
@@ -148,6 +162,7 @@ impl Core {
             self.driver_wake.notify_one();
         }
         if ops.is_empty() && fx.cancel_tokens.is_empty() {
+            reconcile_updates(st, &with_updates);
             return st.last_seq;
         }
         st.last_seq = seq;
@@ -165,6 +180,7 @@ impl Core {
         {
             tracing::error!("the engine's writer thread is gone; a change was not persisted");
         }
+        reconcile_updates(st, &with_updates);
         st.last_seq
     }
 
@@ -449,6 +465,17 @@ impl Core {
                 _ = tokio::time::sleep_until(deadline) => return Ok(None),
             }
         }
+    }
+}
+
+/// Moves the updates of the touched runs on, once the commit that changed them is numbered:
+/// updates sent with a task that ended wait again, and those of a closed run are answered.
+fn reconcile_updates(st: &mut State, run_ids: &[String]) {
+    let seq = st.last_seq;
+    for run_id in run_ids {
+        let now = st.task_now(run_id);
+        let open = st.runs.contains_key(run_id);
+        st.updates.reconcile(run_id, now, open, seq);
     }
 }
 

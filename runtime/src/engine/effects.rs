@@ -6,11 +6,13 @@ use std::collections::BTreeSet;
 /// A task queue: (namespace, queue name).
 pub(crate) type QueueKey = (String, String);
 
-/// A workflow task waiting in a queue. Checked against the run when taken: it may be stale.
+/// A workflow task waiting in a queue, or a query task (`query_id` set). Checked against the
+/// run (or the waiting query) when taken: it may be stale.
 #[derive(Debug, Clone)]
 pub(crate) struct WftEntry {
     pub run_id: String,
     pub scheduled_event_id: i64,
+    pub query_id: Option<String>,
 }
 
 /// An activity attempt waiting in a queue. Checked against the run when taken.

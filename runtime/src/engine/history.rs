@@ -258,7 +258,7 @@ fn closed_run(st: &State, run_id: &str, workflow_id: &str) -> Result<Option<Clos
     }
 }
 
-async fn read_store(
+pub(crate) async fn read_store(
     core: &Core,
     run_id: &str,
     from: i64,

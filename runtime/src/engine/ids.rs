@@ -156,6 +156,44 @@ ids! {
         ("execution.workflow_id", workflow_id(&r.execution)),
         ("execution.run_id", run_id(&r.execution)),
     ];
+    QueryWorkflowRequest => |r| [
+        ("namespace", &r.namespace),
+        ("execution.workflow_id", workflow_id(&r.execution)),
+        ("execution.run_id", run_id(&r.execution)),
+        ("query.query_type", r.query.as_ref().map_or("", |q| q.query_type.as_str())),
+    ];
+    RespondQueryTaskCompletedRequest => |r| [("namespace", &r.namespace)];
+    UpdateWorkflowExecutionRequest => |r| [
+        ("namespace", &r.namespace),
+        ("workflow_execution.workflow_id", workflow_id(&r.workflow_execution)),
+        ("workflow_execution.run_id", run_id(&r.workflow_execution)),
+        ("first_execution_run_id", &r.first_execution_run_id),
+        (
+            "request.meta.update_id",
+            r.request.as_ref().and_then(|q| q.meta.as_ref()).map_or("", |m| m.update_id.as_str())
+        ),
+        (
+            "request.meta.identity",
+            r.request.as_ref().and_then(|q| q.meta.as_ref()).map_or("", |m| m.identity.as_str())
+        ),
+        (
+            "request.input.name",
+            r.request.as_ref().and_then(|q| q.input.as_ref()).map_or("", |i| i.name.as_str())
+        ),
+    ];
+    PollWorkflowExecutionUpdateRequest => |r| [
+        ("namespace", &r.namespace),
+        (
+            "update_ref.workflow_execution.workflow_id",
+            r.update_ref.as_ref().map_or("", |u| workflow_id(&u.workflow_execution))
+        ),
+        (
+            "update_ref.workflow_execution.run_id",
+            r.update_ref.as_ref().map_or("", |u| run_id(&u.workflow_execution))
+        ),
+        ("update_ref.update_id", r.update_ref.as_ref().map_or("", |u| u.update_id.as_str())),
+        ("identity", &r.identity),
+    ];
     ListWorkflowExecutionsRequest => |r| [("namespace", &r.namespace)];
     CountWorkflowExecutionsRequest => |r| [("namespace", &r.namespace)];
     PollWorkflowTaskQueueRequest => |r| [

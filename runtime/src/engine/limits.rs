@@ -34,6 +34,15 @@ pub struct Limits {
     /// Most signals one run may receive over its life. Default 10,000 (Temporal:
     /// `history.maximumSignalsPerExecution`).
     pub max_signals_per_run: usize,
+    /// Most updates one run may have in flight (admitted, not yet completed or rejected) at
+    /// once; one more is refused with `ResourceExhausted`. Default 10 (Temporal:
+    /// `history.maxInFlightUpdates`).
+    pub max_in_flight_updates: usize,
+    /// Most updates the engine keeps for one open run, in flight or done (a done one answers
+    /// its duplicates without the history); one more is refused with `ResourceExhausted`.
+    /// Default 2,000 (Temporal: `history.maxTotalUpdates`, which it counts over the run's
+    /// life; dacapo counts the updates it tracks since it started).
+    pub max_updates_per_run: usize,
     /// History size at which the engine logs a warning for a run. Default 10 MiB (Temporal:
     /// `limit.historySize.warn`).
     pub history_size_warn_bytes: u64,
@@ -69,6 +78,8 @@ impl Default for Limits {
             max_pending_timers: 2000,
             max_pending_children: 2000,
             max_signals_per_run: 10_000,
+            max_in_flight_updates: 10,
+            max_updates_per_run: 2000,
             history_size_warn_bytes: 10 * 1024 * 1024,
             history_size_limit_bytes: 50 * 1024 * 1024,
             history_count_warn: 10 * 1024,
@@ -99,6 +110,8 @@ impl Limits {
             max_pending_timers,
             max_pending_children,
             max_signals_per_run,
+            max_in_flight_updates,
+            max_updates_per_run,
             history_size_warn_bytes,
             history_size_limit_bytes,
             history_count_warn,
@@ -148,6 +161,16 @@ impl Limits {
                 "max_signals_per_run",
                 "most signals one run may receive over its life",
                 Usize(max_signals_per_run),
+            ),
+            (
+                "max_in_flight_updates",
+                "most updates one run may have in flight at once",
+                Usize(max_in_flight_updates),
+            ),
+            (
+                "max_updates_per_run",
+                "most updates the engine keeps for one open run",
+                Usize(max_updates_per_run),
             ),
             (
                 "history_size_warn_bytes",

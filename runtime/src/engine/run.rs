@@ -619,6 +619,7 @@ impl Run {
                 WftEntry {
                     run_id: self.rec.run_id.clone(),
                     scheduled_event_id: wft.scheduled_event_id,
+                    query_id: None,
                 },
             ));
         }
@@ -822,6 +823,12 @@ pub(crate) fn event_type(attrs: &EventAttributes) -> EventType {
         }
         EventAttributes::WorkflowExecutionTerminatedEventAttributes(_) => {
             EventType::WorkflowExecutionTerminated
+        }
+        EventAttributes::WorkflowExecutionUpdateAcceptedEventAttributes(_) => {
+            EventType::WorkflowExecutionUpdateAccepted
+        }
+        EventAttributes::WorkflowExecutionUpdateCompletedEventAttributes(_) => {
+            EventType::WorkflowExecutionUpdateCompleted
         }
         _ => EventType::Unspecified,
     }

@@ -7,7 +7,7 @@ use super::clock::dur;
 use super::ids::{self, Ids};
 use super::rpc_error::clip;
 use super::token::{NamespaceCursor, TaskKind, TaskToken};
-use super::{cancel, history, signal, start, terminate, visibility, workflow_task};
+use super::{cancel, history, query, signal, start, terminate, update, visibility, workflow_task};
 use crate::proto::WorkflowService;
 use crate::proto::enums::NamespaceState;
 use crate::proto::namespace::{NamespaceConfig, NamespaceInfo, namespace_info};
@@ -187,6 +187,44 @@ impl WorkflowService for Engine {
         cancel::request_cancel(self.core(), req)
             .await
             .map(Response::new)
+    }
+
+    async fn query_workflow(
+        &self,
+        request: Request<QueryWorkflowRequest>,
+    ) -> Rpc<QueryWorkflowResponse> {
+        let req = request.into_inner();
+        self.check_ids(&req)?;
+        query::query(self.core(), req).await.map(Response::new)
+    }
+
+    async fn respond_query_task_completed(
+        &self,
+        request: Request<RespondQueryTaskCompletedRequest>,
+    ) -> Rpc<RespondQueryTaskCompletedResponse> {
+        let req = request.into_inner();
+        self.check_ids(&req)?;
+        query::respond_completed(self.core(), req)
+            .await
+            .map(Response::new)
+    }
+
+    async fn update_workflow_execution(
+        &self,
+        request: Request<UpdateWorkflowExecutionRequest>,
+    ) -> Rpc<UpdateWorkflowExecutionResponse> {
+        let req = request.into_inner();
+        self.check_ids(&req)?;
+        update::update(self.core(), req).await.map(Response::new)
+    }
+
+    async fn poll_workflow_execution_update(
+        &self,
+        request: Request<PollWorkflowExecutionUpdateRequest>,
+    ) -> Rpc<PollWorkflowExecutionUpdateResponse> {
+        let req = request.into_inner();
+        self.check_ids(&req)?;
+        update::poll(self.core(), req).await.map(Response::new)
     }
 
     async fn terminate_workflow_execution(

@@ -3,9 +3,11 @@
 //! is rebuilt, queues and deadlines included, from what the store loaded.
 
 use super::effects::{ActEntry, QueueKey, WftEntry};
+use super::queries::{Queries, TaskNow};
 use super::rpc_error::{workflow_completed, workflow_not_found};
 use super::run::Run;
 use super::token::TaskKind;
+use super::updates::Updates;
 use crate::proto::common::WorkflowExecution;
 use crate::proto::enums::WorkflowExecutionStatus;
 use crate::store::{Damage, DamagedRow, EncodedEvent, ExecutionRecord, Snapshot, WriteOp};
@@ -97,6 +99,10 @@ pub(crate) struct State {
     pub current: HashMap<(String, String), String>,
     /// Every run by (start time, start sequence, run id), for listing newest first.
     pub by_start: BTreeSet<StartKey>,
+    /// Queries waiting for a worker's answer; never written to the store.
+    pub queries: Queries,
+    /// Updates of open runs not yet completed (and recently completed ones, for their callers).
+    pub updates: Updates,
     /// Task queues that hold a task or a poller; see [`Queue`].
     wft_queues: HashMap<QueueKey, Queue<WftEntry>>,
     act_queues: HashMap<QueueKey, Queue<ActEntry>>,
@@ -243,6 +249,7 @@ impl State {
                 let entry = WftEntry {
                     run_id: run.rec.run_id.clone(),
                     scheduled_event_id: task.scheduled_event_id,
+                    query_id: None,
                 };
                 wft.push((run.queue_key(), entry));
             }
@@ -297,6 +304,15 @@ impl State {
             DamagedRow::HistoryEvent(id) => Some((id, d)),
             _ => None,
         })
+    }
+
+    /// Where the workflow task of `run_id` is, for its queries: absent when the run is closed.
+    pub(crate) fn task_now(&self, run_id: &str) -> TaskNow {
+        match self.runs.get(run_id).and_then(Run::wft) {
+            None => TaskNow::Absent,
+            Some(w) if w.started_event_id > 0 => TaskNow::Started(w.started_event_id),
+            Some(_) => TaskNow::Scheduled,
+        }
     }
 
     /// Registers a new run.

@@ -12,6 +12,7 @@ const TASK_MAGIC: &[u8] = b"dcT1";
 const HISTORY_MAGIC: &[u8] = b"dcH1";
 const LIST_MAGIC: &[u8] = b"dcL1";
 const NAMESPACE_LIST_MAGIC: &[u8] = b"dcN1";
+const QUERY_MAGIC: &[u8] = b"dcQ1";
 
 /// Which kind of task a token stands for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -94,6 +95,39 @@ pub(crate) struct HistoryCursor {
     /// for and nothing written after it.
     #[prost(int64, tag = "3")]
     pub end_event_id: i64,
+}
+
+/// Identifies one query task: the query it carries, in its namespace.
+#[derive(Clone, PartialEq, Message)]
+pub(crate) struct QueryToken {
+    #[prost(string, tag = "1")]
+    pub namespace: String,
+    #[prost(string, tag = "2")]
+    pub query_id: String,
+}
+
+impl QueryToken {
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        with_magic(QUERY_MAGIC, self)
+    }
+
+    /// Decodes a query task token from a request and checks that it is for `namespace`.
+    pub(crate) fn decode(bytes: &[u8], namespace: &str) -> Result<Self, Status> {
+        if bytes.is_empty() {
+            return Err(invalid("task_token is not set"));
+        }
+        let token: Self = without_magic(QUERY_MAGIC, bytes).ok_or_else(|| {
+            invalid("task_token is malformed: it is not a query task token issued by this engine")
+        })?;
+        if token.namespace != namespace {
+            return Err(invalid(format!(
+                "task_token belongs to namespace \"{}\", not \"{}\"",
+                clip(&token.namespace),
+                clip(namespace)
+            )));
+        }
+        Ok(token)
+    }
 }
 
 /// Where the next page of a list starts: after this (start time, sequence, run id), newest first.

@@ -17,13 +17,14 @@ use super::core::Core;
 use super::effects::{Effects, QueueKey};
 use super::failures::server_failure;
 use super::history::page_len;
+use super::protocol::{Done, Known, Protocol, accepted_in_history};
 use super::rpc_error::{invalid, workflow_completed, workflow_task_not_found};
 use super::run::Run;
 use super::state::State;
-use super::token::{HistoryCursor, TaskKind, TaskToken};
+use super::token::{HistoryCursor, QueryToken, TaskKind, TaskToken};
 use super::validate;
 use crate::proto::EventAttributes;
-use crate::proto::common::WorkflowType;
+use crate::proto::common::{WorkflowExecution, WorkflowType};
 use crate::proto::enums::{TaskQueueKind, TimeoutType, WorkflowTaskFailedCause};
 use crate::proto::history::{
     History, WorkflowTaskCompletedEventAttributes, WorkflowTaskStartedEventAttributes,
@@ -36,6 +37,7 @@ use crate::proto::service::{
 };
 use crate::proto::taskqueue::TaskQueue;
 use crate::store::EncodedEvent;
+use std::collections::HashMap;
 use tonic::Status;
 
 /// `PollWorkflowTaskQueue`: waits up to the long-poll timeout for a task.
@@ -52,25 +54,60 @@ pub(crate) async fn poll(
         )
         .await?;
     match taken {
-        Some(task) => task.with_history(),
+        Some(task) => task.with_history(core).await,
         None => Ok(PollWorkflowTaskQueueResponse::default()),
     }
 }
 
-/// A started workflow task: the poll response and the first page of history it is to carry,
-/// still encoded so that it is decoded after the state lock is released.
+/// A started workflow task or query task: the poll response and the first page of history it
+/// is to carry, read or decoded after the state lock is released.
 struct Started {
     resp: PollWorkflowTaskQueueResponse,
-    history: Vec<EncodedEvent>,
+    history: TaskHistory,
+}
+
+/// Where the first page of a task's history comes from.
+enum TaskHistory {
+    /// Events of an open run, still encoded.
+    Memory(Vec<EncodedEvent>),
+    /// A closed run's (for a query task): read from the store, which holds events up to
+    /// `next_event_id`.
+    Stored { run_id: String, next_event_id: i64 },
 }
 
 impl Started {
-    fn with_history(mut self) -> Result<PollWorkflowTaskQueueResponse, Status> {
-        if !self.resp.task_token.is_empty() {
-            self.resp.history = Some(History {
-                events: super::history::decode(&self.history)?,
-            });
+    async fn with_history(mut self, core: &Core) -> Result<PollWorkflowTaskQueueResponse, Status> {
+        if self.resp.task_token.is_empty() {
+            return Ok(self.resp);
         }
+        let events = match self.history {
+            TaskHistory::Memory(events) => super::history::decode(&events)?,
+            TaskHistory::Stored {
+                run_id,
+                next_event_id,
+            } => {
+                let limits = &core.cfg.limits;
+                let events = super::history::read_store(
+                    core,
+                    &run_id,
+                    1,
+                    limits.poll_history_page_events,
+                    limits.history_page_bytes,
+                )
+                .await?;
+                let read_to = events.last().map_or(0, |e| e.event_id) + 1;
+                if read_to < next_event_id {
+                    self.resp.next_page_token = HistoryCursor {
+                        run_id,
+                        next_event_id: read_to,
+                        end_event_id: 0,
+                    }
+                    .encode();
+                }
+                events
+            }
+        };
+        self.resp.history = Some(History { events });
         Ok(self.resp)
     }
 }
@@ -78,6 +115,12 @@ impl Started {
 /// Takes the first live task of a queue and starts it.
 fn take(core: &Core, st: &mut State, key: &QueueKey, identity: &str) -> Option<(Started, u64)> {
     while let Some(entry) = st.pop_wft(key) {
+        if let Some(query_id) = &entry.query_id {
+            match start_query(st, query_id, &core.cfg.limits) {
+                Some(task) => return Some(task),
+                None => continue,
+            }
+        }
         let backlog = st.wft_backlog(key);
         // A damaged run's history cannot be delivered whole, so its tasks are never handed out.
         if st.is_damaged(&entry.run_id) {
@@ -96,7 +139,13 @@ fn take(core: &Core, st: &mut State, key: &QueueKey, identity: &str) -> Option<(
         }
         let mut fx = Effects::default();
         fx.touch(&entry.run_id);
-        let started = start(run, now_ms(), identity, backlog, &core.cfg.limits);
+        let mut started = start(run, now_ms(), identity, backlog, &core.cfg.limits);
+        started.resp.queries = st
+            .queries
+            .attach(&entry.run_id, started.resp.started_event_id);
+        started.resp.messages = st
+            .updates
+            .send(&entry.run_id, started.resp.started_event_id);
         let seq = core.finish(st, fx);
         if !st.runs.contains_key(&entry.run_id) {
             // The task's start took the history over a limit, and the run was terminated.
@@ -113,7 +162,7 @@ fn start(run: &mut Run, now: i64, identity: &str, backlog: usize, limits: &Limit
     let Some(mut wft) = run.wft() else {
         return Started {
             resp: PollWorkflowTaskQueueResponse::default(),
-            history: Vec::new(),
+            history: TaskHistory::Memory(Vec::new()),
         };
     };
     let attrs = WorkflowTaskStartedEventAttributes {
@@ -174,8 +223,64 @@ fn start(run: &mut Run, now: i64, identity: &str, backlog: usize, limits: &Limit
     }
     Started {
         resp,
-        history: run.events[..first].to_vec(),
+        history: TaskHistory::Memory(run.events[..first].to_vec()),
     }
+}
+
+/// Hands out query task `query_id` when its query still waits: a poll response with `query`
+/// set and the run's whole history (its first page, and a `next_page_token` for the rest), the
+/// open run's from memory, a closed run's from the store. Nothing is written. Returns the
+/// commit to await before answering: the last one that changed the run, so that the worker sees
+/// only durable events.
+fn start_query(st: &mut State, query_id: &str, limits: &Limits) -> Option<(Started, u64)> {
+    let (run_id, query) = st.queries.take_task(query_id)?;
+    let rec = st.record(&run_id)?;
+    let mut resp = PollWorkflowTaskQueueResponse {
+        task_token: QueryToken {
+            namespace: rec.namespace.clone(),
+            query_id: query_id.to_string(),
+        }
+        .encode(),
+        workflow_execution: Some(WorkflowExecution {
+            workflow_id: rec.workflow_id.clone(),
+            run_id: rec.run_id.clone(),
+        }),
+        workflow_type: Some(WorkflowType {
+            name: rec.workflow_type.clone(),
+        }),
+        previous_started_event_id: rec.previous_started_event_id,
+        attempt: 1,
+        workflow_execution_task_queue: Some(TaskQueue {
+            name: rec.task_queue.clone(),
+            kind: TaskQueueKind::Normal as i32,
+            normal_name: String::new(),
+        }),
+        query: Some(query),
+        ..Default::default()
+    };
+    let history = match st.runs.get(&run_id) {
+        Some(run) => {
+            let first = page_len(
+                &run.events,
+                limits.poll_history_page_events,
+                limits.history_page_bytes,
+            );
+            if first < run.events.len() {
+                resp.next_page_token = HistoryCursor {
+                    run_id: run_id.clone(),
+                    next_event_id: first as i64 + 1,
+                    end_event_id: run.events.len() as i64 + 1,
+                }
+                .encode();
+            }
+            TaskHistory::Memory(run.events[..first].to_vec())
+        }
+        None => TaskHistory::Stored {
+            next_event_id: rec.next_event_id,
+            run_id: run_id.clone(),
+        },
+    };
+    Some((Started { resp, history }, st.seq_of(&run_id)))
 }
 
 /// Finds the open run and started task a workflow task token names.
@@ -220,13 +325,18 @@ pub(crate) async fn respond_completed(
     commands::truncate_failures(&mut req.commands, core.cfg.limits.max_failure_depth);
     let (result, seq, next_task) = {
         let mut st = core.state.lock();
+        st.queries
+            .answer_attached(&token.run_id, token.started_event_id, &req.query_results);
+        let known = known_updates(&st, &token, &req);
+        let admitted = st.updates.has_admitted(&token.run_id);
         let run = task_run(&mut st, &token)?;
         let mut next_task = None;
         let now = now_ms();
         let mut fx = Effects::default();
         fx.touch(&token.run_id);
         let limits = &core.cfg.limits;
-        let result = complete(run, &mut fx, now, &req, limits);
+        let protocol = Protocol::new(req.messages.clone(), known);
+        let result = complete(run, &mut fx, now, &req, limits, protocol, admitted);
         if result.is_ok() && req.return_new_workflow_task {
             let ready = run
                 .wft()
@@ -235,6 +345,32 @@ pub(crate) async fn respond_completed(
                 fx.wft_ready.retain(|(_, e)| e.run_id != token.run_id);
                 next_task = Some(start(run, now, &req.identity, 0, limits));
             }
+        }
+        // A completion always writes its WorkflowTaskCompleted, so its commit is the next one:
+        // what it did to updates is durable with that commit.
+        let seq_next = st.last_seq + 1;
+        if let Ok(done) = &result {
+            for d in done.iter().cloned() {
+                match d {
+                    Done::Accepted {
+                        update_id,
+                        event_id,
+                    } => {
+                        st.updates
+                            .accepted(&token.run_id, &update_id, event_id, seq_next);
+                    }
+                    Done::Completed { update_id, outcome } => {
+                        st.updates
+                            .completed(&token.run_id, &update_id, *outcome, seq_next);
+                    }
+                }
+            }
+            st.updates
+                .reject_unprocessed(&token.run_id, token.started_event_id, seq_next);
+        }
+        if let Some(task) = next_task.as_mut() {
+            task.resp.queries = st.queries.attach(&token.run_id, task.resp.started_event_id);
+            task.resp.messages = st.updates.send(&token.run_id, task.resp.started_event_id);
         }
         let seq = core.finish(&mut st, fx);
         if !st.runs.contains_key(&token.run_id) {
@@ -245,8 +381,12 @@ pub(crate) async fn respond_completed(
     };
     core.committed(seq).await?;
     result.map_err(invalid)?;
+    let workflow_task = match next_task {
+        Some(task) => Some(task.with_history(core).await?),
+        None => None,
+    };
     Ok(RespondWorkflowTaskCompletedResponse {
-        workflow_task: next_task.map(Started::with_history).transpose()?,
+        workflow_task,
         ..Default::default()
     })
 }
@@ -259,7 +399,9 @@ fn complete(
     now: i64,
     req: &RespondWorkflowTaskCompletedRequest,
     limits: &Limits,
-) -> Result<(), String> {
+    protocol: Protocol,
+    updates_admitted: bool,
+) -> Result<Vec<Done>, String> {
     let Some(wft) = run.wft() else {
         return Err("no workflow task is pending".into());
     };
@@ -279,6 +421,8 @@ fn complete(
     run.rec.previous_started_event_id = wft.started_event_id;
     run.rec.workflow_task = None;
     let mut ctx = CommandContext::new(completed_id, &req.identity, !run.held.is_empty(), limits);
+    ctx.protocol = protocol;
+    ctx.updates_waiting = updates_admitted;
     let handled = commands::check_completion(req, limits)
         .and_then(|()| super::ids::commands(&req.commands, limits.max_id_bytes))
         .and_then(|()| commands::handle_all(run, &mut ctx, now, &req.commands));
@@ -289,7 +433,9 @@ fn complete(
         return Err(e.message);
     }
     run.keep(checkpoint);
-    let needs_task = ctx.activity_not_started_cancelled;
+    // Updates admitted while the task ran need a task of their own.
+    let needs_task = ctx.activity_not_started_cancelled || updates_admitted;
+    let done = std::mem::take(&mut ctx.protocol.done);
     fx.extend(ctx.into_effects());
     if run.is_open() {
         let flushed = run.flush_held();
@@ -297,7 +443,39 @@ fn complete(
             run.schedule_workflow_task(fx, now, 1, 0);
         }
     }
-    Ok(())
+    Ok(done)
+}
+
+/// Where each update the completion's messages name stood: sent with this task, or accepted
+/// (in memory, or in the history of a run the engine restarted with).
+fn known_updates(
+    st: &State,
+    token: &TaskToken,
+    req: &RespondWorkflowTaskCompletedRequest,
+) -> HashMap<String, Known> {
+    let mut known = HashMap::new();
+    for update_id in Protocol::update_ids(&req.messages) {
+        let sent = st
+            .updates
+            .sent_request(&token.run_id, &update_id, token.started_event_id)
+            .map(|request| Known::Sent(Box::new(request.clone())));
+        let found = sent
+            .or_else(|| {
+                st.updates
+                    .accepted_event_id(&token.run_id, &update_id)
+                    .map(Known::Accepted)
+            })
+            .or_else(|| {
+                st.runs
+                    .get(&token.run_id)
+                    .and_then(|run| accepted_in_history(run, &update_id))
+                    .map(Known::Accepted)
+            });
+        if let Some(k) = found {
+            known.insert(update_id, k);
+        }
+    }
+    known
 }
 
 /// `RespondWorkflowTaskFailed`: records the worker's failure and schedules a retry.

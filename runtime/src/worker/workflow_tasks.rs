@@ -197,7 +197,7 @@ async fn handle_task(w: &WorkerInner, mut task: PollWorkflowTaskQueueResponse) {
                 ActivationError::NonDeterminism(_) => {
                     WorkflowTaskFailedCause::NonDeterministicError
                 }
-                ActivationError::Panic(_) => {
+                ActivationError::Panic(_) | ActivationError::SignalPayload(_) => {
                     WorkflowTaskFailedCause::WorkflowWorkerUnhandledFailure
                 }
             };

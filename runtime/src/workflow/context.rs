@@ -2,11 +2,13 @@
 //! of cancellation, all deterministically so that replay lands in the same state.
 
 use super::info::WorkflowInfo;
+use super::signal::SignalChannel;
 use super::state::{ActivityOutcome, ActivitySlot, IssuedCommand, RunState, TimerSlot};
 use crate::activity::{ActivityOptions, Cancellation, RetryPolicy};
 use crate::definition::ActivityDefinition;
 use crate::error::{Cancelled, WorkflowError};
-use crate::payload;
+use crate::message::Signal;
+use crate::payload::{self, Payload};
 use parking_lot::Mutex;
 use rand::Rng;
 use rand::distr::{Distribution, StandardUniform};
@@ -126,6 +128,41 @@ impl WorkflowContext {
     /// A future that resolves when this context is cancelled (never, on a disconnected context).
     pub fn cancelled(&self) -> CancelledFuture {
         CancelledFuture { ctx: self.clone() }
+    }
+
+    /// The receiver of the signals named by `signal`, decoded into its type.
+    ///
+    /// Signals sent before the channel was asked for are kept, not lost: the first `recv`
+    /// returns the oldest unread one. Channels asked for on a disconnected context (in
+    /// `on_cancel!` cleanup) keep waiting after the run's cancel; on the root context a `recv`
+    /// with nothing unread returns a cancelled error once the cancel is requested.
+    ///
+    /// ```
+    /// use dacapo::prelude::*;
+    /// use serde::{Deserialize, Serialize};
+    /// use std::time::Duration;
+    ///
+    /// #[derive(Serialize, Deserialize)]
+    /// pub struct Approval {
+    ///     pub by: String,
+    /// }
+    ///
+    /// pub const APPROVE: Signal<Approval> = Signal::new("approve");
+    ///
+    /// #[workflow]
+    /// async fn approval(ctx: WorkflowContext) -> WorkflowResult<String> {
+    ///     let mut approvals = ctx.signal_channel(APPROVE);
+    ///     dacapo::select! {
+    ///         a = approvals.recv() => Ok(format!("approved by {}", a?.by)),
+    ///         t = ctx.sleep(Duration::from_secs(24 * 3600)) => { t?; Ok("timed out".into()) }
+    ///     }
+    /// }
+    /// ```
+    ///
+    /// # Determinism
+    /// Signals are delivered in history order; see [`SignalChannel`].
+    pub fn signal_channel<T: Payload>(&self, signal: Signal<T>) -> SignalChannel<T> {
+        SignalChannel::new(self.state.clone(), self.disconnected, signal)
     }
 
     /// A context with the same run and options but not the cancellation: activities and timers

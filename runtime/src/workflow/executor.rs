@@ -37,6 +37,10 @@ pub enum ActivationError {
     /// The workflow code panicked.
     #[error("workflow code panicked: {0}")]
     Panic(String),
+    /// A signal the code received does not decode into its channel's type; the message names
+    /// the signal and the type.
+    #[error("{0}")]
+    SignalPayload(String),
 }
 
 struct FlagWaker(AtomicBool);
@@ -186,7 +190,9 @@ impl WorkflowRun {
                     self.future = None;
                     self.finished = true;
                     let close = close_command(out);
-                    self.state.lock().commands.push(close);
+                    let mut s = self.state.lock();
+                    s.commands.push(close);
+                    log_unread_signals(&s);
                 }
                 Err(panic) => {
                     self.future = None;
@@ -194,7 +200,12 @@ impl WorkflowRun {
                 }
             }
         }
-        let issued: Vec<IssuedCommand> = std::mem::take(&mut self.state.lock().commands);
+        let mut s = self.state.lock();
+        if let Some(failure) = s.task_failure.take() {
+            return Err(ActivationError::SignalPayload(failure));
+        }
+        let issued: Vec<IssuedCommand> = std::mem::take(&mut s.commands);
+        drop(s);
         self.unmatched.extend(issued);
         Ok(())
     }
@@ -313,6 +324,10 @@ impl WorkflowRun {
                         w.wake();
                     }
                 }
+            }
+            (_, Some(EventAttributes::WorkflowExecutionSignaledEventAttributes(a))) => {
+                let input = payload::payload_list(&a.input).to_vec();
+                s.signals.deliver(&a.signal_name, input);
             }
             (EventType::WorkflowExecutionCancelRequested, _) => s.request_cancel(),
             _ => {}
@@ -493,6 +508,28 @@ fn close_command(out: RunOutput) -> IssuedCommand {
             type_name: "WorkflowError".to_string(),
         },
     }
+}
+
+/// Warns, once per run (when its body returns, not on replay), of the signals it never read,
+/// as Temporal's Go SDK does: they stay in the history, but no code saw them.
+fn log_unread_signals(s: &RunState) {
+    if s.replaying {
+        return;
+    }
+    let unread = s.signals.unread_counts();
+    if unread.is_empty() {
+        return;
+    }
+    let names: Vec<String> = unread
+        .iter()
+        .map(|(name, n)| format!("`{name}` ({n})"))
+        .collect();
+    tracing::warn!(
+        workflow_id = %s.info.workflow_id,
+        run_id = %s.info.run_id,
+        "the workflow returned with signals it never read: {}",
+        names.join(", ")
+    );
 }
 
 fn activity_failed(s: &RunState, scheduled: i64, reason: String) -> ActivityFailed {

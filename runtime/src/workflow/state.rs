@@ -1,5 +1,6 @@
 //! The per-run state shared by a workflow's context and its executor: issued commands, pending
-//! activities and timers, and whether the run's root context was cancelled.
+//! activities and timers, the signals not yet read, and whether the run's root context was
+//! cancelled.
 
 use super::info::WorkflowInfo;
 use crate::activity::ActivityOptions;
@@ -7,7 +8,7 @@ use crate::error::{ActivityFailed, Cancelled};
 use crate::proto::common::Payload as RawPayload;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::task::Waker;
 use std::time::{Duration, SystemTime};
 
@@ -105,6 +106,10 @@ pub(crate) struct RunState {
     pub(crate) timers: HashMap<u64, TimerSlot>,
     pub(crate) cancel_requested: bool,
     pub(crate) cancel_wakers: Vec<Waker>,
+    pub(crate) signals: SignalInbox,
+    /// Why the current activation must fail the workflow task (a signal whose value does not
+    /// decode), set by workflow code's futures and taken by the executor.
+    pub(crate) task_failure: Option<String>,
     pub(crate) now: SystemTime,
     pub(crate) rng: StdRng,
     pub(crate) replaying: bool,
@@ -122,6 +127,8 @@ impl RunState {
             timers: HashMap::new(),
             cancel_requested: false,
             cancel_wakers: Vec::new(),
+            signals: SignalInbox::default(),
+            task_failure: None,
             now,
             rng: StdRng::seed_from_u64(seed),
             replaying: false,
@@ -137,6 +144,7 @@ impl RunState {
         for w in self.cancel_wakers.drain(..) {
             w.wake();
         }
+        self.signals.wake_all();
         for slot in self.activities.values_mut() {
             if let Some(w) = slot.waker.take() {
                 w.wake();
@@ -157,5 +165,60 @@ impl RunState {
         self.activities
             .values_mut()
             .find(|s| s.scheduled_event_id == Some(scheduled_event_id))
+    }
+}
+
+/// The signals delivered to the run and not yet read, by name, each name's in history order.
+/// Signals are kept whether or not the code has asked for a channel of their name yet.
+#[derive(Debug, Default)]
+pub(crate) struct SignalInbox {
+    unread: HashMap<String, VecDeque<Vec<RawPayload>>>,
+    /// The receivers waiting for a signal; woken by every delivery, since a waker does not say
+    /// which name it waits for.
+    wakers: Vec<Waker>,
+}
+
+impl SignalInbox {
+    /// Keeps a delivered signal's input and wakes the receivers.
+    pub(crate) fn deliver(&mut self, name: &str, input: Vec<RawPayload>) {
+        self.unread
+            .entry(name.to_string())
+            .or_default()
+            .push_back(input);
+        self.wake_all();
+    }
+
+    /// The oldest unread signal named `name`.
+    pub(crate) fn take(&mut self, name: &str) -> Option<Vec<RawPayload>> {
+        let queue = self.unread.get_mut(name)?;
+        let input = queue.pop_front();
+        if queue.is_empty() {
+            self.unread.remove(name);
+        }
+        input
+    }
+
+    /// Wakes the receiver behind `waker` at the next delivery (or cancel).
+    pub(crate) fn wait(&mut self, waker: &Waker) {
+        if !self.wakers.iter().any(|w| w.will_wake(waker)) {
+            self.wakers.push(waker.clone());
+        }
+    }
+
+    pub(crate) fn wake_all(&mut self) {
+        for w in self.wakers.drain(..) {
+            w.wake();
+        }
+    }
+
+    /// The names of unread signals with how many of each, sorted by name.
+    pub(crate) fn unread_counts(&self) -> Vec<(String, usize)> {
+        let mut counts: Vec<(String, usize)> = self
+            .unread
+            .iter()
+            .map(|(name, queue)| (name.clone(), queue.len()))
+            .collect();
+        counts.sort();
+        counts
     }
 }

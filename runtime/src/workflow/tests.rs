@@ -195,3 +195,259 @@ fn determinism_helpers_repeat_on_replay() {
     assert_eq!(ca.random::<u64>(), cb.random::<u64>());
     assert_eq!(ca.now(), UNIX_EPOCH);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Signals.
+
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Approval {
+    by: String,
+}
+
+const APPROVE: crate::message::Signal<Approval> = crate::message::Signal::new("approve");
+
+fn signaled(hist: &mut History, name: &str, value: &impl serde::Serialize) -> i64 {
+    hist.push(
+        EventType::WorkflowExecutionSignaled,
+        Some(EventAttributes::WorkflowExecutionSignaledEventAttributes(
+            h::WorkflowExecutionSignaledEventAttributes {
+                signal_name: name.into(),
+                input: payload::to_payloads(vec![payload::encode(value).unwrap()]),
+                ..Default::default()
+            },
+        )),
+    )
+}
+
+fn timer_started(hist: &mut History, id: &str) {
+    hist.push(
+        EventType::TimerStarted,
+        Some(EventAttributes::TimerStartedEventAttributes(
+            h::TimerStartedEventAttributes {
+                timer_id: id.into(),
+                ..Default::default()
+            },
+        )),
+    );
+}
+
+fn timer_fired(hist: &mut History, id: &str) {
+    hist.push(
+        EventType::TimerFired,
+        Some(EventAttributes::TimerFiredEventAttributes(
+            h::TimerFiredEventAttributes {
+                timer_id: id.into(),
+                ..Default::default()
+            },
+        )),
+    );
+}
+
+/// The result a `CompleteWorkflowExecution` command carries, as JSON text.
+fn completed_with(cmds: &[Command]) -> String {
+    let Some(CommandAttributes::CompleteWorkflowExecutionCommandAttributes(c)) =
+        cmds.last().and_then(|c| c.attributes.as_ref())
+    else {
+        panic!("no completion in {:?}", kinds(cmds));
+    };
+    payload::display(&c.result.as_ref().unwrap().payloads[0])
+}
+
+/// Waits for an approval for a day of workflow time.
+fn approval_or_timeout(ctx: WorkflowContext) -> BoxFuture<Result<String, WorkflowError>> {
+    Box::pin(async move {
+        let mut approvals = ctx.signal_channel(APPROVE);
+        dacapo_macros::select! {
+            a = approvals.recv() => Ok(format!("approved by {}", a?.by)),
+            t = ctx.sleep(std::time::Duration::from_secs(24 * 3600)) => {
+                t?;
+                Ok("timed out".to_string())
+            }
+        }
+    })
+}
+
+#[test]
+fn a_signal_wakes_a_waiting_receiver_and_a_replay_receives_it_again() {
+    let mut hist = History::default();
+    hist.push(EventType::WorkflowExecutionStarted, None);
+    hist.task();
+    let mut run = run_of(approval_or_timeout);
+    let cmds = run.activate(&hist.0).unwrap();
+    assert_eq!(kinds(&cmds), vec![CommandType::StartTimer]);
+    hist.completed();
+    timer_started(&mut hist, "1");
+    signaled(&mut hist, "approve", &Approval { by: "ops".into() });
+    hist.task();
+    let cmds = run.activate(&hist.0).unwrap();
+    assert_eq!(
+        kinds(&cmds),
+        vec![CommandType::CompleteWorkflowExecution],
+        "the signal's branch won; the timer is left to the run's close"
+    );
+    assert_eq!(completed_with(&cmds), "\"approved by ops\"");
+    let mut fresh = run_of(approval_or_timeout);
+    let replayed = fresh.activate(&hist.0).unwrap();
+    assert_eq!(replayed, cmds);
+}
+
+#[test]
+fn without_a_signal_the_timer_branch_wins() {
+    let mut hist = History::default();
+    hist.push(EventType::WorkflowExecutionStarted, None);
+    hist.task();
+    hist.completed();
+    timer_started(&mut hist, "1");
+    timer_fired(&mut hist, "1");
+    hist.task();
+    let cmds = run_of(approval_or_timeout).activate(&hist.0).unwrap();
+    assert_eq!(completed_with(&cmds), "\"timed out\"");
+}
+
+#[test]
+fn signals_sent_before_the_channel_is_asked_for_are_kept_in_history_order() {
+    fn body(ctx: WorkflowContext) -> BoxFuture<Result<String, WorkflowError>> {
+        Box::pin(async move {
+            ctx.sleep(std::time::Duration::from_secs(60)).await?;
+            let mut approvals = ctx.signal_channel(APPROVE);
+            let first = approvals.recv().await?.by;
+            let second = approvals.recv().await?.by;
+            let mut others = ctx.signal_channel(crate::message::Signal::<u32>::new("count"));
+            Ok(format!("{first}, {second}, {:?}", others.try_recv()))
+        })
+    }
+    let mut hist = History::default();
+    hist.push(EventType::WorkflowExecutionStarted, None);
+    signaled(&mut hist, "approve", &Approval { by: "first".into() });
+    hist.task();
+    hist.completed();
+    timer_started(&mut hist, "1");
+    signaled(&mut hist, "count", &7);
+    signaled(
+        &mut hist,
+        "approve",
+        &Approval {
+            by: "second".into(),
+        },
+    );
+    timer_fired(&mut hist, "1");
+    hist.task();
+    let cmds = run_of(body).activate(&hist.0).unwrap();
+    assert_eq!(completed_with(&cmds), "\"first, second, Some(7)\"");
+}
+
+#[test]
+fn a_signal_that_does_not_decode_fails_the_task_naming_the_signal_and_the_type() {
+    let mut hist = History::default();
+    hist.push(EventType::WorkflowExecutionStarted, None);
+    signaled(&mut hist, "approve", &"not an approval");
+    hist.task();
+    let err = run_of(approval_or_timeout).activate(&hist.0).unwrap_err();
+    let ActivationError::SignalPayload(msg) = &err else {
+        panic!("expected a signal payload error, got {err:?}");
+    };
+    assert!(msg.contains("signal `approve`"), "{msg}");
+    assert!(msg.contains("Approval`"), "{msg}");
+}
+
+#[test]
+fn a_receive_on_a_cancelled_context_returns_and_cleanup_receives_later_signals() {
+    fn body(ctx: WorkflowContext) -> BoxFuture<Result<String, WorkflowError>> {
+        Box::pin(async move {
+            let mut approvals = ctx.signal_channel(APPROVE);
+            let err = approvals.recv().await.unwrap_err();
+            assert!(err.is_cancelled(), "{err}");
+            assert!(err.to_string().contains("signal `approve`"), "{err}");
+            // Cleanup asks for the channel on a disconnected context: it waits for the signal.
+            let mut in_cleanup = ctx.disconnected().signal_channel(APPROVE);
+            Ok(in_cleanup.recv().await?.by)
+        })
+    }
+    let mut hist = History::default();
+    hist.push(EventType::WorkflowExecutionStarted, None);
+    hist.task();
+    let mut run = run_of(body);
+    assert!(run.activate(&hist.0).unwrap().is_empty());
+    hist.completed();
+    hist.push(EventType::WorkflowExecutionCancelRequested, None);
+    hist.task();
+    assert!(run.activate(&hist.0).unwrap().is_empty(), "still waiting");
+    hist.completed();
+    signaled(&mut hist, "approve", &Approval { by: "late".into() });
+    hist.task();
+    let cmds = run.activate(&hist.0).unwrap();
+    assert_eq!(completed_with(&cmds), "\"late\"");
+}
+
+/// Returns at once with whatever approval was already delivered.
+fn approval_if_any(ctx: WorkflowContext) -> BoxFuture<Result<String, WorkflowError>> {
+    Box::pin(async move {
+        let mut approvals = ctx.signal_channel(APPROVE);
+        Ok(approvals
+            .try_recv()
+            .map_or_else(|| "nobody".to_string(), |a| a.by))
+    })
+}
+
+#[test]
+fn a_close_refused_for_a_held_signal_is_worked_out_again_with_the_signal_in_view() {
+    let mut hist = History::default();
+    hist.push(EventType::WorkflowExecutionStarted, None);
+    hist.task();
+    let mut first = run_of(approval_if_any);
+    assert_eq!(
+        completed_with(&first.activate(&hist.0).unwrap()),
+        "\"nobody\""
+    );
+    // The engine refused that close (UnhandledCommand): the signal arrived while it ran.
+    hist.push(EventType::WorkflowTaskFailed, None);
+    signaled(&mut hist, "approve", &Approval { by: "ops".into() });
+    hist.task();
+    let mut again = run_of(approval_if_any);
+    assert_eq!(completed_with(&again.activate(&hist.0).unwrap()), "\"ops\"");
+}
+
+/// Collects what `tracing` writes while `f` runs.
+fn logs_of<T>(f: impl FnOnce() -> T) -> (T, String) {
+    #[derive(Clone, Default)]
+    struct Buffer(std::sync::Arc<parking_lot::Mutex<Vec<u8>>>);
+    impl std::io::Write for Buffer {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buffer = Buffer::default();
+    let writer = buffer.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let out = tracing::subscriber::with_default(subscriber, f);
+    let text = String::from_utf8_lossy(&buffer.0.lock()).into_owned();
+    (out, text)
+}
+
+#[test]
+fn signals_never_read_are_logged_once_when_the_body_returns_and_not_on_replay() {
+    fn body(_ctx: WorkflowContext) -> BoxFuture<Result<String, WorkflowError>> {
+        Box::pin(async move { Ok("done".to_string()) })
+    }
+    let mut hist = History::default();
+    hist.push(EventType::WorkflowExecutionStarted, None);
+    signaled(&mut hist, "approve", &Approval { by: "a".into() });
+    signaled(&mut hist, "other", &1);
+    signaled(&mut hist, "approve", &Approval { by: "b".into() });
+    hist.task();
+    let (cmds, logged) = logs_of(|| run_of(body).activate(&hist.0).unwrap());
+    assert_eq!(completed_with(&cmds), "\"done\"");
+    assert_eq!(logged.matches("never read").count(), 1, "{logged}");
+    assert!(logged.contains("`approve` (2), `other` (1)"), "{logged}");
+    hist.completed();
+    hist.push(EventType::WorkflowExecutionCompleted, None);
+    let (_, replayed) = logs_of(|| run_of(body).activate(&hist.0).unwrap());
+    assert!(!replayed.contains("never read"), "{replayed}");
+}

@@ -21,12 +21,14 @@ mod load;
 mod misc;
 mod pages;
 mod poison;
+mod queries;
 mod queues;
 mod restart;
 mod run_limits;
 mod store_faults;
 mod timers;
 mod tokens;
+mod updates;
 
 pub(super) const NS: &str = "default";
 pub(super) const QUEUE: &str = "queue";
@@ -218,6 +220,26 @@ impl Harness {
             .request_cancel_workflow_execution(Request::new(req))
             .await;
         resp.map(|_| ())
+    }
+
+    /// Signals the latest run of `workflow_id` and expects it to take the signal.
+    pub(super) async fn signal(&self, workflow_id: &str, signal_name: &str) {
+        let req = SignalWorkflowExecutionRequest {
+            namespace: NS.into(),
+            workflow_execution: Some(WorkflowExecution {
+                workflow_id: workflow_id.into(),
+                run_id: String::new(),
+            }),
+            signal_name: signal_name.into(),
+            identity: "test-client".into(),
+            request_id: uuid::Uuid::new_v4().to_string(),
+            ..Default::default()
+        };
+        let resp = self
+            .engine
+            .signal_workflow_execution(Request::new(req))
+            .await;
+        resp.expect("signal");
     }
 
     pub(super) async fn terminate(&self, workflow_id: &str) -> Result<(), Status> {

@@ -1,0 +1,180 @@
+//! `QueryWorkflow` and `RespondQueryTaskCompleted`: a query is answered by a worker, never by
+//! the engine, and nothing it does is written to the history. Where a query waits (riding the
+//! next workflow task, or as a query task of its own) is [`super::queries`]' business; this
+//! module checks the request, applies the reject condition, and waits for the answer, at most
+//! `EngineConfig::query_timeout`.
+
+use super::core::Core;
+use super::queries::Answer;
+use super::rpc_error::{clip, failed_precondition, invalid, not_found};
+use super::run::Run;
+use super::token::QueryToken;
+use super::validate;
+use crate::proto::enums::{QueryRejectCondition, QueryResultType, WorkflowExecutionStatus};
+use crate::proto::query::QueryRejected;
+use crate::proto::service::{
+    QueryWorkflowRequest, QueryWorkflowResponse, RespondQueryTaskCompletedRequest,
+    RespondQueryTaskCompletedResponse,
+};
+use tokio::sync::oneshot;
+use tonic::Status;
+
+/// `QueryWorkflow`: hands the query to a worker and waits for its answer.
+pub(crate) async fn query(
+    core: &Core,
+    req: QueryWorkflowRequest,
+) -> Result<QueryWorkflowResponse, Status> {
+    core.check_namespace_to_read(&req.namespace)?;
+    let exec = validate::execution(&req.execution)?;
+    let Some(query) = req.query else {
+        return Err(invalid("query is not set"));
+    };
+    validate::required(&query.query_type, "query.query_type")?;
+    validate::payloads(
+        &query.query_args,
+        "query.query_args",
+        core.cfg.limits.max_payload_bytes,
+    )?;
+    let condition = QueryRejectCondition::try_from(req.query_reject_condition)
+        .map_err(|_| invalid("query_reject_condition is not a QueryRejectCondition"))?;
+    let id = uuid::Uuid::new_v4().to_string();
+    let (reply, answer) = oneshot::channel();
+    {
+        let mut st = core.state.lock();
+        let run_id = st.resolve(&req.namespace, &exec)?;
+        st.check_intact(&run_id)?;
+        let Some(rec) = st.record(&run_id) else {
+            return Err(super::rpc_error::workflow_not_found(
+                &exec.workflow_id,
+                &exec.run_id,
+            ));
+        };
+        let status = rec.status;
+        let rejected = match condition {
+            QueryRejectCondition::NotOpen => status != WorkflowExecutionStatus::Running as i32,
+            QueryRejectCondition::NotCompletedCleanly => {
+                status != WorkflowExecutionStatus::Running as i32
+                    && status != WorkflowExecutionStatus::Completed as i32
+            }
+            QueryRejectCondition::None | QueryRejectCondition::Unspecified => false,
+        };
+        if rejected {
+            return Ok(QueryWorkflowResponse {
+                query_rejected: Some(QueryRejected { status }),
+                ..Default::default()
+            });
+        }
+        let queue = (rec.namespace.clone(), rec.task_queue.clone());
+        let now = st.task_now(&run_id);
+        not_ready(
+            rec.previous_started_event_id > 0,
+            status,
+            st.runs.get(&run_id),
+        )?;
+        if let Some((key, entry)) = st.queries.add(&id, &run_id, queue, query, now, reply) {
+            st.push_wft(key, entry);
+        }
+    }
+    let waiting = Waiting { core, id: &id };
+    let outcome = tokio::time::timeout(core.cfg.query_timeout, answer).await;
+    drop(waiting);
+    match outcome {
+        Err(_) => Err(Status::deadline_exceeded(format!(
+            "query of workflow \"{}\" was not answered within {:?}: no worker polling its task \
+             queue answered it (is a worker for that queue running?)",
+            clip(&exec.workflow_id),
+            core.cfg.query_timeout
+        ))),
+        Ok(Err(_)) => Err(super::rpc_error::unavailable(
+            "the engine stopped before the query was answered",
+        )),
+        Ok(Ok(Answer::Answered(query_result))) => Ok(QueryWorkflowResponse {
+            query_result,
+            ..Default::default()
+        }),
+        // Temporal answers a query its handler failed as QueryFailed, an InvalidArgument.
+        Ok(Ok(Answer::Failed { message, failure })) => {
+            Err(Status::invalid_argument(if message.is_empty() {
+                failure.map(|f| f.message).unwrap_or_default()
+            } else {
+                message
+            }))
+        }
+    }
+}
+
+/// Refuses, as Temporal does (`WorkflowNotReady`, a FailedPrecondition), a query no worker
+/// could answer: to a run that closed before any workflow task completed, to one whose first
+/// workflow task is not even scheduled (a start delay), or to one whose workflow task failed
+/// `FAILING_TASK_ATTEMPTS` times in a row (the query would fail the same way).
+fn not_ready(completed_any_task: bool, status: i32, run: Option<&Run>) -> Result<(), Status> {
+    let open = status == WorkflowExecutionStatus::Running as i32;
+    if !open && !completed_any_task {
+        return Err(failed_precondition(
+            "the workflow closed before any workflow task completed: no worker can answer a query",
+        ));
+    }
+    let task = run.and_then(Run::wft);
+    if open && !completed_any_task && task.is_none() {
+        return Err(failed_precondition(
+            "the workflow's first workflow task is not scheduled yet (a start delay): no worker \
+             can answer a query before it",
+        ));
+    }
+    if task.is_some_and(|t| t.attempt >= FAILING_TASK_ATTEMPTS) {
+        return Err(failed_precondition(
+            "Unable to query workflow due to Workflow Task in failed state: it failed its last \
+             attempts, and a query would fail the same way",
+        ));
+    }
+    Ok(())
+}
+
+/// The workflow task attempt from which queries fail fast (Temporal's is the same).
+const FAILING_TASK_ATTEMPTS: i32 = 3;
+
+/// Forgets a query once its caller stops waiting, answered or not (and when the caller's
+/// future is dropped), so that no query outlives the request that asked it.
+struct Waiting<'a> {
+    core: &'a Core,
+    id: &'a str,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.core.state.lock().queries.drop_query(self.id);
+    }
+}
+
+/// `RespondQueryTaskCompleted`: the worker's answer to a query task.
+pub(crate) async fn respond_completed(
+    core: &Core,
+    req: RespondQueryTaskCompletedRequest,
+) -> Result<RespondQueryTaskCompletedResponse, Status> {
+    core.check_namespace_to_read(&req.namespace)?;
+    let token = QueryToken::decode(&req.task_token, &req.namespace)?;
+    let limits = &core.cfg.limits;
+    validate::payloads(&req.query_result, "query_result", limits.max_payload_bytes)?;
+    let mut failure = req.failure;
+    validate::truncate_causes(&mut failure, limits.max_failure_depth);
+    validate::failure(&failure, "failure", limits.max_payload_bytes)?;
+    let answer = match QueryResultType::try_from(req.completed_type) {
+        Ok(QueryResultType::Answered) => Answer::Answered(req.query_result),
+        Ok(QueryResultType::Failed) => Answer::Failed {
+            message: req.error_message,
+            failure: failure.map(Box::new),
+        },
+        _ => {
+            return Err(invalid(
+                "completed_type must be QUERY_RESULT_TYPE_ANSWERED or QUERY_RESULT_TYPE_FAILED",
+            ));
+        }
+    };
+    if core.state.lock().queries.answer(&token.query_id, answer) {
+        Ok(RespondQueryTaskCompletedResponse::default())
+    } else {
+        Err(not_found(
+            "query task not found: it was answered already, or its caller stopped waiting",
+        ))
+    }
+}

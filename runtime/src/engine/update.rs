@@ -1,0 +1,292 @@
+//! `UpdateWorkflowExecution` and `PollWorkflowExecutionUpdate`.
+//!
+//! An update to an open run is admitted, deduplicated by its update id within the run, and
+//! sent to a worker in the `messages` of the next workflow task that starts (one is scheduled
+//! if none is due). The worker answers in its completion's messages: an acceptance (written as
+//! `WorkflowExecutionUpdateAccepted`), a rejection (nothing written), then a response (written as
+//! `WorkflowExecutionUpdateCompleted`); see [`super::protocol`]. A caller waits for the stage it
+//! asks for (Accepted or Completed), at most the long-poll timeout, after which it is answered
+//! with the stage reached (as Temporal's frontend does) and polls again. Every stage it is told
+//! of is durable first. An update to a closed run is refused with `NotFound`, and one in flight
+//! when its run closes is answered (see [`super::updates`]).
+
+use super::clock::now_ms;
+use super::core::Core;
+use super::effects::Effects;
+use super::protocol::accepted_in_history;
+use super::rpc_error::{
+    clip, failed_precondition, invalid, not_found, unavailable, workflow_completed,
+};
+use super::run::Run;
+use super::updates::Progress;
+use super::validate;
+use crate::proto::EventAttributes;
+use crate::proto::common::WorkflowExecution;
+use crate::proto::enums::UpdateWorkflowExecutionLifecycleStage as LifecycleStage;
+use crate::proto::failure::Failure;
+use crate::proto::history::HistoryEvent;
+use crate::proto::service::{
+    PollWorkflowExecutionUpdateRequest, PollWorkflowExecutionUpdateResponse,
+    UpdateWorkflowExecutionRequest, UpdateWorkflowExecutionResponse,
+};
+use crate::proto::update::{Outcome, UpdateRef, WaitPolicy, outcome};
+use tokio::sync::watch;
+use tonic::Status;
+
+/// The workflow task attempt from which updates fail fast (Temporal's is the same).
+const FAILING_TASK_ATTEMPTS: i32 = 3;
+
+/// What a look at the state found for an update.
+enum Found {
+    /// Tracked in memory: wait on it.
+    Tracked(watch::Receiver<Progress>),
+    /// Completed: its outcome, from the history.
+    Completed(Box<Outcome>),
+    /// The run is closed: look in its stored history.
+    Closed,
+}
+
+/// `UpdateWorkflowExecution`.
+pub(crate) async fn update(
+    core: &Core,
+    req: UpdateWorkflowExecutionRequest,
+) -> Result<UpdateWorkflowExecutionResponse, Status> {
+    core.check_namespace(&req.namespace)?;
+    let exec = validate::execution(&req.workflow_execution)?;
+    let wanted = stage(&req.wait_policy, LifecycleStage::Accepted)?;
+    let Some(request) = req.request else {
+        return Err(invalid("request is not set"));
+    };
+    let update_id = request
+        .meta
+        .as_ref()
+        .map_or("", |m| m.update_id.as_str())
+        .to_string();
+    validate::required(&update_id, "request.meta.update_id")?;
+    let input = request.input.as_ref();
+    validate::required(input.map_or("", |i| i.name.as_str()), "request.input.name")?;
+    validate::payloads(
+        &input.and_then(|i| i.args.clone()),
+        "request.input.args",
+        core.cfg.limits.max_payload_bytes,
+    )?;
+    let (run_id, found, seq) = {
+        let mut st = core.state.lock();
+        let run_id = st.resolve(&req.namespace, &exec)?;
+        st.check_intact(&run_id)?;
+        if !req.first_execution_run_id.is_empty() && req.first_execution_run_id != run_id {
+            // dacapo runs have no chains (no continue-as-new): the first run is the run.
+            return Err(super::rpc_error::workflow_not_found(
+                &exec.workflow_id,
+                &req.first_execution_run_id,
+            ));
+        }
+        let Some(run) = st.runs.get(&run_id) else {
+            return Err(workflow_completed());
+        };
+        if run
+            .wft()
+            .is_some_and(|t| t.attempt >= FAILING_TASK_ATTEMPTS)
+        {
+            return Err(failed_precondition(
+                "Unable to perform workflow execution update due to Workflow Task in failed \
+                 state: it failed its last attempts, and the update would fail the same way",
+            ));
+        }
+        let mut seq = 0;
+        let found = match look(&mut st, &run_id, &update_id) {
+            Some(found) => found,
+            None => {
+                let limits = &core.cfg.limits;
+                let (in_flight, all) = st.updates.count(&run_id);
+                if in_flight >= limits.max_in_flight_updates {
+                    return Err(Status::resource_exhausted(format!(
+                        "workflow \"{}\" has {in_flight} updates in flight, the limit \
+                         (Limits::max_in_flight_updates); retry once some completed",
+                        clip(&exec.workflow_id)
+                    )));
+                }
+                if all >= limits.max_updates_per_run {
+                    return Err(Status::resource_exhausted(format!(
+                        "workflow \"{}\" has had {all} updates, the limit \
+                         (Limits::max_updates_per_run)",
+                        clip(&exec.workflow_id)
+                    )));
+                }
+                let rx = st.updates.admit(&run_id, request);
+                if let Some(run) = st.runs.get_mut(&run_id) {
+                    let mut fx = Effects::default();
+                    fx.touch(&run_id);
+                    run.ensure_workflow_task(&mut fx, now_ms());
+                    seq = core.finish(&mut st, fx);
+                }
+                Found::Tracked(rx)
+            }
+        };
+        (run_id, found, seq)
+    };
+    core.committed(seq).await?;
+    let progress = settle(core, &run_id, &update_id, found, wanted).await?;
+    Ok(UpdateWorkflowExecutionResponse {
+        update_ref: Some(update_ref(&exec.workflow_id, &run_id, &update_id)),
+        outcome: progress.outcome,
+        stage: progress.stage as i32,
+        link: None,
+    })
+}
+
+/// `PollWorkflowExecutionUpdate`: waits for an update's stage, or gives its outcome.
+pub(crate) async fn poll(
+    core: &Core,
+    req: PollWorkflowExecutionUpdateRequest,
+) -> Result<PollWorkflowExecutionUpdateResponse, Status> {
+    core.check_namespace_to_read(&req.namespace)?;
+    let Some(update_ref_in) = req.update_ref else {
+        return Err(invalid("update_ref is not set"));
+    };
+    let exec = validate::execution(&update_ref_in.workflow_execution)?;
+    let update_id = update_ref_in.update_id;
+    validate::required(&update_id, "update_ref.update_id")?;
+    let wanted = stage(&req.wait_policy, LifecycleStage::Completed)?;
+    let (run_id, found) = {
+        let mut st = core.state.lock();
+        let run_id = st.resolve(&req.namespace, &exec)?;
+        st.check_intact(&run_id)?;
+        let found = if st.runs.contains_key(&run_id) {
+            look(&mut st, &run_id, &update_id).ok_or_else(|| update_not_found(&update_id))?
+        } else {
+            Found::Closed
+        };
+        (run_id, found)
+    };
+    let progress = settle(core, &run_id, &update_id, found, wanted).await?;
+    Ok(PollWorkflowExecutionUpdateResponse {
+        outcome: progress.outcome,
+        stage: progress.stage as i32,
+        update_ref: Some(update_ref(&exec.workflow_id, &run_id, &update_id)),
+    })
+}
+
+/// Finds update `update_id` of the open run `run_id`: tracked in memory, completed in its
+/// history, or accepted in its history before a restart (then tracked from now on). `None` when
+/// the run has no such update.
+fn look(st: &mut super::state::State, run_id: &str, update_id: &str) -> Option<Found> {
+    if let Some(rx) = st.updates.find(run_id, update_id) {
+        return Some(Found::Tracked(rx));
+    }
+    let run = st.runs.get(run_id)?;
+    if let Some(outcome) = completed_in(decoded(run), update_id) {
+        return Some(Found::Completed(Box::new(outcome)));
+    }
+    let accepted = accepted_in_history(run, update_id)?;
+    st.updates
+        .accepted(run_id, update_id, accepted, st.seq_of(run_id));
+    st.updates.find(run_id, update_id).map(Found::Tracked)
+}
+
+fn decoded(run: &Run) -> impl Iterator<Item = HistoryEvent> + '_ {
+    run.events.iter().filter_map(|e| e.decode().ok())
+}
+
+/// The outcome of update `update_id` in a history, when it completed there.
+fn completed_in(events: impl Iterator<Item = HistoryEvent>, update_id: &str) -> Option<Outcome> {
+    events.into_iter().find_map(|e| match e.attributes? {
+        EventAttributes::WorkflowExecutionUpdateCompletedEventAttributes(a)
+            if a.meta.as_ref().is_some_and(|m| m.update_id == update_id) =>
+        {
+            a.outcome
+        }
+        _ => None,
+    })
+}
+
+/// Waits for what `found` says, up to `wanted`, and answers once what it reports is durable.
+async fn settle(
+    core: &Core,
+    run_id: &str,
+    update_id: &str,
+    found: Found,
+    wanted: LifecycleStage,
+) -> Result<Progress, Status> {
+    let completed = |outcome| Progress {
+        stage: LifecycleStage::Completed,
+        outcome: Some(outcome),
+        error: None,
+        seq: 0,
+    };
+    match found {
+        Found::Completed(outcome) => Ok(completed(*outcome)),
+        Found::Closed => {
+            let events =
+                super::history::read_store(core, run_id, 1, usize::MAX, usize::MAX).await?;
+            if let Some(outcome) = completed_in(events.iter().cloned(), update_id) {
+                return Ok(completed(outcome));
+            }
+            let accepted = events.iter().any(|e| {
+                matches!(&e.attributes, Some(EventAttributes::WorkflowExecutionUpdateAcceptedEventAttributes(a)) if a.protocol_instance_id == update_id)
+            });
+            if accepted {
+                // Accepted, and the run closed before the update completed.
+                return Ok(completed(Outcome {
+                    value: Some(outcome::Value::Failure(Failure {
+                        message: "Workflow Update failed because the Workflow completed before \
+                                  the Update completed."
+                            .to_string(),
+                        ..Default::default()
+                    })),
+                }));
+            }
+            Err(update_not_found(update_id))
+        }
+        Found::Tracked(mut rx) => {
+            let reached = |p: &Progress| p.stage >= wanted || p.error.is_some();
+            let timeout = core.cfg.long_poll_timeout;
+            let waited = match tokio::time::timeout(timeout, rx.wait_for(reached)).await {
+                Ok(Ok(p)) => Some(p.clone()),
+                Ok(Err(_)) => {
+                    return Err(unavailable(
+                        "the engine stopped before the update was answered",
+                    ));
+                }
+                Err(_) => None,
+            };
+            // Not there yet: answer with the stage reached, as Temporal does.
+            let progress = waited.unwrap_or_else(|| rx.borrow().clone());
+            if let Some((code, message)) = progress.error {
+                return Err(Status::new(code, message));
+            }
+            core.committed(progress.seq).await?;
+            Ok(progress)
+        }
+    }
+}
+
+/// The stage a wait policy asks for; `default` when it names none.
+fn stage(policy: &Option<WaitPolicy>, default: LifecycleStage) -> Result<LifecycleStage, Status> {
+    let raw = policy.as_ref().map_or(0, |p| p.lifecycle_stage);
+    match LifecycleStage::try_from(raw) {
+        Ok(LifecycleStage::Unspecified) => Ok(default),
+        Ok(LifecycleStage::Admitted) => Err(invalid(
+            "wait_policy.lifecycle_stage ADMITTED is not supported (as on Temporal): wait for \
+             ACCEPTED or COMPLETED",
+        )),
+        Ok(stage) => Ok(stage),
+        Err(_) => Err(invalid(format!(
+            "wait_policy.lifecycle_stage {raw} is not an UpdateWorkflowExecutionLifecycleStage"
+        ))),
+    }
+}
+
+fn update_ref(workflow_id: &str, run_id: &str, update_id: &str) -> UpdateRef {
+    UpdateRef {
+        workflow_execution: Some(WorkflowExecution {
+            workflow_id: workflow_id.to_string(),
+            run_id: run_id.to_string(),
+        }),
+        update_id: update_id.to_string(),
+    }
+}
+
+fn update_not_found(update_id: &str) -> Status {
+    not_found(format!("update \"{}\" not found", clip(update_id)))
+}

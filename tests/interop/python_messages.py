@@ -1,0 +1,84 @@
+"""A Python workflow with a signal, a query and an update handler (with a validator), run by
+Temporal's Python SDK as the worker and driven by its client, against the server at argv[1].
+Prints one JSON line: what each call answered and the history's event types."""
+
+import asyncio
+import json
+import sys
+import uuid
+
+from temporalio import workflow
+from temporalio.client import Client, WorkflowUpdateStage
+from temporalio.worker import Worker
+
+
+@workflow.defn
+class Order:
+    def __init__(self) -> None:
+        self.status = "pending"
+        self.items: list[str] = []
+        self.done = False
+
+    @workflow.run
+    async def run(self) -> str:
+        await workflow.wait_condition(lambda: self.done)
+        return f"{self.status}:{len(self.items)}"
+
+    @workflow.signal
+    def add(self, item: str) -> None:
+        self.items.append(item)
+
+    @workflow.query
+    def get_status(self) -> str:
+        return f"{self.status}/{len(self.items)}"
+
+    @workflow.update
+    async def set_status(self, status: str) -> str:
+        self.status = status
+        return f"now {status}"
+
+    @set_status.validator
+    def check(self, status: str) -> None:
+        if not status:
+            raise ValueError("empty status")
+
+    @workflow.update
+    def finish(self) -> str:
+        self.done = True
+        return "finishing"
+
+
+async def main(address: str) -> None:
+    client = await Client.connect(address)
+    queue = "py-messages-" + uuid.uuid4().hex[:8]
+    seen: dict = {}
+    async with Worker(client, task_queue=queue, workflows=[Order]):
+        handle = await client.start_workflow(Order.run, id="py-order-" + queue, task_queue=queue)
+        await handle.signal(Order.add, "apple")
+        seen["query"] = await handle.query(Order.get_status)
+        seen["update"] = await handle.execute_update(Order.set_status, "paid")
+        try:
+            await handle.execute_update(Order.set_status, "")
+            seen["rejected"] = "not rejected"
+        except Exception as e:  # the validator's failure, as the cause
+            seen["rejected"] = getattr(getattr(e, "cause", None), "message", repr(e))
+        started = await handle.start_update(
+            Order.set_status, "shipped", wait_for_stage=WorkflowUpdateStage.ACCEPTED
+        )
+        seen["started_update"] = await started.result()
+        seen["query_after"] = await handle.query(Order.get_status)
+        seen["finish"] = await handle.execute_update(Order.finish)
+        seen["result"] = await handle.result()
+        seen["query_closed"] = await handle.query(Order.get_status)
+        try:
+            await handle.execute_update(Order.set_status, "late")
+            seen["update_closed"] = "accepted"
+        except Exception as e:
+            seen["update_closed"] = str(e)
+        history = await handle.fetch_history()
+        seen["events"] = [e.event_type for e in history.events]
+    print(json.dumps(seen))
+
+
+if __name__ == "__main__":
+    asyncio.run(asyncio.wait_for(main(sys.argv[1]), 120))
