@@ -1,6 +1,7 @@
 //! `dacapo`: the engine as a server, and a command line for workflows named and flagged like
 //! `temporal workflow ...`, so habits carry over.
 
+mod messages;
 mod server;
 mod workflow;
 

@@ -1,6 +1,7 @@
 //! `dacapo workflow ...`: the client commands.
 
 use crate::Output;
+use crate::messages::{self, Message, RejectCondition, UpdateCommand};
 use clap::{Args, Subcommand};
 use dacapo::client::{PendingActivity, WorkflowDescription, WorkflowSummary};
 use dacapo::proto::history::history_event::Attributes as A;
@@ -41,7 +42,7 @@ pub(crate) struct Conn {
     tls_server_name: Option<String>,
     /// How to print the result.
     #[arg(short = 'o', long, global = true, value_enum, default_value_t = Output::Text)]
-    output: Output,
+    pub(crate) output: Output,
 }
 
 /// Identifies a run.
@@ -49,14 +50,14 @@ pub(crate) struct Conn {
 pub(crate) struct Target {
     /// The workflow id.
     #[arg(short = 'w', long)]
-    workflow_id: String,
+    pub(crate) workflow_id: String,
     /// The run id (default: the current run).
     #[arg(short = 'r', long)]
     run_id: Option<String>,
 }
 
 impl Target {
-    fn run(&self) -> Option<&str> {
+    pub(crate) fn run(&self) -> Option<&str> {
         self.run_id.as_deref().filter(|r| !r.is_empty())
     }
 }
@@ -103,19 +104,30 @@ pub(crate) enum WorkflowCommand {
         #[command(flatten)]
         conn: Conn,
     },
-    /// Send a signal.
+    /// Send a signal (`--name` is the signal's name).
     Signal {
         #[command(flatten)]
         target: Target,
-        /// The signal name.
-        #[arg(long)]
-        name: String,
-        /// An argument as JSON; repeat for several.
-        #[arg(short = 'i', long)]
-        input: Vec<String>,
+        #[command(flatten)]
+        message: Message,
         #[command(flatten)]
         conn: Conn,
     },
+    /// Ask a query (`--name` is the query's name) and print the answer; nothing is recorded.
+    Query {
+        #[command(flatten)]
+        target: Target,
+        #[command(flatten)]
+        message: Message,
+        /// Refuse the query by the run's status instead of answering it.
+        #[arg(long, value_enum)]
+        reject_condition: Option<RejectCondition>,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Send an update, wait for it, or look at one.
+    #[command(subcommand)]
+    Update(UpdateCommand),
     /// Show status, type, task queue, times and pending activities.
     Describe {
         #[command(flatten)]
@@ -147,7 +159,7 @@ pub(crate) enum WorkflowCommand {
     },
 }
 
-async fn client(conn: &Conn) -> Result<Client, String> {
+pub(crate) async fn client(conn: &Conn) -> Result<Client, String> {
     let url = if conn.address.contains("://") {
         conn.address.clone()
     } else {
@@ -167,18 +179,7 @@ async fn client(conn: &Conn) -> Result<Client, String> {
     Ok(Client::new(service).with_namespace(&conn.namespace))
 }
 
-fn payloads(inputs: &[String]) -> Result<Vec<dacapo::proto::common::Payload>, String> {
-    inputs
-        .iter()
-        .map(|text| {
-            let value: serde_json::Value = serde_json::from_str(text)
-                .map_err(|e| format!("--input {text:?} is not JSON: {e}"))?;
-            dacapo::payload::encode(&value).map_err(|e| e.to_string())
-        })
-        .collect()
-}
-
-fn print_json(value: &serde_json::Value) {
+pub(crate) fn print_json(value: &serde_json::Value) {
     println!(
         "{}",
         serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
@@ -205,7 +206,11 @@ pub(crate) async fn run(cmd: WorkflowCommand) -> Result<(), String> {
             let mut options = StartOptions::new(&id, &task_queue);
             options.run_timeout = run_timeout;
             let run_id = client
-                .start_workflow_by_name(&workflow_type, payloads(&input)?, &options)
+                .start_workflow_by_name(
+                    &workflow_type,
+                    messages::json_payloads(input.into_iter().map(|t| ("--input", t)))?,
+                    &options,
+                )
                 .await
                 .map_err(|e| e.to_string())?;
             match conn.output {
@@ -259,13 +264,13 @@ pub(crate) async fn run(cmd: WorkflowCommand) -> Result<(), String> {
         }
         WorkflowCommand::Signal {
             target,
-            name,
-            input,
+            message,
             conn,
         } => {
             let client = client(&conn).await?;
+            let name = &message.name;
             client
-                .signal_workflow_raw(&target.workflow_id, target.run(), &name, payloads(&input)?)
+                .signal_workflow_raw(&target.workflow_id, target.run(), name, message.payloads()?)
                 .await
                 .map_err(|e| e.to_string())?;
             match conn.output {
@@ -275,6 +280,13 @@ pub(crate) async fn run(cmd: WorkflowCommand) -> Result<(), String> {
                 ),
             }
         }
+        WorkflowCommand::Query {
+            target,
+            message,
+            reject_condition,
+            conn,
+        } => return messages::query(target, message, reject_condition, conn).await,
+        WorkflowCommand::Update(cmd) => return messages::update(cmd).await,
         WorkflowCommand::Describe { target, conn } => {
             let client = client(&conn).await?;
             let d = client

@@ -1,4 +1,4 @@
-//! The client: start, cancel, terminate, signal, describe workflows and wait for their results,
+//! The client: start, cancel, terminate, signal, query, update and describe workflows and wait for their results,
 //! through any WorkflowService (the embedded engine or a remote server).
 
 use crate::definition::WorkflowDefinition;
@@ -20,6 +20,10 @@ use crate::proto::taskqueue::TaskQueue;
 use crate::proto::{duration_to_proto, time_from_proto};
 use std::marker::PhantomData;
 use std::time::{Duration, SystemTime};
+
+mod messages;
+
+pub use messages::{QueryReject, UpdateHandle, UpdateStage, UpdateStatus};
 
 /// What went wrong with a client call, or how a workflow ended when it did not complete.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -66,6 +70,32 @@ pub enum ClientError {
     TimedOut {
         /// The workflow id.
         workflow_id: String,
+    },
+    /// The workflow's query handler failed, the workflow has no handler of that name, or the
+    /// arguments did not decode into the handler's type.
+    #[error("query `{name}` failed: {message}")]
+    QueryFailed {
+        /// The query's name.
+        name: String,
+        /// What the worker said.
+        message: String,
+    },
+    /// The query was refused by the run's status, as the query's reject condition asked.
+    #[error("query `{name}` was rejected: the workflow is {status}")]
+    QueryRejected {
+        /// The query's name.
+        name: String,
+        /// The run's status.
+        status: WorkflowStatus,
+    },
+    /// The workflow's validator rejected the update, its handler failed, or the run closed
+    /// before the handler finished.
+    #[error("update `{name}` failed: {message}")]
+    UpdateFailed {
+        /// The update's name.
+        name: String,
+        /// The rejection's or the failure's text.
+        message: String,
     },
     /// A value did not encode or decode.
     #[error(transparent)]
@@ -445,7 +475,7 @@ impl Client {
         signal: Signal<S>,
         value: S,
     ) -> Result<(), ClientError> {
-        let input = vec![payload::encode(&value)?];
+        let input = payload::encode_args(&value)?;
         self.signal_workflow_raw(workflow_id, run_id, signal.name(), input)
             .await
     }
@@ -481,7 +511,7 @@ impl Client {
             identity: self.identity.clone(),
             request_id: uuid::Uuid::new_v4().to_string(),
             signal_name: signal.name().to_string(),
-            signal_input: payload::to_payloads(vec![payload::encode(&value)?]),
+            signal_input: payload::to_payloads(payload::encode_args(&value)?),
             ..Default::default()
         };
         let run_id = self

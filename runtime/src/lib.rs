@@ -77,8 +77,8 @@ mod test_support;
 
 pub use activity::{ActivityContext, ActivityInfo, ActivityOptions, Cancellation, RetryPolicy};
 pub use client::{
-    Client, ClientError, PendingActivity, StartOptions, WorkflowDescription, WorkflowHandle,
-    WorkflowStatus, WorkflowSummary,
+    Client, ClientError, PendingActivity, QueryReject, StartOptions, UpdateHandle, UpdateStage,
+    UpdateStatus, WorkflowDescription, WorkflowHandle, WorkflowStatus, WorkflowSummary,
 };
 pub use dacapo_macros::{activity, select, workflow};
 pub use definition::{ActivityDefinition, BoxFuture, WorkflowDefinition};
@@ -86,15 +86,15 @@ pub use embedded::{Embedded, EmbeddedError};
 pub use error::{
     ActivityError, ActivityFailed, ApplicationFailure, Cancelled, WorkflowError, WorkflowResult,
 };
-pub use message::Signal;
+pub use message::{Query, Signal, Update};
 pub use worker::Worker;
 pub use workflow::{SignalChannel, WorkflowContext, WorkflowInfo};
 
 /// Everything a workflow or activity module needs: `use dacapo::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        ActivityContext, ActivityError, ActivityOptions, Cancellation, RetryPolicy, Signal,
-        WorkflowContext, WorkflowError, WorkflowResult, activity, on_cancel, workflow,
+        ActivityContext, ActivityError, ActivityOptions, Cancellation, Query, RetryPolicy, Signal,
+        Update, WorkflowContext, WorkflowError, WorkflowResult, activity, on_cancel, workflow,
     };
 }
 

@@ -29,44 +29,93 @@ pub struct Signal<T> {
     _value: PhantomData<fn() -> T>,
 }
 
-impl<T> Signal<T> {
-    /// A signal named `name` (the name on the wire) carrying values of type `T`.
-    pub const fn new(name: &'static str) -> Self {
-        Self {
-            name,
-            _value: PhantomData,
+/// A query: a question with an argument of type `A` and an answer of type `R`, answered by a
+/// handler the workflow registers with `WorkflowContext::on_query` from the workflow's state.
+/// Nothing about a query is written to the history.
+///
+/// `A` is `()` for a query without an argument: it then travels as no payload at all, as a
+/// query without parameters does in every Temporal SDK.
+///
+/// ```
+/// use dacapo::Query;
+///
+/// pub const STATUS: Query<(), String> = Query::new("status");
+/// assert_eq!(STATUS.name(), "status");
+/// ```
+pub struct Query<A, R> {
+    name: &'static str,
+    _value: PhantomData<fn(A) -> R>,
+}
+
+/// An update: a request with an argument of type `A` that the workflow's handler (registered
+/// with `WorkflowContext::on_update`) may validate, then accept and run, answering with a
+/// result of type `R`. An accepted update is written to the history
+/// (`WorkflowExecutionUpdateAccepted`, then `WorkflowExecutionUpdateCompleted`); one its
+/// validator rejects is not.
+///
+/// `A` is `()` for an update without an argument (no payload on the wire).
+///
+/// ```
+/// use dacapo::Update;
+///
+/// pub const SET_LIMIT: Update<u32, u32> = Update::new("set_limit");
+/// assert_eq!(SET_LIMIT.name(), "set_limit");
+/// ```
+pub struct Update<A, R> {
+    name: &'static str,
+    _value: PhantomData<fn(A) -> R>,
+}
+
+/// The constructor, the name, and the `Clone`, `Copy` and `Debug` impls every message constant
+/// has. Derives would require the value types to be `Clone` and `Debug`; a message is only a
+/// name.
+macro_rules! message_constant {
+    ($kind:ident <$($param:ident),+>, $what:literal) => {
+        impl<$($param),+> $kind<$($param),+> {
+            #[doc = concat!("A ", $what, " named `name` (the name on the wire).")]
+            pub const fn new(name: &'static str) -> Self {
+                Self {
+                    name,
+                    _value: PhantomData,
+                }
+            }
+
+            /// The name on the wire.
+            pub const fn name(&self) -> &'static str {
+                self.name
+            }
         }
-    }
 
-    /// The name on the wire.
-    pub const fn name(&self) -> &'static str {
-        self.name
-    }
+        impl<$($param),+> Clone for $kind<$($param),+> {
+            fn clone(&self) -> Self {
+                *self
+            }
+        }
+
+        impl<$($param),+> Copy for $kind<$($param),+> {}
+
+        impl<$($param),+> std::fmt::Debug for $kind<$($param),+> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                let mut d = f.debug_struct(stringify!($kind));
+                d.field("name", &self.name);
+                $(d.field(stringify!($param), &std::any::type_name::<$param>());)+
+                d.finish()
+            }
+        }
+    };
 }
 
-// Derives would require `T: Clone` and `T: Debug`; a signal is only a name.
-impl<T> Clone for Signal<T> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-
-impl<T> Copy for Signal<T> {}
-
-impl<T> std::fmt::Debug for Signal<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Signal")
-            .field("name", &self.name)
-            .field("type", &std::any::type_name::<T>())
-            .finish()
-    }
-}
+message_constant!(Signal<T>, "signal");
+message_constant!(Query<A, R>, "query");
+message_constant!(Update<A, R>, "update");
 
 #[cfg(test)]
 mod tests {
-    use super::Signal;
+    use super::{Query, Signal, Update};
 
     const PING: Signal<u32> = Signal::new("ping");
+    const ASK: Query<(), String> = Query::new("ask");
+    const SET: Update<u8, bool> = Update::new("set");
 
     #[test]
     fn a_signal_is_its_name_and_copies_freely() {
@@ -75,5 +124,17 @@ mod tests {
         assert_eq!(PING.name(), "ping");
         let shown = format!("{PING:?}");
         assert!(shown.contains("ping") && shown.contains("u32"), "{shown}");
+    }
+
+    #[test]
+    fn queries_and_updates_show_their_name_and_both_types() {
+        let (ask, set) = (ASK, SET);
+        assert_eq!((ask.name(), set.name()), ("ask", "set"));
+        let shown = format!("{ASK:?} {SET:?}");
+        for part in [
+            "Query", "ask", "()", "String", "Update", "set", "u8", "bool",
+        ] {
+            assert!(shown.contains(part), "{part} in {shown}");
+        }
     }
 }

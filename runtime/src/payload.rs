@@ -75,6 +75,19 @@ pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<RawPayload, PayloadErr
     })
 }
 
+/// Encodes a message's value (a signal's, or a query's or an update's argument) as the payload
+/// list the wire carries: one payload, or none for `()`, as a handler without parameters
+/// expects in every Temporal SDK. [`decode`] reads a missing payload as `()` again.
+///
+/// # Errors
+/// As [`encode`].
+pub fn encode_args<T: Serialize + 'static>(value: &T) -> Result<Vec<RawPayload>, PayloadError> {
+    if std::any::TypeId::of::<T>() == std::any::TypeId::of::<()>() {
+        return Ok(Vec::new());
+    }
+    Ok(vec![encode(value)?])
+}
+
 /// Decodes the payload at `index` of a list into `T`. A missing payload decodes as JSON `null`,
 /// so `()` and `Option<T>` accept an absent value.
 ///
