@@ -4,7 +4,10 @@
 
 use dacapo::Client;
 use dacapo::remote::{ConnectOptions, connect};
-use dacapo_tests::procs::{Proc, binaries, free_port, run, spawn, tool, wait_for_port};
+use dacapo_tests::dev_server::shared_dev_server;
+use dacapo_tests::procs::{
+    Proc, binaries, free_port, python_worker, run, spawn, start_dacapo_server, tool, wait_for_port,
+};
 use dacapo_tests::{event_types, seed_history, wait_for_event};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -33,21 +36,11 @@ impl Stack {
     fn start(api_key: Option<&str>) -> Self {
         let bin = binaries();
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let port_text = port.to_string();
-        let mut args = vec![
-            "server",
-            "--in-memory",
-            "--ip",
-            "127.0.0.1",
-            "--port",
-            &port_text,
-        ];
-        if let Some(key) = api_key {
-            args.extend(["--api-key", key]);
-        }
-        let server = spawn(dir.path(), "server", &bin.join("dacapo"), &args);
-        wait_for_port(port, &server);
+        let extra = match api_key {
+            Some(key) => vec!["--api-key", key],
+            None => vec![],
+        };
+        let (server, port) = start_dacapo_server(dir.path(), &extra);
         let url = format!("http://127.0.0.1:{port}");
         let mut wargs = vec!["--address", url.as_str()];
         if let Some(key) = api_key {
@@ -353,20 +346,8 @@ async fn the_seed_programs_as_three_processes_reproduce_the_seed_history() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_python_worker_answers_signals_queries_and_updates_on_dacapo_server() {
-    let bin = binaries();
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let port_text = port.to_string();
-    let args = [
-        "server",
-        "--in-memory",
-        "--ip",
-        "127.0.0.1",
-        "--port",
-        &port_text,
-    ];
-    let server = spawn(dir.path(), "server", &bin.join("dacapo"), &args);
-    wait_for_port(port, &server);
+    let (_server, port) = start_dacapo_server(dir.path(), &[]);
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("interop/python_messages.py");
     let address = format!("127.0.0.1:{port}");
     let out = run(
@@ -408,4 +389,155 @@ async fn a_python_worker_answers_signals_queries_and_updates_on_dacapo_server() 
         .collect();
     // 26 signaled, 41 update accepted, 43 update completed, 2 workflow completed.
     assert_eq!(messages, [26, 41, 43, 41, 43, 41, 43, 2], "{seen}");
+}
+
+/// Runs the `dacapo` CLI against `address` with `words` (split at spaces); returns whether it
+/// succeeded and its stdout and stderr together.
+fn dacapo_cli(address: &str, words: &str) -> (bool, String) {
+    let url = format!("http://{address}");
+    let mut all: Vec<&str> = words.split_whitespace().collect();
+    all.extend(["--address", url.as_str()]);
+    let out = run(&binaries().join("dacapo"), &all, Duration::from_secs(60));
+    let text = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text.into_owned())
+}
+
+/// `dacapo_cli`, which must succeed, with `-o json`: its output as JSON.
+fn dacapo_json(address: &str, words: &str) -> serde_json::Value {
+    let (ok, out) = dacapo_cli(address, &format!("{words} -o json"));
+    assert!(ok, "dacapo {words} failed:\n{out}");
+    json(&out)
+}
+
+/// Whether the `dacapo` command failed, and said `said` when it did.
+fn dacapo_fails(address: &str, words: &str, said: &str) -> serde_json::Value {
+    let (ok, out) = dacapo_cli(address, words);
+    serde_json::json!({"ok": ok, "said": out.contains(said)})
+}
+
+/// What driving the Python `Order` workflow with the `dacapo` CLI, the `temporal` CLI and the
+/// Rust client saw, in a form both servers must agree on.
+async fn drive_python_order(address: &str, queue: &str) -> serde_json::Value {
+    let w = format!("order-{queue}");
+    dacapo_json(
+        address,
+        &format!("workflow start --type Order -t {queue} -w {w}"),
+    );
+    dacapo_json(
+        address,
+        &format!(r#"workflow signal -w {w} --name add -i "apple""#),
+    );
+    let update = format!("workflow update execute -w {w}");
+    let query = format!("workflow query -w {w} --name get_status");
+    let mut seen = serde_json::Map::new();
+    let mut note = |k: &str, v: serde_json::Value| seen.insert(k.to_string(), v);
+    note("query", dacapo_json(address, &query));
+    let paid = dacapo_json(address, &format!(r#"{update} --name set_status -i "paid""#));
+    note("update", paid["result"].clone());
+    let empty = format!(r#"{update} --type set_status -i """#);
+    note("rejected", dacapo_fails(address, &empty, "empty status"));
+    let start = format!(
+        r#"workflow update start -w {w} --name set_status -i "shipped" --update-id ship-1 --wait-for-stage accepted"#
+    );
+    note("started", dacapo_json(address, &start));
+    let result = format!("workflow update result -w {w} --update-id ship-1");
+    note("update_result", dacapo_json(address, &result));
+    // The same id again is the same update: answered, not run a second time.
+    let again = format!(r#"{update} --name set_status -i "other" --update-id ship-1"#);
+    note(
+        "same_id_again",
+        dacapo_json(address, &again)["result"].clone(),
+    );
+    let describe = format!("workflow update describe -w {w} --update-id ship-1");
+    note("describe", dacapo_json(address, &describe));
+    // Temporal's CLI, against the same run.
+    let by_temporal = temporal(&[
+        "workflow",
+        "query",
+        "--workflow-id",
+        &w,
+        "--name",
+        "get_status",
+        "--address",
+        address,
+        "-o",
+        "json",
+    ]);
+    note("temporal_query", json(&by_temporal)["queryResult"].clone());
+    // The Rust client, typed: `finish` takes no argument, which travels as no payload.
+    let service = connect(&format!("http://{address}"), ConnectOptions::default())
+        .await
+        .unwrap();
+    let client = Client::new(service);
+    const STATUS: dacapo::Query<(), String> = dacapo::Query::new("get_status");
+    const FINISH: dacapo::Update<(), String> = dacapo::Update::new("finish");
+    const SET_STATUS: dacapo::Update<String, String> = dacapo::Update::new("set_status");
+    let typed_query = client.query_workflow(&w, None, STATUS, ()).await;
+    note(
+        "typed_query",
+        serde_json::json!(typed_query.map_err(|e| e.to_string())),
+    );
+    let unknown = dacapo::Query::<(), String>::new("no_such_query");
+    let unknown = client.query_workflow(&w, None, unknown, ()).await;
+    let failed = matches!(unknown, Err(dacapo::ClientError::QueryFailed { .. }));
+    note("unknown_query", serde_json::json!(failed));
+    let finish = client.update_workflow(&w, None, FINISH, ()).await;
+    note(
+        "finish",
+        serde_json::json!(finish.map_err(|e| e.to_string())),
+    );
+    let result: Result<String, _> = client.result(&w, None).await;
+    note(
+        "result",
+        serde_json::json!(result.map_err(|e| e.to_string())),
+    );
+    note("query_closed", dacapo_json(address, &query));
+    let rejected = format!("{query} --reject-condition not-open");
+    note(
+        "rejected_query",
+        dacapo_fails(address, &rejected, "rejected"),
+    );
+    let late = client
+        .update_workflow(&w, None, SET_STATUS, "late".into())
+        .await;
+    let refused = late
+        .as_ref()
+        .is_err_and(|e| e.is_not_found() && e.to_string().contains("already completed"));
+    note("update_closed", serde_json::json!(refused));
+    serde_json::Value::Object(seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_and_the_rust_client_query_and_update_a_python_workflow_on_both_servers() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, port) = start_dacapo_server(dir.path(), &[]);
+    let on_dacapo = format!("127.0.0.1:{port}");
+    let on_temporal = shared_dev_server().await.address();
+    let mut seen = Vec::new();
+    for (address, queue) in [
+        (&on_dacapo, "py-order-dacapo"),
+        (&on_temporal, "py-order-temporal"),
+    ] {
+        let _worker = python_worker(dir.path(), "python_message_worker", &[address, queue]).await;
+        seen.push(drive_python_order(address, queue).await);
+    }
+    let expected = serde_json::json!({
+        "query": {"queryResult": ["pending/1"]},
+        "update": ["now paid"],
+        "rejected": {"ok": false, "said": true},
+        "started": {"name": "set_status", "updateId": "ship-1", "stage": "accepted"},
+        "update_result": {"updateId": "ship-1", "result": ["now shipped"]},
+        "same_id_again": ["now shipped"],
+        "describe": {"updateId": "ship-1", "stage": "completed", "result": ["now shipped"]},
+        "temporal_query": ["shipped/1"],
+        "typed_query": {"Ok": "shipped/1"},
+        "unknown_query": true,
+        "finish": {"Ok": "finishing"},
+        "result": {"Ok": "shipped:1"},
+        "query_closed": {"queryResult": ["shipped/1"]},
+        "rejected_query": {"ok": false, "said": true},
+        "update_closed": true,
+    });
+    assert_eq!(seen[0], expected, "on dacapo server");
+    assert_eq!(seen[1], expected, "on the Temporal dev server");
 }

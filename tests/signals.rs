@@ -13,9 +13,7 @@ use dacapo::remote::{ConnectOptions, connect};
 use dacapo::worker::WorkerBuilder;
 use dacapo::{Client, ClientError, Embedded, StartOptions, Worker};
 use dacapo_tests::dev_server::shared_dev_server;
-use dacapo_tests::procs::{
-    Proc, binaries, free_port, kill_at_exit, run, spawn, tool, wait_for_port,
-};
+use dacapo_tests::procs::{Proc, kill_at_exit, run, start_dacapo_server, tool};
 use dacapo_tests::{assert_same_lists, event_types, names, wait_for_event, wait_until};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -104,23 +102,11 @@ impl fmt::Display for Backend {
 fn dacapo_server() -> &'static (Proc, u16) {
     static SERVER: OnceLock<(Proc, u16)> = OnceLock::new();
     SERVER.get_or_init(|| {
-        let bin = binaries();
         let dir = tempfile::tempdir()
             .expect("a folder for the server's log")
             .keep();
-        let port = free_port();
-        let port_text = port.to_string();
-        let args = [
-            "server",
-            "--in-memory",
-            "--ip",
-            "127.0.0.1",
-            "--port",
-            &port_text,
-        ];
-        let server = spawn(&dir, "dacapo-server", &bin.join("dacapo"), &args);
+        let (server, port) = start_dacapo_server(&dir, &[]);
         kill_at_exit(&server, &dir);
-        wait_for_port(port, &server);
         (server, port)
     })
 }

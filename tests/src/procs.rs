@@ -116,6 +116,25 @@ pub fn spawn(logs: &Path, name: &str, program: &Path, args: &[&str]) -> Proc {
     }
 }
 
+/// Starts `dacapo server --in-memory` on a free 127.0.0.1 port, with `extra` flags, its log in
+/// `logs`, and waits until it listens; returns it and its port.
+pub fn start_dacapo_server(logs: &Path, extra: &[&str]) -> (Proc, u16) {
+    let port = free_port();
+    let port_text = port.to_string();
+    let mut args = vec![
+        "server",
+        "--in-memory",
+        "--ip",
+        "127.0.0.1",
+        "--port",
+        &port_text,
+    ];
+    args.extend(extra);
+    let server = spawn(logs, "dacapo-server", &binaries().join("dacapo"), &args);
+    wait_for_port(port, &server);
+    (server, port)
+}
+
 /// Waits until something accepts connections on 127.0.0.1:`port`.
 pub fn wait_for_port(port: u16, proc: &Proc) {
     let deadline = Instant::now() + Duration::from_secs(30);
