@@ -43,6 +43,8 @@ fn every_scenario_prints_its_summary() {
         "throughput, dacapo embedded: ",
         "cancel-latency p50, dacapo embedded: ",
         "cold-start, dacapo embedded: ",
+        "signal round trip p50, dacapo embedded: ",
+        "signal round trip p99, dacapo server: ",
     ] {
         let line = stdout.lines().find(|l| l.starts_with(prefix)).unwrap_or("");
         assert!(line.contains("vs temporal)"), "no ratio on {line:?}");

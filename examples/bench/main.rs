@@ -5,8 +5,9 @@
 //! cargo run --release --example bench -- <scenario> [--n N] [--temporal-n N] [--no-temporal]
 //! ```
 //!
-//! Scenarios: `throughput`, `cancel-latency`, `replay`, `idle`, `cold-start`, `all`. Each prints
-//! its details, then one summary line per figure: `name: value unit (ratio vs temporal)`.
+//! Scenarios: `throughput`, `cancel-latency`, `replay`, `idle`, `cold-start`, `messages`, `all`.
+//! Each prints its details, then one summary line per figure: `name: value unit (ratio vs
+//! temporal)`.
 //! See `BENCHMARKS.md` for what each measures and the figures of a reference run.
 
 mod backend;
@@ -56,6 +57,8 @@ enum Scenario {
     Idle,
     /// From process start to the first workflow task handled.
     ColdStart,
+    /// Signal round trip.
+    Messages,
     /// Every scenario above, one after the other.
     All,
     /// Internal: the measured process of `idle`.
@@ -141,6 +144,9 @@ async fn dispatch(args: &Args, dir: &std::path::Path) -> Result<(), String> {
     }
     if all || args.scenario == Scenario::Idle {
         summary.extend(scenarios::idle(dir, args.n).await?);
+    }
+    if all || args.scenario == Scenario::Messages {
+        summary.extend(scenarios::messages(dir, chosen, args.n, args.temporal_n).await?);
     }
     if all || args.scenario == Scenario::ColdStart {
         summary.extend(scenarios::cold_start(dir, chosen, args.n, args.temporal_n).await?);

@@ -2,8 +2,8 @@
 
 use crate::backend::{Backend, Setup, rand_suffix, remove_db};
 use crate::workload::{
-    cancellable, clean_up, heartbeat_until_cancelled, heartbeating, many_steps, noop, step,
-    three_steps, wait_an_hour,
+    PING, cancellable, clean_up, heartbeat_until_cancelled, heartbeating, many_steps, noop, step,
+    three_steps, wait_an_hour, wait_for_ping,
 };
 use dacapo::worker::{WorkerBuilder, WorkerOptions};
 use dacapo::{ClientError, Embedded, StartOptions};
@@ -22,6 +22,15 @@ fn worker_options() -> WorkerOptions {
         activity_pollers: 16,
         max_concurrent_activities: 1_000,
         ..WorkerOptions::default()
+    }
+}
+
+/// The size of a scenario on `backend`: `temporal_n` on the Temporal dev server, `n` on dacapo.
+fn size_on(backend: Backend, n: usize, temporal_n: usize) -> usize {
+    if backend == Backend::Temporal {
+        temporal_n
+    } else {
+        n
     }
 }
 
@@ -90,11 +99,7 @@ pub async fn throughput(
     println!("\n== throughput: workflows of 3 sequential activities, started concurrently");
     let mut rates = Vec::new();
     for &backend in chosen {
-        let count = if backend == Backend::Temporal {
-            temporal_n
-        } else {
-            n
-        };
+        let count = size_on(backend, n, temporal_n);
         let queue = format!("throughput-{}", rand_suffix());
         let setup =
             Setup::start(backend, dir, &queue, register_throughput, worker_options()).await?;
@@ -193,7 +198,7 @@ pub async fn cancel_latency(
         "\n== cancel-latency: cancel call returned -> run closed Canceled (heartbeat every 1 s, \
          heartbeat timeout 2 s, cleanup activity)"
     );
-    let (mut p50s, mut p99s) = (Vec::new(), Vec::new());
+    let mut figures = Vec::new();
     for &backend in chosen {
         let (count, lanes) = match backend {
             // Measured one at a time: nothing else competes for the engine.
@@ -216,30 +221,117 @@ pub async fn cancel_latency(
             .await
             .map_err(|e| format!("{}: {e}", backend.name()))?;
         samples.sort();
-        let (p50, p99, max) = (
-            percentile(&samples, 50.0),
-            percentile(&samples, 99.0),
-            percentile(&samples, 100.0),
-        );
-        println!(
-            "  {:<20} {count:>4} runs ({lanes} at a time): p50 {:>8.2} ms  p99 {:>8.2} ms  max {:>8.2} ms",
-            backend.name(),
-            ms(p50),
-            ms(p99),
-            ms(max)
-        );
-        p50s.push((backend, ms(p50)));
-        p99s.push((backend, ms(p99)));
+        print_latency(backend, &format!("runs ({lanes} at a time)"), &samples);
+        figures.push((backend, samples));
         setup.stop().await;
     }
-    // Each backend's p50 line, then its p99 line.
-    let p50s = summary("cancel-latency p50", "ms", 2, false, &p50s);
-    let p99s = summary("cancel-latency p99", "ms", 2, false, &p99s);
-    Ok(p50s
-        .into_iter()
+    Ok(latency_summary("cancel-latency", &figures))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Messages
+
+fn register_messages(b: WorkerBuilder) -> WorkerBuilder {
+    b.workflow(wait_for_ping)
+}
+
+/// p50 and p99 lines of one figure per backend, each backend's p50 then its p99.
+fn latency_summary(label: &str, figures: &[(Backend, Vec<Duration>)]) -> Vec<String> {
+    let pick = |p: f64| -> Vec<(Backend, f64)> {
+        figures
+            .iter()
+            .map(|(b, samples)| (*b, ms(percentile(samples, p))))
+            .collect()
+    };
+    let p50s = summary(&format!("{label} p50"), "ms", 2, false, &pick(50.0));
+    let p99s = summary(&format!("{label} p99"), "ms", 2, false, &pick(99.0));
+    p50s.into_iter()
         .zip(p99s)
         .flat_map(<[String; 2]>::from)
-        .collect())
+        .collect()
+}
+
+/// Prints one backend's samples (sorted) of a latency figure.
+fn print_latency(backend: Backend, what: &str, samples: &[Duration]) {
+    println!(
+        "  {:<20} {:>4} {what}: p50 {:>8.2} ms  p99 {:>8.2} ms  max {:>8.2} ms",
+        backend.name(),
+        samples.len(),
+        ms(percentile(samples, 50.0)),
+        ms(percentile(samples, 99.0)),
+        ms(percentile(samples, 100.0))
+    );
+}
+
+/// Waits until the run `id` has completed its first workflow task, so that it is waiting.
+async fn first_task_done(client: &dacapo::Client, id: &str) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let events = client
+            .history(id, None)
+            .await
+            .map_err(|e| format!("history of {id}: {e}"))?;
+        if events
+            .iter()
+            .any(|e| e.event_type == dacapo::proto::enums::EventType::WorkflowTaskCompleted as i32)
+        {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!("{id}: no workflow task completed within 60 s"));
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Signal round trip: signal sent -> the waiting workflow reacted -> its result seen, `n` runs
+/// one at a time, each waiting before its signal is sent.
+pub async fn messages(
+    dir: &Path,
+    chosen: &[Backend],
+    n: Option<usize>,
+    temporal_n: Option<usize>,
+) -> Result<Vec<String>, String> {
+    let n = n.unwrap_or(200);
+    let temporal_n = temporal_n.unwrap_or(n);
+    println!("\n== messages: signal round trip (signal sent -> workflow reacted -> result seen)");
+    let mut round_trips = Vec::new();
+    for &backend in chosen {
+        let count = size_on(backend, n, temporal_n);
+        let queue = format!("messages-{}", rand_suffix());
+        let setup = Setup::start(backend, dir, &queue, register_messages, worker_options()).await?;
+        let client = &setup.client;
+        let mut samples = Vec::with_capacity(count);
+        // One more run than measured: the first warms connections and caches up.
+        for i in 0..=count {
+            let id = format!("{queue}-ping-{i}");
+            let handle = client
+                .start_workflow(wait_for_ping, (), StartOptions::new(&id, &queue))
+                .await
+                .map_err(|e| format!("{}: start {id}: {e}", backend.name()))?;
+            first_task_done(client, &id).await?;
+            let sent = Instant::now();
+            handle
+                .signal(PING, i as u64)
+                .await
+                .map_err(|e| format!("{}: signal {id}: {e}", backend.name()))?;
+            let result = handle
+                .result()
+                .await
+                .map_err(|e| format!("{}: result of {id}: {e}", backend.name()))?;
+            if result != i as u64 + 1 {
+                return Err(format!("{id} returned {result}, expected {}", i + 1));
+            }
+            if i > 0 {
+                samples.push(sent.elapsed());
+            }
+        }
+        samples.sort();
+        print_latency(backend, "signal round trips", &samples);
+        round_trips.push((backend, samples));
+        setup.stop().await;
+    }
+    Ok(latency_summary("signal round trip", &round_trips))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -95,3 +95,13 @@ pub async fn wait_an_hour(ctx: WorkflowContext) -> WorkflowResult<()> {
 pub async fn noop(_ctx: WorkflowContext) -> WorkflowResult<()> {
     Ok(())
 }
+
+/// The signal the messages benchmark sends.
+pub const PING: Signal<u64> = Signal::new("ping");
+
+/// The signal round-trip workflow: waits for one `ping` and returns its value plus one.
+#[workflow]
+pub async fn wait_for_ping(ctx: WorkflowContext) -> WorkflowResult<u64> {
+    let mut pings = ctx.signal_channel(PING);
+    Ok(pings.recv().await? + 1)
+}
