@@ -18,8 +18,10 @@ use dacapo::proto::command::{
 use dacapo::proto::common::{ActivityType, Payload, Payloads, WorkflowExecution, WorkflowType};
 use dacapo::proto::enums::CommandType;
 use dacapo::proto::failure::{ApplicationFailureInfo, Failure, failure::FailureInfo};
+use dacapo::proto::query::WorkflowQuery;
 use dacapo::proto::service::*;
 use dacapo::proto::taskqueue::TaskQueue;
+use dacapo::proto::update::{self, UpdateRef, WaitPolicy};
 use dacapo::store::SqliteStore;
 use prost::Message;
 use rand::rngs::StdRng;
@@ -47,6 +49,8 @@ fn seed() -> u64 {
 fn config() -> EngineConfig {
     EngineConfig {
         long_poll_timeout: Duration::from_millis(20),
+        // No worker answers: queries give up at once.
+        query_timeout: Duration::from_millis(20),
         ..EngineConfig::default()
     }
 }
@@ -432,6 +436,68 @@ fn random_request(rng: &mut StdRng, known: &Known) -> (usize, Vec<u8>) {
             ..Default::default()
         }
         .encode_to_vec(),
+        17 => QueryWorkflowRequest {
+            namespace,
+            execution: exec,
+            query: rng.random_range(0..8).ne(&0).then(|| WorkflowQuery {
+                query_type: text(rng),
+                query_args: maybe_payloads(rng),
+                header: None,
+            }),
+            query_reject_condition: number(rng) as i32,
+        }
+        .encode_to_vec(),
+        18 => UpdateWorkflowExecutionRequest {
+            namespace,
+            workflow_execution: exec,
+            first_execution_run_id: if rng.random() {
+                String::new()
+            } else {
+                text(rng)
+            },
+            wait_policy: Some(WaitPolicy {
+                lifecycle_stage: number(rng) as i32,
+            }),
+            request: rng.random_range(0..8).ne(&0).then(|| update::Request {
+                meta: Some(update::Meta {
+                    update_id: text(rng),
+                    identity: text(rng),
+                }),
+                input: Some(update::Input {
+                    header: None,
+                    name: text(rng),
+                    args: maybe_payloads(rng),
+                }),
+                ..Default::default()
+            }),
+        }
+        .encode_to_vec(),
+        19 => PollWorkflowExecutionUpdateRequest {
+            namespace,
+            update_ref: rng.random_range(0..8).ne(&0).then(|| UpdateRef {
+                workflow_execution: exec,
+                update_id: text(rng),
+            }),
+            identity: text(rng),
+            wait_policy: Some(WaitPolicy {
+                lifecycle_stage: number(rng) as i32,
+            }),
+        }
+        .encode_to_vec(),
+        20 => RespondQueryTaskCompletedRequest {
+            namespace,
+            task_token: if rng.random() {
+                wft_token
+            } else {
+                text(rng).into_bytes()
+            },
+            completed_type: number(rng) as i32,
+            query_result: maybe_payloads(rng),
+            error_message: text(rng),
+            failure: maybe_failure(rng),
+            ..Default::default()
+        }
+        .encode_to_vec(),
         _ => CountWorkflowExecutionsRequest {
             namespace,
             query: text(rng),
@@ -441,7 +507,7 @@ fn random_request(rng: &mut StdRng, known: &Known) -> (usize, Vec<u8>) {
     (kind, bytes)
 }
 
-const RPCS: usize = 18;
+const RPCS: usize = 22;
 
 /// Damages an encoding: flips, inserts, deletes, duplicates or truncates bytes.
 fn mutate(rng: &mut StdRng, bytes: &mut Vec<u8>) {
@@ -551,6 +617,16 @@ async fn call(engine: &Engine, kind: usize, bytes: &[u8]) -> Option<Result<(), C
         16 => rpc!(
             SignalWithStartWorkflowExecutionRequest,
             signal_with_start_workflow_execution
+        ),
+        17 => rpc!(QueryWorkflowRequest, query_workflow),
+        18 => rpc!(UpdateWorkflowExecutionRequest, update_workflow_execution),
+        19 => rpc!(
+            PollWorkflowExecutionUpdateRequest,
+            poll_workflow_execution_update
+        ),
+        20 => rpc!(
+            RespondQueryTaskCompletedRequest,
+            respond_query_task_completed
         ),
         _ => rpc!(CountWorkflowExecutionsRequest, count_workflow_executions),
     })
