@@ -1,0 +1,520 @@
+//! Updates end to end, the same scenarios on three backends: the embedded engine (in memory, in
+//! this process), `dacapo server` (the binary, in memory, one per test process) and the
+//! Temporal dev server. Each scenario checks the same results and the same event types on all
+//! three (where dacapo's history differs from Temporal's, the difference is written out), and
+//! each recorded history replays against the same code. Then the `temporal` CLI and the Python
+//! `temporalio` client update a dacapo workflow on `dacapo server`.
+//!
+//! Needs `temporal` on PATH (scripts/test installs it) and, for the Python client, `temporalio`.
+
+use dacapo::prelude::*;
+use dacapo::proto::ServiceHandle;
+use dacapo::proto::history::HistoryEvent;
+use dacapo::remote::{ConnectOptions, connect};
+use dacapo::worker::WorkerBuilder;
+use dacapo::{Client, ClientError, Embedded, StartOptions, UpdateStage, Worker};
+use dacapo_tests::dev_server::shared_dev_server;
+use dacapo_tests::procs::{
+    Proc, binaries, free_port, kill_at_exit, run, spawn, tool, wait_for_port,
+};
+use dacapo_tests::{assert_same_lists, event_types, names, wait_until};
+use std::fmt;
+use std::future::Future;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+use tokio::task::JoinHandle;
+
+// ---------------------------------------------------------------------------------------------
+// The messages and the workflow under test.
+
+/// Adds to the counter and answers the new total; the validator refuses 0.
+pub const ADD: Update<u32, u32> = Update::new("add");
+/// Checks a word with an activity and answers what it said; the handler fails on "fail".
+pub const CHECK: Update<String, String> = Update::new("check");
+/// Ends the workflow, which returns the total.
+pub const STOP: Signal<()> = Signal::new("stop");
+
+/// A counter that takes `add` and `check` updates until it is told to stop.
+#[workflow]
+async fn counter(ctx: WorkflowContext) -> WorkflowResult<u32> {
+    let total = Arc::new(Mutex::new(0u32));
+    let t = total.clone();
+    ctx.on_update(ADD, move |n: u32| {
+        let t = t.clone();
+        async move {
+            let mut total = t
+                .lock()
+                .map_err(|_| "the counter is poisoned".to_string())?;
+            *total += n;
+            Ok::<_, String>(*total)
+        }
+    })
+    .validator(|n: &u32| {
+        if *n == 0 {
+            Err("nothing to add")
+        } else {
+            Ok(())
+        }
+    });
+    let c = ctx.clone();
+    ctx.on_update(CHECK, move |word: String| {
+        let c = c.clone();
+        async move {
+            if word == "fail" {
+                return Err("cannot check fail".to_string());
+            }
+            c.activity(shout, word).await.map_err(|e| e.to_string())
+        }
+    });
+    ctx.signal_channel(STOP).recv().await?;
+    let last = *total
+        .lock()
+        .map_err(|_| WorkflowError::msg("the counter is poisoned"))?;
+    Ok(last)
+}
+
+#[activity(start_to_close = "30s")]
+async fn shout(word: String) -> Result<String, ActivityError> {
+    Ok(format!("{}!", word.to_uppercase()))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Backends.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    Embedded,
+    DacapoServer,
+    Temporal,
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Backend::Embedded => "the embedded engine",
+            Backend::DacapoServer => "dacapo server",
+            Backend::Temporal => "the Temporal dev server",
+        })
+    }
+}
+
+/// The `dacapo server` of this test process (in memory), started on first use and killed when
+/// the process exits.
+fn dacapo_server() -> &'static (Proc, u16) {
+    static SERVER: OnceLock<(Proc, u16)> = OnceLock::new();
+    SERVER.get_or_init(|| {
+        let bin = binaries();
+        let dir = tempfile::tempdir()
+            .expect("a folder for the server's log")
+            .keep();
+        let port = free_port();
+        let port_text = port.to_string();
+        let args = [
+            "server",
+            "--in-memory",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            &port_text,
+        ];
+        let server = spawn(&dir, "dacapo-server", &bin.join("dacapo"), &args);
+        kill_at_exit(&server, &dir);
+        wait_for_port(port, &server);
+        (server, port)
+    })
+}
+
+async fn dacapo_server_address() -> String {
+    let port = tokio::task::spawn_blocking(|| dacapo_server().1)
+        .await
+        .expect("starting dacapo server panicked");
+    format!("127.0.0.1:{port}")
+}
+
+struct Env {
+    backend: Backend,
+    client: Client,
+    service: ServiceHandle,
+    embedded: Option<Embedded>,
+}
+
+impl Env {
+    async fn open(backend: Backend) -> Env {
+        match backend {
+            Backend::Embedded => {
+                let rt = Embedded::builder()
+                    .in_memory()
+                    .start()
+                    .await
+                    .expect("the in-memory engine starts");
+                Env {
+                    backend,
+                    client: rt.client(),
+                    service: rt.service(),
+                    embedded: Some(rt),
+                }
+            }
+            Backend::DacapoServer => {
+                let url = format!("http://{}", dacapo_server_address().await);
+                let service = connect(&url, ConnectOptions::default())
+                    .await
+                    .expect("connect to dacapo server");
+                Env {
+                    backend,
+                    client: Client::new(service.clone()),
+                    service,
+                    embedded: None,
+                }
+            }
+            Backend::Temporal => {
+                let service = shared_dev_server().await.connect().await;
+                Env {
+                    backend,
+                    client: Client::new(service.clone()),
+                    service,
+                    embedded: None,
+                }
+            }
+        }
+    }
+
+    /// A name nothing else in this process uses, for a workflow id and its own task queue.
+    fn unique(&self, what: &str) -> String {
+        static NEXT: AtomicU32 = AtomicU32::new(1);
+        let tag = match self.backend {
+            Backend::Embedded => "embedded",
+            Backend::DacapoServer => "dacapo-server",
+            Backend::Temporal => "temporal",
+        };
+        // Ids must not repeat across runs on a long-lived dev server either.
+        let nonce = std::process::id();
+        format!(
+            "{what}-{tag}-{nonce}-{}",
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        )
+    }
+
+    fn worker(&self, queue: &str) -> RunningWorker {
+        self.worker_with(queue, |b| b.workflow(counter).activity(shout))
+    }
+
+    /// A worker polling `queue` with what `register` adds.
+    fn worker_with(
+        &self,
+        queue: &str,
+        register: impl FnOnce(WorkerBuilder) -> WorkerBuilder,
+    ) -> RunningWorker {
+        let builder: WorkerBuilder = match &self.embedded {
+            Some(rt) => rt.worker_builder(queue),
+            None => Worker::builder(self.service.clone(), queue),
+        };
+        let worker = register(builder).build();
+        let runner = tokio::spawn({
+            let w = worker.clone();
+            async move { w.run().await }
+        });
+        RunningWorker { worker, runner }
+    }
+
+    async fn close(self) {
+        if let Some(rt) = self.embedded {
+            rt.shutdown().await;
+        }
+    }
+}
+
+struct RunningWorker {
+    worker: Worker,
+    runner: JoinHandle<()>,
+}
+
+impl RunningWorker {
+    async fn stop(self) {
+        self.worker.shutdown();
+        self.runner.await.expect("the worker panicked");
+    }
+}
+
+async fn history(client: &Client, id: &str) -> Vec<HistoryEvent> {
+    client
+        .history(id, None)
+        .await
+        .unwrap_or_else(|e| panic!("history of {id}: {e}"))
+}
+
+async fn within<T>(what: &str, limit: Duration, fut: impl Future<Output = T>) -> T {
+    tokio::time::timeout(limit, fut)
+        .await
+        .unwrap_or_else(|_| panic!("{what} did not finish within {limit:?}"))
+}
+
+/// Waits until the run's history holds `n` events of type `name`.
+async fn wait_for_count(client: &Client, id: &str, name: &str, n: usize) {
+    wait_until(
+        &format!("{id}: {n} {name}"),
+        Duration::from_secs(30),
+        async || {
+            let types = event_types(&client.history(id, None).await.unwrap_or_default());
+            if types.iter().filter(|t| *t == name).count() >= n {
+                Ok(())
+            } else {
+                Err(format!("{types:?}"))
+            }
+        },
+    )
+    .await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The scenarios.
+
+const WFT: [&str; 3] = [
+    "WorkflowTaskScheduled",
+    "WorkflowTaskStarted",
+    "WorkflowTaskCompleted",
+];
+
+fn with_tasks(parts: &[&[&str]]) -> Vec<String> {
+    names(&parts.concat())
+}
+
+/// The events an update that is only rejected leaves on an idle run: none on Temporal, which
+/// runs its workflow task speculatively and drops it; dacapo writes every workflow task
+/// (docs/semantics.md §12.2).
+fn rejected_task(backend: Backend) -> &'static [&'static str] {
+    match backend {
+        Backend::Temporal => &[],
+        Backend::Embedded | Backend::DacapoServer => &WFT,
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Scenario {
+    ReturnsAValue,
+    RunsAnActivity,
+    Rejected,
+    HandlerFails,
+    DuplicateId,
+}
+
+const SCENARIOS: [Scenario; 5] = [
+    Scenario::ReturnsAValue,
+    Scenario::RunsAnActivity,
+    Scenario::Rejected,
+    Scenario::HandlerFails,
+    Scenario::DuplicateId,
+];
+
+impl fmt::Display for Scenario {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Scenario::ReturnsAValue => "updates that return values, then one to the closed run",
+            Scenario::RunsAnActivity => "an update whose handler runs an activity",
+            Scenario::Rejected => "updates rejected by the validator and for an unknown name",
+            Scenario::HandlerFails => "an update whose handler fails",
+            Scenario::DuplicateId => "the same update id sent twice",
+        })
+    }
+}
+
+const ACCEPTED_AND_COMPLETED: [&str; 2] = [
+    "WorkflowExecutionUpdateAccepted",
+    "WorkflowExecutionUpdateCompleted",
+];
+
+impl Scenario {
+    fn expected(self, backend: Backend) -> Vec<String> {
+        let start: &[&str] = &["WorkflowExecutionStarted"];
+        let stop: &[&str] = &["WorkflowExecutionSignaled"];
+        let close: &[&str] = &["WorkflowExecutionCompleted"];
+        match self {
+            Scenario::ReturnsAValue => with_tasks(&[
+                start,
+                &WFT,
+                &WFT,
+                &ACCEPTED_AND_COMPLETED,
+                &WFT,
+                &ACCEPTED_AND_COMPLETED,
+                stop,
+                &WFT,
+                close,
+            ]),
+            Scenario::RunsAnActivity => with_tasks(&[
+                start,
+                &WFT,
+                &WFT,
+                &[
+                    "WorkflowExecutionUpdateAccepted",
+                    "ActivityTaskScheduled",
+                    "ActivityTaskStarted",
+                    "ActivityTaskCompleted",
+                ],
+                &WFT,
+                &["WorkflowExecutionUpdateCompleted"],
+                stop,
+                &WFT,
+                close,
+            ]),
+            Scenario::Rejected => with_tasks(&[
+                start,
+                &WFT,
+                rejected_task(backend),
+                rejected_task(backend),
+                &WFT,
+                &ACCEPTED_AND_COMPLETED,
+                stop,
+                &WFT,
+                close,
+            ]),
+            Scenario::HandlerFails | Scenario::DuplicateId => with_tasks(&[
+                start,
+                &WFT,
+                &WFT,
+                &ACCEPTED_AND_COMPLETED,
+                stop,
+                &WFT,
+                close,
+            ]),
+        }
+    }
+
+    async fn play(self, env: &Env) -> Vec<HistoryEvent> {
+        let what = format!("{self} on {}", env.backend);
+        let id = env.unique("update");
+        let worker = env.worker(&id);
+        let client = &env.client;
+        let played = async {
+            let h = client
+                .start_workflow(counter, (), StartOptions::new(&id, &id))
+                .await
+                .unwrap();
+            wait_for_count(client, &id, "WorkflowTaskCompleted", 1).await;
+            let mut result = 0;
+            match self {
+                Scenario::ReturnsAValue => {
+                    assert_eq!(h.update(ADD, 2).await.unwrap(), 2, "{what}");
+                    assert_eq!(h.update(ADD, 3).await.unwrap(), 5, "{what}");
+                    result = 5;
+                }
+                Scenario::RunsAnActivity => {
+                    let started = h.start_update(CHECK, "hi".to_string()).await.unwrap();
+                    assert_eq!(started.result().await.unwrap(), "HI!", "{what}");
+                }
+                Scenario::Rejected => {
+                    let err = h.update(ADD, 0).await.unwrap_err();
+                    assert!(
+                        matches!(&err, ClientError::UpdateFailed { name, message }
+                            if name == "add" && message.contains("nothing to add")),
+                        "{what}: {err:?}"
+                    );
+                    let unknown = client
+                        .update_workflow_raw(
+                            &id,
+                            None,
+                            "nope",
+                            vec![],
+                            None,
+                            UpdateStage::Completed,
+                        )
+                        .await
+                        .unwrap();
+                    let why = unknown
+                        .outcome
+                        .clone()
+                        .and_then(Result::err)
+                        .unwrap_or_default();
+                    assert!(
+                        why.contains("unknown update `nope`") && why.contains("add, check"),
+                        "{what}: {unknown:?}"
+                    );
+                    assert_eq!(h.update(ADD, 4).await.unwrap(), 4, "{what}");
+                    result = 4;
+                }
+                Scenario::HandlerFails => {
+                    let err = h.update(CHECK, "fail".to_string()).await.unwrap_err();
+                    assert!(
+                        matches!(&err, ClientError::UpdateFailed { name, message }
+                            if name == "check" && message.contains("cannot check fail")),
+                        "{what}: {err:?}"
+                    );
+                }
+                Scenario::DuplicateId => {
+                    let seven = vec![dacapo::payload::encode(&7u32).unwrap()];
+                    let send = || {
+                        client.update_workflow_raw(
+                            &id,
+                            None,
+                            "add",
+                            seven.clone(),
+                            Some("the-same-id"),
+                            UpdateStage::Completed,
+                        )
+                    };
+                    let first = send().await.unwrap();
+                    let second = send().await.unwrap();
+                    assert_eq!(first.outcome, second.outcome, "{what}");
+                    let total: u32 = dacapo::payload::decode(
+                        &first
+                            .outcome
+                            .clone()
+                            .and_then(Result::ok)
+                            .unwrap_or_default(),
+                        0,
+                    )
+                    .unwrap();
+                    assert_eq!(total, 7, "{what}: answered once, added once");
+                    result = 7;
+                }
+            }
+            h.signal(STOP, ()).await.unwrap();
+            assert_eq!(h.result().await.unwrap(), result, "{what}");
+            if let Scenario::ReturnsAValue = self {
+                let closed = h.update(ADD, 1).await.unwrap_err();
+                assert!(
+                    closed.is_not_found() && closed.to_string().contains("already completed"),
+                    "{what}: an update to the closed run: {closed:?}"
+                );
+            }
+        };
+        within(&what, Duration::from_secs(90), played).await;
+        worker.stop().await;
+        let events = history(client, &id).await;
+        assert_same_lists(
+            &what,
+            ("expected", &self.expected(env.backend)),
+            (&env.backend.to_string(), &event_types(&events)),
+        );
+        // The recorded history replays against the same code: each accepted update runs its
+        // handler again to the same completion.
+        let replayed = dacapo::replay::Replayer::new()
+            .workflow(counter)
+            .replay(&events)
+            .unwrap_or_else(|e| panic!("{what}: replaying its history: {e}"));
+        assert!(replayed.closed && replayed.finished, "{what}: {replayed:?}");
+        events
+    }
+}
+
+async fn check_all(backend: Backend) {
+    let env = Env::open(backend).await;
+    for scenario in SCENARIOS {
+        scenario.play(&env).await;
+    }
+    env.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn updates_on_the_embedded_engine() {
+    check_all(Backend::Embedded).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn updates_on_dacapo_server() {
+    check_all(Backend::DacapoServer).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn updates_on_the_temporal_dev_server() {
+    check_all(Backend::Temporal).await;
+}
