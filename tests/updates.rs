@@ -518,3 +518,127 @@ async fn updates_on_dacapo_server() {
 async fn updates_on_the_temporal_dev_server() {
     check_all(Backend::Temporal).await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Clients nobody here wrote.
+
+fn temporal(args: &[&str]) -> std::process::Output {
+    run(&tool("temporal"), args, Duration::from_secs(60))
+}
+
+fn stdout_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_temporal_cli_updates_a_dacapo_workflow_on_dacapo_server() {
+    let env = Env::open(Backend::DacapoServer).await;
+    let address = dacapo_server_address().await;
+    let a = address.as_str();
+    let id = env.unique("cli-update");
+    let worker = env.worker(&id);
+    let h = env
+        .client
+        .start_workflow(counter, (), StartOptions::new(&id, &id))
+        .await
+        .unwrap();
+    wait_for_count(&env.client, &id, "WorkflowTaskCompleted", 1).await;
+    let update = |name: &str, input: &str| {
+        temporal(&[
+            "workflow",
+            "update",
+            "execute",
+            "--workflow-id",
+            &id,
+            "--name",
+            name,
+            "--input",
+            input,
+            "--address",
+            a,
+            "--output",
+            "json",
+        ])
+    };
+    let added = update("add", "5");
+    assert!(added.status.success(), "{added:?}");
+    let answer: serde_json::Value = serde_json::from_str(&stdout_of(&added))
+        .unwrap_or_else(|e| panic!("{e}: {}", stdout_of(&added)));
+    assert_eq!(answer["result"], 5, "{answer}");
+    let refused = update("add", "0");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && stderr.contains("nothing to add"),
+        "{refused:?}"
+    );
+    let checked = update("check", r#""cli""#);
+    assert!(checked.status.success(), "{checked:?}");
+    let answer: serde_json::Value = serde_json::from_str(&stdout_of(&checked)).unwrap();
+    assert_eq!(answer["result"], "CLI!", "{answer}");
+    h.signal(STOP, ()).await.unwrap();
+    let result = within("the updated workflow", Duration::from_secs(60), h.result()).await;
+    assert_eq!(result.unwrap(), 5);
+    let late = update("add", "1");
+    let stderr = String::from_utf8_lossy(&late.stderr);
+    assert!(
+        !late.status.success() && stderr.contains("already completed"),
+        "{late:?}"
+    );
+    worker.stop().await;
+    env.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_python_client_updates_a_dacapo_workflow_on_dacapo_server() {
+    let env = Env::open(Backend::DacapoServer).await;
+    let id = env.unique("python-updates");
+    let worker = env.worker(&id);
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("interop/python_update_client.py");
+    let address = dacapo_server_address().await;
+    let out = tokio::task::spawn_blocking({
+        let id = id.clone();
+        move || {
+            run(
+                &tool("python3"),
+                &[script.to_str().unwrap(), &address, &id, &id],
+                Duration::from_secs(90),
+            )
+        }
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "python client failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: serde_json::Value =
+        serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap();
+    assert_eq!(seen["add"], 5, "{seen}");
+    assert!(
+        seen["zero"]
+            .as_str()
+            .is_some_and(|m| m.contains("nothing to add")),
+        "{seen}"
+    );
+    assert_eq!(seen["check"], "PY!", "{seen}");
+    assert_eq!(seen["result"], 5, "{seen}");
+    assert_eq!(seen["late_update"]["status"], "NOT_FOUND", "{seen}");
+    worker.stop().await;
+    // Python updates at once, so whether the first update rode the run's first workflow task
+    // depends on when the worker took it; what must hold is that the history replays.
+    let events = history(&env.client, &id).await;
+    let types = event_types(&events);
+    let accepted = types
+        .iter()
+        .filter(|t| *t == "WorkflowExecutionUpdateAccepted")
+        .count();
+    assert_eq!(accepted, 2, "{types:?}");
+    dacapo::replay::Replayer::new()
+        .workflow(counter)
+        .replay(&events)
+        .unwrap_or_else(|e| panic!("replaying the history the Python client made: {e}"));
+    env.close().await;
+}
