@@ -32,13 +32,13 @@ use tokio::task::JoinHandle;
 pub const ADD: Update<u32, u32> = Update::new("add");
 /// Checks a word with an activity and answers what it said; the handler fails on "fail".
 pub const CHECK: Update<String, String> = Update::new("check");
-/// Ends the workflow, which returns the total.
+/// Waits an hour of workflow time, then answers "woke".
+pub const SLOW: Update<(), String> = Update::new("slow");
+/// Ends the workflow, which returns the total (or, in `counter_with_cleanup`, its cleanup).
 pub const STOP: Signal<()> = Signal::new("stop");
 
-/// A counter that takes `add` and `check` updates until it is told to stop.
-#[workflow]
-async fn counter(ctx: WorkflowContext) -> WorkflowResult<u32> {
-    let total = Arc::new(Mutex::new(0u32));
+/// Registers `add` on `ctx`, adding to `total`.
+fn take_adds(ctx: &WorkflowContext, total: &Arc<Mutex<u32>>) {
     let t = total.clone();
     ctx.on_update(ADD, move |n: u32| {
         let t = t.clone();
@@ -57,6 +57,20 @@ async fn counter(ctx: WorkflowContext) -> WorkflowResult<u32> {
             Ok(())
         }
     });
+}
+
+fn total_of(total: &Arc<Mutex<u32>>) -> WorkflowResult<u32> {
+    let last = *total
+        .lock()
+        .map_err(|_| WorkflowError::msg("the counter is poisoned"))?;
+    Ok(last)
+}
+
+/// A counter that takes `add`, `check` and `slow` updates until it is told to stop.
+#[workflow]
+async fn counter(ctx: WorkflowContext) -> WorkflowResult<u32> {
+    let total = Arc::new(Mutex::new(0u32));
+    take_adds(&ctx, &total);
     let c = ctx.clone();
     ctx.on_update(CHECK, move |word: String| {
         let c = c.clone();
@@ -67,11 +81,31 @@ async fn counter(ctx: WorkflowContext) -> WorkflowResult<u32> {
             c.activity(shout, word).await.map_err(|e| e.to_string())
         }
     });
+    let c = ctx.clone();
+    ctx.on_update(SLOW, move |()| {
+        let c = c.clone();
+        async move {
+            c.sleep(Duration::from_secs(3600))
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok::<_, String>("woke".to_string())
+        }
+    });
     ctx.signal_channel(STOP).recv().await?;
-    let last = *total
-        .lock()
-        .map_err(|_| WorkflowError::msg("the counter is poisoned"))?;
-    Ok(last)
+    total_of(&total)
+}
+
+/// Takes `add` updates; when cancelled, its cleanup waits for `stop`, and updates still reach
+/// the handler the body registered.
+#[workflow]
+async fn counter_with_cleanup(ctx: WorkflowContext) -> WorkflowResult<u32> {
+    let total = Arc::new(Mutex::new(0u32));
+    take_adds(&ctx, &total);
+    on_cancel! {
+        ctx.signal_channel(STOP).recv().await?;
+    }
+    ctx.signal_channel(STOP).recv().await?;
+    total_of(&total)
 }
 
 #[activity(start_to_close = "30s")]
@@ -196,7 +230,11 @@ impl Env {
     }
 
     fn worker(&self, queue: &str) -> RunningWorker {
-        self.worker_with(queue, |b| b.workflow(counter).activity(shout))
+        self.worker_with(queue, |b| {
+            b.workflow(counter)
+                .workflow(counter_with_cleanup)
+                .activity(shout)
+        })
     }
 
     /// A worker polling `queue` with what `register` adds.
@@ -296,14 +334,18 @@ enum Scenario {
     Rejected,
     HandlerFails,
     DuplicateId,
+    StillRunningAtTheClose,
+    DuringCleanup,
 }
 
-const SCENARIOS: [Scenario; 5] = [
+const SCENARIOS: [Scenario; 7] = [
     Scenario::ReturnsAValue,
     Scenario::RunsAnActivity,
     Scenario::Rejected,
     Scenario::HandlerFails,
     Scenario::DuplicateId,
+    Scenario::StillRunningAtTheClose,
+    Scenario::DuringCleanup,
 ];
 
 impl fmt::Display for Scenario {
@@ -314,6 +356,8 @@ impl fmt::Display for Scenario {
             Scenario::Rejected => "updates rejected by the validator and for an unknown name",
             Scenario::HandlerFails => "an update whose handler fails",
             Scenario::DuplicateId => "the same update id sent twice",
+            Scenario::StillRunningAtTheClose => "an update whose handler still runs at the close",
+            Scenario::DuringCleanup => "an update during on_cancel! cleanup",
         })
     }
 }
@@ -367,6 +411,26 @@ impl Scenario {
                 &WFT,
                 close,
             ]),
+            Scenario::StillRunningAtTheClose => with_tasks(&[
+                start,
+                &WFT,
+                &WFT,
+                &["WorkflowExecutionUpdateAccepted", "TimerStarted"],
+                stop,
+                &WFT,
+                close,
+            ]),
+            Scenario::DuringCleanup => with_tasks(&[
+                start,
+                &WFT,
+                &["WorkflowExecutionCancelRequested"],
+                &WFT,
+                &WFT,
+                &ACCEPTED_AND_COMPLETED,
+                stop,
+                &WFT,
+                &["WorkflowExecutionCanceled"],
+            ]),
             Scenario::HandlerFails | Scenario::DuplicateId => with_tasks(&[
                 start,
                 &WFT,
@@ -385,12 +449,28 @@ impl Scenario {
         let worker = env.worker(&id);
         let client = &env.client;
         let played = async {
+            if let Scenario::DuringCleanup = self {
+                let h = client
+                    .start_workflow(counter_with_cleanup, (), StartOptions::new(&id, &id))
+                    .await
+                    .unwrap();
+                wait_for_count(client, &id, "WorkflowTaskCompleted", 1).await;
+                h.cancel("no longer needed").await.unwrap();
+                // The body's receive returned the cancel; the cleanup waits for `stop`.
+                wait_for_count(client, &id, "WorkflowTaskCompleted", 2).await;
+                assert_eq!(h.update(ADD, 3).await.unwrap(), 3, "{what}");
+                h.signal(STOP, ()).await.unwrap();
+                let err = h.result().await.unwrap_err();
+                assert!(err.is_cancelled(), "{what}: {err:?}");
+                return;
+            }
             let h = client
                 .start_workflow(counter, (), StartOptions::new(&id, &id))
                 .await
                 .unwrap();
             wait_for_count(client, &id, "WorkflowTaskCompleted", 1).await;
             let mut result = 0;
+            let mut slow = None;
             match self {
                 Scenario::ReturnsAValue => {
                     assert_eq!(h.update(ADD, 2).await.unwrap(), 2, "{what}");
@@ -425,7 +505,7 @@ impl Scenario {
                         .and_then(Result::err)
                         .unwrap_or_default();
                     assert!(
-                        why.contains("unknown update `nope`") && why.contains("add, check"),
+                        why.contains("unknown update `nope`") && why.contains("add, check, slow"),
                         "{what}: {unknown:?}"
                     );
                     assert_eq!(h.update(ADD, 4).await.unwrap(), 4, "{what}");
@@ -466,9 +546,21 @@ impl Scenario {
                     assert_eq!(total, 7, "{what}: answered once, added once");
                     result = 7;
                 }
+                Scenario::StillRunningAtTheClose => {
+                    slow = Some(h.start_update(SLOW, ()).await.unwrap());
+                }
+                Scenario::DuringCleanup => unreachable!("played above"),
             }
             h.signal(STOP, ()).await.unwrap();
             assert_eq!(h.result().await.unwrap(), result, "{what}");
+            if let Some(slow) = slow {
+                let err = slow.result().await.unwrap_err();
+                assert!(
+                    matches!(&err, ClientError::UpdateFailed { name, message }
+                        if name == "slow" && message.contains("completed before the Update completed")),
+                    "{what}: {err:?}"
+                );
+            }
             if let Scenario::ReturnsAValue = self {
                 let closed = h.update(ADD, 1).await.unwrap_err();
                 assert!(
@@ -489,6 +581,7 @@ impl Scenario {
         // handler again to the same completion.
         let replayed = dacapo::replay::Replayer::new()
             .workflow(counter)
+            .workflow(counter_with_cleanup)
             .replay(&events)
             .unwrap_or_else(|e| panic!("{what}: replaying its history: {e}"));
         assert!(replayed.closed && replayed.finished, "{what}: {replayed:?}");

@@ -521,12 +521,77 @@ fn a_body_that_returns_drops_the_handlers_still_running() {
         )),
     );
     hist.task();
-    let a = run.activate_with_messages(&hist.0, &[]).unwrap();
+    let (a, logged) = logs_of(|| run.activate_with_messages(&hist.0, &[]).unwrap());
     // The body returns; the handler, still sleeping, gets no response (the engine answers its
-    // caller with a failure at the close).
+    // caller with a failure at the close), and a warning names it.
     assert_eq!(
         kinds(&a.commands),
         vec![CommandType::CompleteWorkflowExecution]
     );
     assert!(a.messages.is_empty(), "{:?}", said(&a.messages));
+    assert_eq!(logged.matches("still running").count(), 1, "{logged}");
+    assert!(logged.contains("`set` (id \"u1\")"), "{logged}");
+    // Replay says nothing.
+    record(&mut hist, &a);
+    let (_, replayed) = logs_of(|| run_of(quick).activate(&hist.0).unwrap());
+    assert!(!replayed.contains("still running"), "{replayed}");
+}
+
+#[test]
+fn an_update_on_a_cancel_requested_run_is_delivered_and_its_root_context_calls_are_cancelled() {
+    let mut hist = History::default();
+    hist.push(EventType::WorkflowExecutionStarted, None);
+    hist.task();
+    let mut run = run_of(echoer);
+    let a = run.activate_with_messages(&hist.0, &[]).unwrap();
+    record(&mut hist, &a);
+    hist.push(EventType::WorkflowExecutionCancelRequested, None);
+    hist.task();
+    let a = run
+        .activate_with_messages(&hist.0, &[request("u1", "echo", Some("hi".into()), 6)])
+        .unwrap();
+    // The handler is registered, so the update is taken before the body sees the cancel; its
+    // activity, called on the cancelled root context, is cancelled at once.
+    assert_eq!(
+        said(&a.messages),
+        vec![
+            Said::Accepted("u1".into()),
+            Said::Failed("u1".into(), "activity `echo` was cancelled".into())
+        ]
+    );
+    assert_eq!(
+        kinds(&a.commands),
+        vec![
+            CommandType::ProtocolMessage,
+            CommandType::ScheduleActivityTask,
+            CommandType::RequestCancelActivityTask,
+            CommandType::ProtocolMessage,
+            CommandType::CancelTimer,
+            CommandType::CancelWorkflowExecution
+        ]
+    );
+}
+
+/// Collects what `tracing` writes while `f` runs.
+fn logs_of<T>(f: impl FnOnce() -> T) -> (T, String) {
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<parking_lot::Mutex<Vec<u8>>>);
+    impl std::io::Write for Buffer {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buffer = Buffer::default();
+    let writer = buffer.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let out = tracing::subscriber::with_default(subscriber, f);
+    let text = String::from_utf8_lossy(&buffer.0.lock()).into_owned();
+    (out, text)
 }
