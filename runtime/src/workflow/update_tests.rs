@@ -595,3 +595,69 @@ fn logs_of<T>(f: impl FnOnce() -> T) -> (T, String) {
     let text = String::from_utf8_lossy(&buffer.0.lock()).into_owned();
     (out, text)
 }
+
+#[test]
+fn a_handler_that_issues_other_commands_on_replay_is_non_determinism_naming_both() {
+    fn sleeps_first(ctx: WorkflowContext) -> BoxFuture<Result<String, WorkflowError>> {
+        Box::pin(async move {
+            let c = ctx.clone();
+            ctx.on_update(SET, move |n: u32| {
+                let c = c.clone();
+                async move {
+                    c.sleep(Duration::from_secs(5))
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    Ok::<_, String>(n)
+                }
+            });
+            ctx.sleep(Duration::from_secs(3600)).await?;
+            Ok(String::new())
+        })
+    }
+    let mut hist = History::default();
+    hist.push(EventType::WorkflowExecutionStarted, None);
+    hist.task();
+    let a = run_of(holder)
+        .activate_with_messages(&hist.0, &[request("u1", "set", Some(5.into()), 2)])
+        .unwrap();
+    record(&mut hist, &a);
+    hist.task();
+    let err = run_of(sleeps_first)
+        .activate_with_messages(&hist.0, &[])
+        .unwrap_err();
+    let ActivationError::NonDeterminism(msg) = err else {
+        panic!("expected non-determinism, got {err:?}");
+    };
+    assert!(
+        msg.contains("WorkflowExecutionUpdateCompleted (update id \"u1\")")
+            && msg.contains("StartTimer (timer id 2"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn an_update_waiting_for_a_handler_when_the_body_returns_is_rejected() {
+    fn returns_at_once(ctx: WorkflowContext) -> BoxFuture<Result<String, WorkflowError>> {
+        Box::pin(async move {
+            ctx.on_update(SET, |n: u32| async move { Ok::<_, String>(n) });
+            Ok("done".into())
+        })
+    }
+    let mut hist = History::default();
+    hist.push(EventType::WorkflowExecutionStarted, None);
+    hist.task();
+    let a = run_of(returns_at_once)
+        .activate_with_messages(&hist.0, &[request("u1", "set", Some(5.into()), 2)])
+        .unwrap();
+    assert_eq!(
+        kinds(&a.commands),
+        vec![CommandType::CompleteWorkflowExecution]
+    );
+    assert_eq!(
+        said(&a.messages),
+        vec![Said::Rejected(
+            "u1".into(),
+            "the workflow returned before it could handle update `set`".into()
+        )]
+    );
+}
