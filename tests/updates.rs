@@ -2,8 +2,8 @@
 //! this process), `dacapo server` (the binary, in memory, one per test process) and the
 //! Temporal dev server. Each scenario checks the same results and the same event types on all
 //! three (where dacapo's history differs from Temporal's, the difference is written out), and
-//! each recorded history replays against the same code. Then the `temporal` CLI and the Python
-//! `temporalio` client update a dacapo workflow on `dacapo server`.
+//! each recorded history replays against the same code. Then the `temporal` CLI, the Python
+//! `temporalio` client and `dacapo workflow update` update a dacapo workflow on `dacapo server`.
 //!
 //! Needs `temporal` on PATH (scripts/test installs it) and, for the Python client, `temporalio`.
 
@@ -733,5 +733,59 @@ async fn the_python_client_updates_a_dacapo_workflow_on_dacapo_server() {
         .workflow(counter)
         .replay(&events)
         .unwrap_or_else(|e| panic!("replaying the history the Python client made: {e}"));
+    env.close().await;
+}
+
+/// `dacapo workflow update execute|start|result` on the same workflow, with temporal's flags.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dacapo_cli_updates_a_dacapo_workflow_on_dacapo_server() {
+    let env = Env::open(Backend::DacapoServer).await;
+    let address = dacapo_server_address().await;
+    let a = address.as_str();
+    let id = env.unique("dacapo-cli-update");
+    let worker = env.worker(&id);
+    let h = env
+        .client
+        .start_workflow(counter, (), StartOptions::new(&id, &id))
+        .await
+        .unwrap();
+    wait_for_count(&env.client, &id, "WorkflowTaskCompleted", 1).await;
+    let dacapo = |args: &[&str]| {
+        let mut all = vec!["workflow", "update"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--workflow-id", &id, "--address", a, "--output", "json"]);
+        run(&binaries().join("dacapo"), &all, Duration::from_secs(60))
+    };
+    let added = dacapo(&["execute", "--name", "add", "--input", "5"]);
+    assert!(added.status.success(), "{added:?}");
+    let answer: serde_json::Value = serde_json::from_str(&stdout_of(&added))
+        .unwrap_or_else(|e| panic!("{e}: {}", stdout_of(&added)));
+    assert_eq!(answer["result"], serde_json::json!([5]), "{answer}");
+    let refused = dacapo(&["execute", "--name", "add", "--input", "0"]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && stderr.contains("nothing to add"),
+        "{refused:?}"
+    );
+    let started = dacapo(&[
+        "start",
+        "--name",
+        "check",
+        "--input",
+        r#""dacapo""#,
+        "--update-id",
+        "check-1",
+        "--wait-for-stage",
+        "accepted",
+    ]);
+    assert!(started.status.success(), "{started:?}");
+    let result = dacapo(&["result", "--update-id", "check-1"]);
+    assert!(result.status.success(), "{result:?}");
+    let answer: serde_json::Value = serde_json::from_str(&stdout_of(&result)).unwrap();
+    assert_eq!(answer["result"], serde_json::json!(["DACAPO!"]), "{answer}");
+    h.signal(STOP, ()).await.unwrap();
+    let total = within("the updated workflow", Duration::from_secs(60), h.result()).await;
+    assert_eq!(total.unwrap(), 5);
+    worker.stop().await;
     env.close().await;
 }
