@@ -95,6 +95,20 @@ async fn counter(ctx: WorkflowContext) -> WorkflowResult<u32> {
     total_of(&total)
 }
 
+/// Tells `late_handler` to register its handler.
+pub const GO: Signal<()> = Signal::new("go");
+
+/// Registers `add` only once told to, so an update that arrives with `go` finds no handler
+/// until the body has run in that workflow task.
+#[workflow]
+async fn late_handler(ctx: WorkflowContext) -> WorkflowResult<u32> {
+    ctx.signal_channel(GO).recv().await?;
+    let total = Arc::new(Mutex::new(0u32));
+    take_adds(&ctx, &total);
+    ctx.signal_channel(STOP).recv().await?;
+    total_of(&total)
+}
+
 /// Takes `add` updates; when cancelled, its cleanup waits for `stop`, and updates still reach
 /// the handler the body registered.
 #[workflow]
@@ -233,6 +247,7 @@ impl Env {
         self.worker_with(queue, |b| {
             b.workflow(counter)
                 .workflow(counter_with_cleanup)
+                .workflow(late_handler)
                 .activity(shout)
         })
     }
@@ -582,6 +597,7 @@ impl Scenario {
         let replayed = dacapo::replay::Replayer::new()
             .workflow(counter)
             .workflow(counter_with_cleanup)
+            .workflow(late_handler)
             .replay(&events)
             .unwrap_or_else(|e| panic!("{what}: replaying its history: {e}"));
         assert!(replayed.closed && replayed.finished, "{what}: {replayed:?}");
@@ -594,6 +610,7 @@ async fn check_all(backend: Backend) {
     for scenario in SCENARIOS {
         scenario.play(&env).await;
     }
+    an_update_before_its_handler(&env).await;
     env.close().await;
 }
 
@@ -788,4 +805,137 @@ async fn the_dacapo_cli_updates_a_dacapo_workflow_on_dacapo_server() {
     assert_eq!(total.unwrap(), 5);
     worker.stop().await;
     env.close().await;
+}
+
+/// Whether the run has a workflow task scheduled or started (on Temporal, a speculative one
+/// too, which its history does not show).
+async fn has_pending_task(env: &Env, id: &str) -> bool {
+    let req = dacapo::proto::service::DescribeWorkflowExecutionRequest {
+        namespace: "default".to_string(),
+        execution: Some(dacapo::proto::common::WorkflowExecution {
+            workflow_id: id.to_string(),
+            run_id: String::new(),
+        }),
+    };
+    env.service
+        .describe_workflow_execution(tonic::Request::new(req))
+        .await
+        .map(|r| r.into_inner().pending_workflow_task.is_some())
+        .unwrap_or(false)
+}
+
+/// An update that arrives with the signal after which the body registers its handler: the
+/// request is in the task's messages before the handler exists, waits for the body to run in
+/// that task, and is accepted (as in Temporal's SDKs), not rejected as unknown.
+async fn an_update_before_its_handler(env: &Env) -> Vec<HistoryEvent> {
+    let what = format!(
+        "an update before its handler is registered, on {}",
+        env.backend
+    );
+    let id = env.unique("late-handler");
+    let client = &env.client;
+    let h = client
+        .start_workflow(late_handler, (), StartOptions::new(&id, &id))
+        .await
+        .unwrap();
+    // The first task is answered by hand with what the code answers (no command: it waits for
+    // `go`), so that no worker polls while the update arrives: a worker that stops may leave a
+    // long poll behind on a server, which would take the next task.
+    let first = within(&what, Duration::from_secs(30), poll_task(&env.service, &id)).await;
+    env.service
+        .respond_workflow_task_completed(tonic::Request::new(
+            dacapo::proto::service::RespondWorkflowTaskCompletedRequest {
+                task_token: first.task_token,
+                identity: "by-hand".into(),
+                namespace: "default".into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .expect("the first task's completion");
+    let update = tokio::spawn({
+        let h = h.clone();
+        async move { h.update(ADD, 5).await }
+    });
+    // The update schedules a workflow task for the idle run; then `go` joins it.
+    wait_until(
+        &format!("{what}: the update's task"),
+        Duration::from_secs(30),
+        async || {
+            if has_pending_task(env, &id).await {
+                Ok(())
+            } else {
+                Err("no pending workflow task".to_string())
+            }
+        },
+    )
+    .await;
+    h.signal(GO, ()).await.unwrap();
+    let worker = env.worker(&id);
+    let played = async {
+        let added = update.await.expect("the update call panicked");
+        assert_eq!(added.unwrap(), 5, "{what}");
+        h.signal(STOP, ()).await.unwrap();
+        assert_eq!(h.result().await.unwrap(), 5, "{what}");
+    };
+    within(&what, Duration::from_secs(90), played).await;
+    worker.stop().await;
+    let events = history(client, &id).await;
+    // `go` and the update rode the same (second) task: the update is accepted in it. On
+    // Temporal the update's task was speculative until `go` joined it; its history is the same.
+    assert_same_lists(
+        &what,
+        (
+            "expected",
+            &with_tasks(&[
+                &["WorkflowExecutionStarted"],
+                &WFT,
+                &[
+                    "WorkflowTaskScheduled",
+                    "WorkflowExecutionSignaled",
+                    "WorkflowTaskStarted",
+                    "WorkflowTaskCompleted",
+                ],
+                &ACCEPTED_AND_COMPLETED,
+                &["WorkflowExecutionSignaled"],
+                &WFT,
+                &["WorkflowExecutionCompleted"],
+            ]),
+        ),
+        (&env.backend.to_string(), &event_types(&events)),
+    );
+    dacapo::replay::Replayer::new()
+        .workflow(late_handler)
+        .replay(&events)
+        .unwrap_or_else(|e| panic!("{what}: replaying its history: {e}"));
+    events
+}
+
+/// Polls one workflow task of `queue` as a worker would, without running any code.
+async fn poll_task(
+    service: &ServiceHandle,
+    queue: &str,
+) -> dacapo::proto::service::PollWorkflowTaskQueueResponse {
+    use dacapo::proto::service::PollWorkflowTaskQueueRequest;
+    use dacapo::proto::taskqueue::TaskQueue;
+    loop {
+        let req = PollWorkflowTaskQueueRequest {
+            namespace: "default".into(),
+            task_queue: Some(TaskQueue {
+                name: queue.into(),
+                kind: dacapo::proto::enums::TaskQueueKind::Normal as i32,
+                ..Default::default()
+            }),
+            identity: "by-hand".into(),
+            ..Default::default()
+        };
+        let task = service
+            .poll_workflow_task_queue(tonic::Request::new(req))
+            .await
+            .expect("poll a workflow task")
+            .into_inner();
+        if !task.task_token.is_empty() {
+            return task;
+        }
+    }
 }
