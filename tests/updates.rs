@@ -34,6 +34,8 @@ pub const ADD: Update<u32, u32> = Update::new("add");
 pub const CHECK: Update<String, String> = Update::new("check");
 /// Waits an hour of workflow time, then answers "woke".
 pub const SLOW: Update<(), String> = Update::new("slow");
+/// Sleeps the given seconds of workflow time, then answers them.
+pub const NAP: Update<u64, u64> = Update::new("nap");
 /// Ends the workflow, which returns the total (or, in `counter_with_cleanup`, its cleanup).
 pub const STOP: Signal<()> = Signal::new("stop");
 
@@ -89,6 +91,16 @@ async fn counter(ctx: WorkflowContext) -> WorkflowResult<u32> {
                 .await
                 .map_err(|e| e.to_string())?;
             Ok::<_, String>("woke".to_string())
+        }
+    });
+    let c = ctx.clone();
+    ctx.on_update(NAP, move |secs: u64| {
+        let c = c.clone();
+        async move {
+            c.sleep(Duration::from_secs(secs))
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok::<_, String>(secs)
         }
     });
     ctx.signal_channel(STOP).recv().await?;
@@ -520,7 +532,8 @@ impl Scenario {
                         .and_then(Result::err)
                         .unwrap_or_default();
                     assert!(
-                        why.contains("unknown update `nope`") && why.contains("add, check, slow"),
+                        why.contains("unknown update `nope`")
+                            && why.contains("add, check, nap, slow"),
                         "{what}: {unknown:?}"
                     );
                     assert_eq!(h.update(ADD, 4).await.unwrap(), 4, "{what}");
@@ -938,4 +951,82 @@ async fn poll_task(
             return task;
         }
     }
+}
+
+/// A handler still waiting when the engine stops: a new engine on the same file and a new
+/// worker replay the accepted update from the history, the handler's timer fires, and a caller
+/// polling the update gets its result.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_accepted_update_survives_a_restart_of_engine_and_worker() {
+    let dir = tempfile::tempdir().expect("a folder for the database");
+    let db = dir.path().join("updates.db");
+    let open = || {
+        Embedded::builder()
+            .sqlite(&db)
+            .task_queue("restart")
+            .workflow(counter)
+            .activity(shout)
+            .start()
+    };
+    let rt = open().await.expect("the engine starts");
+    let h = rt
+        .client()
+        .start_workflow(counter, (), StartOptions::new("napper", "restart"))
+        .await
+        .unwrap();
+    wait_for_count(&rt.client(), "napper", "WorkflowTaskCompleted", 1).await;
+    let napping = h.start_update(NAP, 2).await.unwrap();
+    let update_id = napping.update_id.clone();
+    // The file is released once the engine and every client made from it are gone.
+    drop((napping, h));
+    rt.shutdown().await;
+
+    let rt = open().await.expect("the engine starts again");
+    let client = rt.client();
+    let status = within(
+        "the update after the restart",
+        Duration::from_secs(60),
+        client.poll_update_raw("napper", None, &update_id, UpdateStage::Completed),
+    )
+    .await
+    .unwrap();
+    let slept: u64 = dacapo::payload::decode(
+        &status
+            .outcome
+            .clone()
+            .and_then(Result::ok)
+            .unwrap_or_default(),
+        0,
+    )
+    .unwrap_or_else(|e| panic!("{e}: {status:?}"));
+    assert_eq!(slept, 2);
+    client
+        .signal_workflow("napper", None, STOP, ())
+        .await
+        .unwrap();
+    let total = within(
+        "the run after the restart",
+        Duration::from_secs(60),
+        client.result::<u32>("napper", None),
+    )
+    .await;
+    assert_eq!(total.unwrap(), 0);
+    let events = history(&client, "napper").await;
+    let types = event_types(&events);
+    assert_eq!(
+        types
+            .iter()
+            .filter(|t| t.starts_with("WorkflowExecutionUpdate"))
+            .collect::<Vec<_>>(),
+        [
+            "WorkflowExecutionUpdateAccepted",
+            "WorkflowExecutionUpdateCompleted"
+        ],
+        "{types:?}"
+    );
+    dacapo::replay::Replayer::new()
+        .workflow(counter)
+        .replay(&events)
+        .unwrap_or_else(|e| panic!("replaying the restarted run: {e}"));
+    rt.shutdown().await;
 }
