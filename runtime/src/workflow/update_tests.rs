@@ -661,3 +661,29 @@ fn an_update_waiting_for_a_handler_when_the_body_returns_is_rejected() {
         )]
     );
 }
+
+#[test]
+fn a_handler_that_panics_fails_the_workflow_task_naming_the_update() {
+    fn body(ctx: WorkflowContext) -> BoxFuture<Result<String, WorkflowError>> {
+        Box::pin(async move {
+            ctx.on_update(SET, |_: u32| async move {
+                if true {
+                    panic!("handler blew up");
+                }
+                Ok::<_, String>(0)
+            });
+            ctx.sleep(Duration::from_secs(60)).await?;
+            Ok(String::new())
+        })
+    }
+    let mut hist = History::default();
+    hist.push(EventType::WorkflowExecutionStarted, None);
+    hist.task();
+    let err = run_of(body)
+        .activate_with_messages(&hist.0, &[request("u1", "set", Some(1.into()), 2)])
+        .unwrap_err();
+    assert_eq!(
+        err,
+        ActivationError::Panic("the handler of update `set` panicked: handler blew up".into())
+    );
+}
