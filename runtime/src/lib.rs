@@ -88,7 +88,7 @@ pub use error::{
 };
 pub use message::{Query, Signal, Update};
 pub use worker::Worker;
-pub use workflow::{SignalChannel, WorkflowContext, WorkflowInfo};
+pub use workflow::{SignalChannel, UpdateRegistration, WorkflowContext, WorkflowInfo};
 
 /// Everything a workflow or activity module needs: `use dacapo::prelude::*;`.
 pub mod prelude {

@@ -1,4 +1,5 @@
-//! Workflow tasks: poll, replay or resume the cached run, answer with its commands.
+//! Workflow tasks: poll, replay or resume the cached run, answer with its commands and its
+//! update protocol messages.
 
 use super::inner::WorkerInner;
 use super::registry::ErasedWorkflow;
@@ -14,7 +15,7 @@ use crate::proto::service::{
 };
 use crate::proto::time_from_proto;
 use crate::workflow::WorkflowInfo;
-use crate::workflow::executor::{ActivationError, WorkflowRun};
+use crate::workflow::executor::{Activation, ActivationError, WorkflowRun};
 use crate::workflow::state::RunState;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
@@ -164,13 +165,14 @@ async fn handle_task(w: &WorkerInner, mut task: PollWorkflowTaskQueueResponse) {
             }
         },
     };
-    match run.activate(&history) {
-        Ok(commands) => {
+    match run.activate_with_messages(&history, &task.messages) {
+        Ok(Activation { commands, messages }) => {
             let finished = commands.iter().any(|c| is_close(c.command_type));
             let req = RespondWorkflowTaskCompletedRequest {
                 task_token: task.task_token.clone(),
                 sticky_attributes: (!finished).then(|| w.sticky_attributes()).flatten(),
                 commands,
+                messages,
                 identity: w.identity.clone(),
                 namespace: w.namespace.clone(),
                 ..Default::default()

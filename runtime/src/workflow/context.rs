@@ -4,10 +4,11 @@
 use super::info::WorkflowInfo;
 use super::signal::SignalChannel;
 use super::state::{ActivityOutcome, ActivitySlot, IssuedCommand, RunState, TimerSlot};
+use super::update::{self, UpdateRegistration};
 use crate::activity::{ActivityOptions, Cancellation, RetryPolicy};
 use crate::definition::ActivityDefinition;
 use crate::error::{Cancelled, WorkflowError};
-use crate::message::Signal;
+use crate::message::{Signal, Update};
 use crate::payload::{self, Payload};
 use parking_lot::Mutex;
 use rand::Rng;
@@ -163,6 +164,63 @@ impl WorkflowContext {
     /// Signals are delivered in history order; see [`SignalChannel`].
     pub fn signal_channel<T: Payload>(&self, signal: Signal<T>) -> SignalChannel<T> {
         SignalChannel::new(self.state.clone(), self.disconnected, signal)
+    }
+
+    /// Registers the handler of `update`: a closure from the update's argument to a future of
+    /// its result (`Result<R, E>`, `E` any error or text), which runs as a coroutine of the run,
+    /// beside the body, and may call activities and sleep like workflow code. The registration
+    /// returned adds a [validator](UpdateRegistration::validator). Registering the same name
+    /// again replaces the handler.
+    ///
+    /// An update is accepted (and written to the history) once its argument decodes and its
+    /// validator, if any, passes; otherwise it is rejected and nothing is written. Updates that
+    /// arrive with the workflow's first task, or before the code registered their handler,
+    /// wait until the code has run as far as it can in that task; an update whose name has no
+    /// handler by then is rejected with a message listing the names that have one.
+    ///
+    /// ```
+    /// use dacapo::prelude::*;
+    /// use std::sync::{Arc, Mutex};
+    /// use std::time::Duration;
+    ///
+    /// pub const SET_LIMIT: Update<u32, u32> = Update::new("set_limit");
+    ///
+    /// #[workflow]
+    /// async fn limited(ctx: WorkflowContext) -> WorkflowResult<u32> {
+    ///     let limit = Arc::new(Mutex::new(10u32));
+    ///     let l = limit.clone();
+    ///     ctx.on_update(SET_LIMIT, move |new: u32| {
+    ///         let l = l.clone();
+    ///         async move {
+    ///             let old = std::mem::replace(&mut *l.lock().unwrap(), new);
+    ///             Ok::<_, String>(old)
+    ///         }
+    ///     })
+    ///     .validator(|new: &u32| if *new > 0 { Ok(()) } else { Err("the limit must be positive") });
+    ///     ctx.sleep(Duration::from_secs(3600)).await?;
+    ///     let last = *limit.lock().unwrap();
+    ///     Ok(last)
+    /// }
+    /// ```
+    ///
+    /// # Determinism
+    /// Accepted updates are recorded and replayed in history order; a handler's commands
+    /// follow its acceptance. Validators do not run on replay. When the body returns while a
+    /// handler is still running, the handler is dropped (a warning names it) and the caller
+    /// gets a failure.
+    pub fn on_update<A, R, E, F, Fut>(
+        &self,
+        update: Update<A, R>,
+        handler: F,
+    ) -> UpdateRegistration<A>
+    where
+        A: Payload,
+        R: Payload,
+        E: std::fmt::Display,
+        F: Fn(A) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<R, E>> + Send + 'static,
+    {
+        update::register(self.state.clone(), update, handler)
     }
 
     /// A context with the same run and options but not the cancellation: activities and timers

@@ -1,10 +1,12 @@
 //! The deterministic executor. It feeds a run's history to the workflow future in workflow-task
-//! sized batches, polls the future until it blocks, and collects the commands it issued. On
-//! replay each command must match the event recorded for it; a mismatch is a non-determinism
-//! error that names both sides.
+//! sized batches, polls the future (and the update handlers running beside it) until they
+//! block, and collects the commands it issued. On replay each command must match the event
+//! recorded for it; a mismatch is a non-determinism error that names both sides.
 
 use super::context::WorkflowContext;
 use super::state::{ActivityOutcome, IssuedCommand, RunState};
+use super::update_handlers::HandlerOutput;
+use super::update_protocol::{self as protocol, DispatchError, Dispatched, Incoming};
 use crate::activity::ActivityOptions;
 use crate::definition::BoxFuture;
 use crate::error::{ActivityFailed, Cancelled, WorkflowError};
@@ -14,11 +16,12 @@ use crate::proto::command::{self as cmd, Command};
 use crate::proto::common::{ActivityType, Payload as RawPayload, RetryPolicy as ProtoRetryPolicy};
 use crate::proto::enums::{CommandType, EventType, TaskQueueKind};
 use crate::proto::history::HistoryEvent;
+use crate::proto::protocol::Message;
 use crate::proto::taskqueue::TaskQueue;
 use crate::proto::{CommandAttributes, EventAttributes};
 use crate::proto::{duration_to_proto, event_type_name, time_from_proto};
 use parking_lot::Mutex;
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -44,6 +47,16 @@ pub enum ActivationError {
 }
 
 struct FlagWaker(AtomicBool);
+impl FlagWaker {
+    /// A flag that is set, so that what it belongs to is polled first thing.
+    fn set() -> Arc<Self> {
+        Arc::new(Self(AtomicBool::new(true)))
+    }
+    /// Whether it was woken since the last look; clears it.
+    fn take(&self) -> bool {
+        self.0.swap(false, Ordering::SeqCst)
+    }
+}
 impl Wake for FlagWaker {
     fn wake(self: Arc<Self>) {
         self.0.store(true, Ordering::SeqCst);
@@ -53,10 +66,35 @@ impl Wake for FlagWaker {
     }
 }
 
+/// What an activation answers the workflow task with.
+#[derive(Debug, Default)]
+pub(crate) struct Activation {
+    pub(crate) commands: Vec<Command>,
+    /// Protocol messages: update acceptances, rejections and responses.
+    pub(crate) messages: Vec<Message>,
+}
+
+/// An accepted update whose handler runs as a coroutine of the run.
+struct RunningUpdate {
+    update_id: String,
+    name: String,
+    request_message_id: String,
+    future: BoxFuture<HandlerOutput>,
+    woken: Arc<FlagWaker>,
+}
+
 /// One workflow run held by a worker: its future and how far into its history it has got.
 pub(crate) struct WorkflowRun {
     state: Arc<Mutex<RunState>>,
     future: Option<BoxFuture<RunOutput>>,
+    body_woken: Arc<FlagWaker>,
+    /// The handlers of accepted updates still running, in the order they were accepted.
+    handlers: Vec<RunningUpdate>,
+    /// The ids of the updates this run accepted, so that a request delivered again is not
+    /// handled twice.
+    accepted: HashSet<String>,
+    /// The rejections of the current activation (they are messages without commands).
+    rejections: Vec<Message>,
     /// Commands issued but not yet matched with recorded events, oldest first.
     unmatched: VecDeque<IssuedCommand>,
     /// The id of the last history event applied (ids are dense from 1).
@@ -85,6 +123,10 @@ impl WorkflowRun {
         Self {
             state,
             future: Some(future),
+            body_woken: FlagWaker::set(),
+            handlers: Vec::new(),
+            accepted: HashSet::new(),
+            rejections: Vec::new(),
             unmatched: VecDeque::new(),
             processed: 0,
             finished: false,
@@ -121,6 +163,16 @@ impl WorkflowRun {
         &mut self,
         history: &[HistoryEvent],
     ) -> Result<Vec<Command>, ActivationError> {
+        Ok(self.activate_with_messages(history, &[])?.commands)
+    }
+
+    /// As [`activate`](Self::activate), with the protocol messages the current task carries
+    /// (update requests), and the messages to answer with.
+    pub(crate) fn activate_with_messages(
+        &mut self,
+        history: &[HistoryEvent],
+        messages: &[Message],
+    ) -> Result<Activation, ActivationError> {
         if let Some(first) = history.first()
             && first.event_id > self.processed + 1
         {
@@ -140,9 +192,11 @@ impl WorkflowRun {
                 EventType::WorkflowTaskStarted => {
                     let next = history.get(i + 1).map(|e| e.event_type);
                     if next.is_none() {
-                        self.run_activation(event, false)?;
+                        self.run_activation(event, false, protocol::requests_in(messages))?;
                     } else if next == Some(EventType::WorkflowTaskCompleted as i32) {
-                        self.run_activation(event, true)?;
+                        let accepted = protocol::accepted_by_task(history, i)
+                            .map_err(ActivationError::NonDeterminism)?;
+                        self.run_activation(event, true, accepted)?;
                     }
                     // A task that failed or timed out produced nothing: its events fold into
                     // the next task's batch, as they did for the worker that retried it.
@@ -153,14 +207,21 @@ impl WorkflowRun {
             self.processed = event.event_id;
         }
         let started_id = history.last().map(|e| e.event_id).unwrap_or(0);
-        Ok(self.outgoing_commands(started_id))
+        let (commands, mut messages) = self.outgoing_commands(started_id);
+        messages.append(&mut self.rejections);
+        Ok(Activation { commands, messages })
     }
 
-    /// Polls the body until it blocks, after checking that every earlier command was recorded.
+    /// Runs the code of one workflow task, after checking that every earlier command was
+    /// recorded: update requests whose handler is registered are dispatched first, then the body
+    /// and the running handlers are polled until they block, then the requests that had no
+    /// handler yet are dispatched (so a handler the body registers in this task gets them, as
+    /// in Temporal's SDKs) and what they started is polled in turn.
     fn run_activation(
         &mut self,
         started: &HistoryEvent,
         replaying: bool,
+        incoming: Vec<Incoming>,
     ) -> Result<(), ActivationError> {
         if let Some(c) = self.unmatched.front() {
             return Err(ActivationError::NonDeterminism(format!(
@@ -176,29 +237,24 @@ impl WorkflowRun {
             }
             s.replaying = replaying;
         }
-        let flag = Arc::new(FlagWaker(AtomicBool::new(true)));
-        let waker = Waker::from(flag.clone());
-        let mut cx = Context::from_waker(&waker);
-        while let Some(fut) = self.future.as_mut() {
-            if !flag.0.swap(false, Ordering::SeqCst) {
-                break;
+        self.rejections.clear();
+        // Wakers kept from the last task point at its flags: everything is polled once anew.
+        self.body_woken = FlagWaker::set();
+        for h in &mut self.handlers {
+            h.woken = FlagWaker::set();
+        }
+        let mut waiting = Vec::new();
+        for request in incoming {
+            if let Some(request) = self.dispatch(request, replaying, false)? {
+                waiting.push(request);
             }
-            let polled = std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(&mut cx)));
-            match polled {
-                Ok(Poll::Pending) => {}
-                Ok(Poll::Ready(out)) => {
-                    self.future = None;
-                    self.finished = true;
-                    let close = close_command(out);
-                    let mut s = self.state.lock();
-                    s.commands.push(close);
-                    log_unread_signals(&s);
-                }
-                Err(panic) => {
-                    self.future = None;
-                    return Err(ActivationError::Panic(panic_message(&panic)));
-                }
+        }
+        self.poll_until_blocked()?;
+        if !waiting.is_empty() {
+            for request in waiting {
+                self.dispatch(request, replaying, true)?;
             }
+            self.poll_until_blocked()?;
         }
         let mut s = self.state.lock();
         if let Some(failure) = s.task_failure.take() {
@@ -208,6 +264,149 @@ impl WorkflowRun {
         drop(s);
         self.unmatched.extend(issued);
         Ok(())
+    }
+
+    /// Dispatches one update request; gives it back when it has no handler yet and this is not
+    /// its `last_chance`. After the body returned, a new request is rejected: nothing would run
+    /// its handler.
+    fn dispatch(
+        &mut self,
+        request: Incoming,
+        replaying: bool,
+        last_chance: bool,
+    ) -> Result<Option<Incoming>, ActivationError> {
+        if self.accepted.contains(request.update_id()) {
+            tracing::debug!(update_id = %request.update_id(), "an update delivered again after it was accepted; ignored");
+            return Ok(None);
+        }
+        if self.future.is_none() {
+            if replaying {
+                return Err(ActivationError::NonDeterminism(format!(
+                    "the history accepts update `{}` (id \"{}\") after the workflow returned",
+                    request.name(),
+                    request.update_id()
+                )));
+            }
+            let why = format!(
+                "the workflow returned before it could handle update `{}`",
+                request.name()
+            );
+            self.rejections.push(protocol::rejection(&request, &why));
+            return Ok(None);
+        }
+        let request_message_id = request.message_id.clone();
+        match protocol::dispatch(&self.state, request, replaying, last_chance) {
+            Ok(Dispatched::NoHandler(request)) => Ok(Some(request)),
+            Ok(Dispatched::Rejected(message)) => {
+                self.rejections.push(message);
+                Ok(None)
+            }
+            Ok(Dispatched::Accepted {
+                update_id,
+                name,
+                future,
+            }) => {
+                self.accepted.insert(update_id.clone());
+                self.handlers.push(RunningUpdate {
+                    update_id,
+                    name,
+                    request_message_id,
+                    future,
+                    woken: FlagWaker::set(),
+                });
+                // Its first commands follow its acceptance.
+                let index = self.handlers.len() - 1;
+                self.poll_handler(index)?;
+                Ok(None)
+            }
+            Err(DispatchError::NonDeterminism(why)) => Err(ActivationError::NonDeterminism(why)),
+            Err(DispatchError::Panic(why)) => Err(ActivationError::Panic(why)),
+        }
+    }
+
+    /// Polls the body and the running update handlers, each when it was woken (the body first,
+    /// then the handlers in the order they were accepted), until none is. When the body returns,
+    /// its close command is issued and the handlers still running are dropped.
+    fn poll_until_blocked(&mut self) -> Result<(), ActivationError> {
+        loop {
+            let mut polled = false;
+            if self.future.is_some() && self.body_woken.take() {
+                polled = true;
+                if self.poll_body()? {
+                    return Ok(());
+                }
+            }
+            let mut i = 0;
+            while i < self.handlers.len() {
+                if self.handlers[i].woken.take() {
+                    polled = true;
+                    if self.poll_handler(i)? {
+                        continue;
+                    }
+                }
+                i += 1;
+            }
+            if !polled {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Polls the body once; true when it returned.
+    fn poll_body(&mut self) -> Result<bool, ActivationError> {
+        let Some(fut) = self.future.as_mut() else {
+            return Ok(true);
+        };
+        let waker = Waker::from(self.body_woken.clone());
+        let mut cx = Context::from_waker(&waker);
+        match std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(&mut cx))) {
+            Ok(Poll::Pending) => Ok(false),
+            Ok(Poll::Ready(out)) => {
+                self.future = None;
+                self.finished = true;
+                let close = close_command(out);
+                let mut s = self.state.lock();
+                s.commands.push(close);
+                log_unread_signals(&s);
+                warn_unfinished_updates(&s, &self.handlers);
+                drop(s);
+                self.handlers.clear();
+                Ok(true)
+            }
+            Err(panic) => {
+                self.future = None;
+                Err(ActivationError::Panic(panic_message(&panic)))
+            }
+        }
+    }
+
+    /// Polls the handler at `index` once; when it finished, issues its completion, removes it
+    /// and returns true.
+    fn poll_handler(&mut self, index: usize) -> Result<bool, ActivationError> {
+        let h = &mut self.handlers[index];
+        let waker = Waker::from(h.woken.clone());
+        let mut cx = Context::from_waker(&waker);
+        match std::panic::catch_unwind(AssertUnwindSafe(|| h.future.as_mut().poll(&mut cx))) {
+            Ok(Poll::Pending) => Ok(false),
+            Ok(Poll::Ready(outcome)) => {
+                let h = self.handlers.remove(index);
+                self.state
+                    .lock()
+                    .commands
+                    .push(IssuedCommand::CompleteUpdate {
+                        name: h.name,
+                        update_id: h.update_id,
+                        request_message_id: h.request_message_id,
+                        outcome,
+                    });
+                Ok(true)
+            }
+            Err(panic) => Err(ActivationError::Panic(format!(
+                "the handler of update `{}` panicked: {}",
+                h.name,
+                panic_message(&panic)
+            ))),
+        }
     }
 
     fn match_command(
@@ -263,6 +462,10 @@ impl WorkflowRun {
             (IssuedCommand::Complete { .. }, _) => kind == EventType::WorkflowExecutionCompleted,
             (IssuedCommand::Fail { .. }, _) => kind == EventType::WorkflowExecutionFailed,
             (IssuedCommand::Cancel { .. }, _) => kind == EventType::WorkflowExecutionCanceled,
+            (
+                c @ (IssuedCommand::AcceptUpdate { .. } | IssuedCommand::CompleteUpdate { .. }),
+                _,
+            ) => protocol::records(c, event),
             _ => false,
         };
         drop(s);
@@ -334,8 +537,9 @@ impl WorkflowRun {
         }
     }
 
-    /// The commands to send for the current task: every issued command not yet recorded.
-    fn outgoing_commands(&self, started_event_id: i64) -> Vec<Command> {
+    /// The commands to send for the current task (every issued command not yet recorded) and
+    /// the protocol messages the update commands among them name.
+    fn outgoing_commands(&self, started_event_id: i64) -> (Vec<Command>, Vec<Message>) {
         let s = self.state.lock();
         // Events of this task's commands start right after its WorkflowTaskCompleted, one per
         // command (an unstarted activity's ActivityTaskCanceled follows them all). An activity
@@ -343,7 +547,14 @@ impl WorkflowRun {
         let mut next_event_id = started_event_id + 2;
         let mut predicted: std::collections::HashMap<u64, i64> = Default::default();
         let mut out = Vec::with_capacity(self.unmatched.len());
+        let mut messages = Vec::new();
         for c in &self.unmatched {
+            if let Some((command, message)) = protocol::protocol_command(c) {
+                next_event_id += 1;
+                out.push(command);
+                messages.push(message);
+                continue;
+            }
             let (command, events) = match c {
                 IssuedCommand::ScheduleActivity {
                     seq,
@@ -444,11 +655,14 @@ impl WorkflowRun {
                     ),
                     1,
                 ),
+                IssuedCommand::AcceptUpdate { .. } | IssuedCommand::CompleteUpdate { .. } => {
+                    continue;
+                }
             };
             next_event_id += events;
             out.push(command);
         }
-        out
+        (out, messages)
     }
 }
 
@@ -508,6 +722,24 @@ fn close_command(out: RunOutput) -> IssuedCommand {
             type_name: "WorkflowError".to_string(),
         },
     }
+}
+
+/// Warns (when the body returns, not on replay) of the update handlers still running, as
+/// Temporal's SDKs do: they are dropped, and the engine answers their callers with a failure.
+fn warn_unfinished_updates(s: &RunState, handlers: &[RunningUpdate]) {
+    if s.replaying || handlers.is_empty() {
+        return;
+    }
+    let names: Vec<String> = handlers
+        .iter()
+        .map(|h| format!("`{}` (id \"{}\")", h.name, h.update_id))
+        .collect();
+    tracing::warn!(
+        workflow_id = %s.info.workflow_id,
+        run_id = %s.info.run_id,
+        "the workflow returned while update handlers were still running; their callers get a failure: {}",
+        names.join(", ")
+    );
 }
 
 /// Warns, once per run (when its body returns, not on replay), of the signals it never read,
@@ -574,6 +806,8 @@ fn is_command_event(kind: EventType) -> bool {
             | EventType::RequestCancelExternalWorkflowExecutionInitiated
             | EventType::UpsertWorkflowSearchAttributes
             | EventType::WorkflowPropertiesModified
+            | EventType::WorkflowExecutionUpdateAccepted
+            | EventType::WorkflowExecutionUpdateCompleted
     )
 }
 
@@ -596,6 +830,13 @@ fn event_detail(event: &HistoryEvent) -> String {
         Some(EventAttributes::ActivityTaskCancelRequestedEventAttributes(a)) => {
             format!(" (scheduled event {})", a.scheduled_event_id)
         }
+        Some(EventAttributes::WorkflowExecutionUpdateAcceptedEventAttributes(a)) => {
+            format!(" (update id \"{}\")", a.protocol_instance_id)
+        }
+        Some(EventAttributes::WorkflowExecutionUpdateCompletedEventAttributes(a)) => format!(
+            " (update id \"{}\")",
+            a.meta.as_ref().map_or("", |m| m.update_id.as_str())
+        ),
         _ => String::new(),
     }
 }

@@ -1,11 +1,13 @@
 //! The per-run state shared by a workflow's context and its executor: issued commands, pending
-//! activities and timers, the signals not yet read, and whether the run's root context was
-//! cancelled.
+//! activities and timers, the signals not yet read, the update handlers registered, and whether
+//! the run's root context was cancelled.
 
 use super::info::WorkflowInfo;
+use super::update_handlers::{HandlerOutput, UpdateHandlers};
 use crate::activity::ActivityOptions;
 use crate::error::{ActivityFailed, Cancelled};
 use crate::proto::common::Payload as RawPayload;
+use crate::proto::update::Request as UpdateRequest;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use std::collections::{HashMap, VecDeque};
@@ -41,6 +43,21 @@ pub(crate) enum IssuedCommand {
     Cancel {
         message: String,
     },
+    /// An update accepted: a `ProtocolMessage` command naming its Acceptance message.
+    AcceptUpdate {
+        name: String,
+        update_id: String,
+        request_message_id: String,
+        sequencing_event_id: i64,
+        request: Box<UpdateRequest>,
+    },
+    /// An accepted update's handler finished: a `ProtocolMessage` command naming its Response.
+    CompleteUpdate {
+        name: String,
+        update_id: String,
+        request_message_id: String,
+        outcome: HandlerOutput,
+    },
 }
 
 impl IssuedCommand {
@@ -63,6 +80,12 @@ impl IssuedCommand {
             Self::Complete { .. } => "CompleteWorkflowExecution".to_string(),
             Self::Fail { .. } => "FailWorkflowExecution".to_string(),
             Self::Cancel { .. } => "CancelWorkflowExecution".to_string(),
+            Self::AcceptUpdate {
+                name, update_id, ..
+            } => format!("ProtocolMessage (accepting update `{name}`, id \"{update_id}\")"),
+            Self::CompleteUpdate {
+                name, update_id, ..
+            } => format!("ProtocolMessage (completing update `{name}`, id \"{update_id}\")"),
         }
     }
 }
@@ -107,6 +130,8 @@ pub(crate) struct RunState {
     pub(crate) cancel_requested: bool,
     pub(crate) cancel_wakers: Vec<Waker>,
     pub(crate) signals: SignalInbox,
+    /// The update handlers the code registered (`ctx.on_update`).
+    pub(crate) updates: UpdateHandlers,
     /// Why the current activation must fail the workflow task (a signal whose value does not
     /// decode), set by workflow code's futures and taken by the executor.
     pub(crate) task_failure: Option<String>,
@@ -128,6 +153,7 @@ impl RunState {
             cancel_requested: false,
             cancel_wakers: Vec::new(),
             signals: SignalInbox::default(),
+            updates: UpdateHandlers::default(),
             task_failure: None,
             now,
             rng: StdRng::seed_from_u64(seed),
