@@ -4,6 +4,7 @@ Prints one JSON line: what each call answered and the history's event types."""
 
 import asyncio
 import json
+import os
 import sys
 import uuid
 
@@ -82,3 +83,7 @@ async def main(address: str) -> None:
 
 if __name__ == "__main__":
     asyncio.run(asyncio.wait_for(main(sys.argv[1]), 120))
+    sys.stdout.flush()
+    # The SDK's native runtime threads can abort the interpreter while it finalizes; the work
+    # is done and printed, so leave without finalizing.
+    os._exit(0)
