@@ -45,6 +45,8 @@ fn every_scenario_prints_its_summary() {
         "cold-start, dacapo embedded: ",
         "signal round trip p50, dacapo embedded: ",
         "signal round trip p99, dacapo server: ",
+        "update latency p50, dacapo embedded: ",
+        "update latency p99, dacapo server: ",
     ] {
         let line = stdout.lines().find(|l| l.starts_with(prefix)).unwrap_or("");
         assert!(line.contains("vs temporal)"), "no ratio on {line:?}");

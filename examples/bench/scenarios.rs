@@ -2,8 +2,8 @@
 
 use crate::backend::{Backend, Setup, rand_suffix, remove_db};
 use crate::workload::{
-    PING, cancellable, clean_up, heartbeat_until_cancelled, heartbeating, many_steps, noop, step,
-    three_steps, wait_an_hour, wait_for_ping,
+    BUMP, PING, cancellable, clean_up, heartbeat_until_cancelled, heartbeating, many_steps, noop,
+    step, takes_updates, three_steps, wait_an_hour, wait_for_ping,
 };
 use dacapo::worker::{WorkerBuilder, WorkerOptions};
 use dacapo::{ClientError, Embedded, StartOptions};
@@ -232,7 +232,7 @@ pub async fn cancel_latency(
 // Messages
 
 fn register_messages(b: WorkerBuilder) -> WorkerBuilder {
-    b.workflow(wait_for_ping)
+    b.workflow(wait_for_ping).workflow(takes_updates)
 }
 
 /// p50 and p99 lines of one figure per backend, each backend's p50 then its p99.
@@ -284,8 +284,9 @@ async fn first_task_done(client: &dacapo::Client, id: &str) -> Result<(), String
     }
 }
 
-/// Signal round trip: signal sent -> the waiting workflow reacted -> its result seen, `n` runs
-/// one at a time, each waiting before its signal is sent.
+/// Messages: signal round trip (signal sent -> the waiting workflow reacted -> its result
+/// seen) and update latency (update sent -> its handler's result seen, the Completed stage),
+/// `n` of each, one at a time.
 pub async fn messages(
     dir: &Path,
     chosen: &[Backend],
@@ -294,44 +295,105 @@ pub async fn messages(
 ) -> Result<Vec<String>, String> {
     let n = n.unwrap_or(200);
     let temporal_n = temporal_n.unwrap_or(n);
-    println!("\n== messages: signal round trip (signal sent -> workflow reacted -> result seen)");
-    let mut round_trips = Vec::new();
+    println!(
+        "\n== messages: signal round trip (signal sent -> workflow reacted -> result seen), \
+         update latency (sent -> handler's result seen)"
+    );
+    let (mut round_trips, mut updates) = (Vec::new(), Vec::new());
     for &backend in chosen {
         let count = size_on(backend, n, temporal_n);
         let queue = format!("messages-{}", rand_suffix());
         let setup = Setup::start(backend, dir, &queue, register_messages, worker_options()).await?;
-        let client = &setup.client;
-        let mut samples = Vec::with_capacity(count);
-        // One more run than measured: the first warms connections and caches up.
-        for i in 0..=count {
-            let id = format!("{queue}-ping-{i}");
-            let handle = client
-                .start_workflow(wait_for_ping, (), StartOptions::new(&id, &queue))
-                .await
-                .map_err(|e| format!("{}: start {id}: {e}", backend.name()))?;
-            first_task_done(client, &id).await?;
-            let sent = Instant::now();
-            handle
-                .signal(PING, i as u64)
-                .await
-                .map_err(|e| format!("{}: signal {id}: {e}", backend.name()))?;
-            let result = handle
-                .result()
-                .await
-                .map_err(|e| format!("{}: result of {id}: {e}", backend.name()))?;
-            if result != i as u64 + 1 {
-                return Err(format!("{id} returned {result}, expected {}", i + 1));
-            }
-            if i > 0 {
-                samples.push(sent.elapsed());
-            }
-        }
-        samples.sort();
+        let named = |e: String| format!("{}: {e}", backend.name());
+        let samples = signal_round_trips(&setup.client, &queue, count)
+            .await
+            .map_err(named)?;
         print_latency(backend, "signal round trips", &samples);
         round_trips.push((backend, samples));
+        let samples = update_latencies(&setup.client, &queue, count)
+            .await
+            .map_err(named)?;
+        print_latency(backend, "updates", &samples);
+        updates.push((backend, samples));
         setup.stop().await;
     }
-    Ok(latency_summary("signal round trip", &round_trips))
+    let mut lines = latency_summary("signal round trip", &round_trips);
+    lines.extend(latency_summary("update latency", &updates));
+    Ok(lines)
+}
+
+/// `count` signal round trips, sorted; each run waits before its signal is sent. One more run
+/// than measured: the first warms connections and caches up.
+async fn signal_round_trips(
+    client: &dacapo::Client,
+    queue: &str,
+    count: usize,
+) -> Result<Vec<Duration>, String> {
+    let mut samples = Vec::with_capacity(count);
+    for i in 0..=count {
+        let id = format!("{queue}-ping-{i}");
+        let handle = client
+            .start_workflow(wait_for_ping, (), StartOptions::new(&id, queue))
+            .await
+            .map_err(|e| format!("start {id}: {e}"))?;
+        first_task_done(client, &id).await?;
+        let sent = Instant::now();
+        handle
+            .signal(PING, i as u64)
+            .await
+            .map_err(|e| format!("signal {id}: {e}"))?;
+        let result = handle
+            .result()
+            .await
+            .map_err(|e| format!("result of {id}: {e}"))?;
+        if result != i as u64 + 1 {
+            return Err(format!("{id} returned {result}, expected {}", i + 1));
+        }
+        if i > 0 {
+            samples.push(sent.elapsed());
+        }
+    }
+    samples.sort();
+    Ok(samples)
+}
+
+/// `count` updates to one waiting run, one at a time, each timed until its result is in;
+/// sorted. The first, unmeasured, warms up.
+async fn update_latencies(
+    client: &dacapo::Client,
+    queue: &str,
+    count: usize,
+) -> Result<Vec<Duration>, String> {
+    let id = format!("{queue}-updates");
+    let handle = client
+        .start_workflow(takes_updates, (), StartOptions::new(&id, queue))
+        .await
+        .map_err(|e| format!("start {id}: {e}"))?;
+    first_task_done(client, &id).await?;
+    let mut samples = Vec::with_capacity(count);
+    for i in 0..=count as u64 {
+        let sent = Instant::now();
+        let answer = handle
+            .update(BUMP, i)
+            .await
+            .map_err(|e| format!("update {i} of {id}: {e}"))?;
+        if answer != i + 1 {
+            return Err(format!("update {i} of {id} answered {answer}"));
+        }
+        if i > 0 {
+            samples.push(sent.elapsed());
+        }
+    }
+    handle
+        .signal(PING, 0)
+        .await
+        .map_err(|e| format!("signal {id}: {e}"))?;
+    handle
+        .result()
+        .await
+        .map_err(|e| format!("result of {id}: {e}"))?;
+    samples.sort();
+    Ok(samples)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -105,3 +105,13 @@ pub async fn wait_for_ping(ctx: WorkflowContext) -> WorkflowResult<u64> {
     let mut pings = ctx.signal_channel(PING);
     Ok(pings.recv().await? + 1)
 }
+
+/// The update the messages benchmark sends.
+pub const BUMP: Update<u64, u64> = Update::new("bump");
+
+/// The update-latency workflow: answers `bump` with its argument plus one, until a `ping`.
+#[workflow]
+pub async fn takes_updates(ctx: WorkflowContext) -> WorkflowResult<u64> {
+    ctx.on_update(BUMP, |n: u64| async move { Ok::<_, String>(n + 1) });
+    ctx.signal_channel(PING).recv().await
+}
