@@ -13,7 +13,9 @@ use dacapo::remote::{ConnectOptions, connect};
 use dacapo::worker::WorkerBuilder;
 use dacapo::{Client, ClientError, Embedded, QueryReject, StartOptions, Worker, WorkflowStatus};
 use dacapo_tests::dev_server::shared_dev_server;
-use dacapo_tests::procs::{Proc, binaries, free_port, kill_at_exit, run, spawn, tool, wait_for_port};
+use dacapo_tests::procs::{
+    Proc, binaries, free_port, kill_at_exit, run, spawn, tool, wait_for_port,
+};
 use dacapo_tests::{assert_same_lists, event_types, names, wait_until};
 use std::fmt;
 use std::future::Future;
@@ -307,7 +309,11 @@ async fn queries_on_an_open_and_a_closed_run(env: &Env) {
     h.signal(ADD_ITEM, "apple".to_string()).await.unwrap();
     wait_for_count(client, &id, "WorkflowTaskCompleted", 2).await;
     let before = history(client, &id).await;
-    assert_eq!(h.query(ITEMS, ()).await.unwrap(), items(&["apple"]), "{what}");
+    assert_eq!(
+        h.query(ITEMS, ()).await.unwrap(),
+        items(&["apple"]),
+        "{what}"
+    );
     assert_eq!(h.query(ITEM, 0).await.unwrap(), "apple", "{what}");
 
     let failed = query_failure(&what, h.query(ITEM, 5).await);
@@ -356,7 +362,11 @@ async fn queries_on_an_open_and_a_closed_run(env: &Env) {
     // A new worker has no cached run: it answers from a replay of the history.
     worker.stop().await;
     let worker = env.worker(&id);
-    assert_eq!(h.query(ITEMS, ()).await.unwrap(), items(&["apple"]), "{what}");
+    assert_eq!(
+        h.query(ITEMS, ()).await.unwrap(),
+        items(&["apple"]),
+        "{what}"
+    );
     assert_same_lists(
         &format!("{what}: the history before and after the queries"),
         ("before", &event_types(&before)),
@@ -457,12 +467,21 @@ async fn a_query_waits_for_the_task_in_flight(env: &Env) {
     assert_same_lists(
         &what,
         ("expected", &open_cart_history(1)),
-        (&env.backend.to_string(), &event_types(&history(client, &id).await)),
+        (
+            &env.backend.to_string(),
+            &event_types(&history(client, &id).await),
+        ),
     );
     client.terminate_workflow(&id, None, "done").await.unwrap();
     // A terminated run did not complete cleanly.
     let rejected = client
-        .query_workflow_raw(&id, None, "items", Vec::new(), QueryReject::NotCompletedCleanly)
+        .query_workflow_raw(
+            &id,
+            None,
+            "items",
+            Vec::new(),
+            QueryReject::NotCompletedCleanly,
+        )
         .await;
     assert!(
         matches!(
@@ -479,14 +498,10 @@ async fn a_query_waits_for_the_task_in_flight(env: &Env) {
 
 async fn check_all(backend: Backend) {
     let env = Env::open(backend).await;
-    within(
-        "the query scenarios",
-        Duration::from_secs(240),
-        async {
-            queries_on_an_open_and_a_closed_run(&env).await;
-            a_query_waits_for_the_task_in_flight(&env).await;
-        },
-    )
+    within("the query scenarios", Duration::from_secs(240), async {
+        queries_on_an_open_and_a_closed_run(&env).await;
+        a_query_waits_for_the_task_in_flight(&env).await;
+    })
     .await;
     env.close().await;
 }
@@ -524,7 +539,12 @@ async fn a_query_no_worker_answers_times_out_with_a_clear_message() {
         .unwrap();
     wait_for_count(&env.client, &id, "WorkflowTaskCompleted", 1).await;
     worker.stop().await;
-    let outcome = within("the unanswered query", Duration::from_secs(30), h.query(ITEMS, ())).await;
+    let outcome = within(
+        "the unanswered query",
+        Duration::from_secs(30),
+        h.query(ITEMS, ()),
+    )
+    .await;
     match outcome {
         Err(ClientError::Rpc { code, message }) => {
             assert_eq!(code, tonic::Code::DeadlineExceeded, "{message}");
@@ -567,12 +587,14 @@ async fn the_temporal_cli_queries_a_dacapo_workflow_on_dacapo_server() {
         .unwrap();
     h.signal(ADD_ITEM, "fig".to_string()).await.unwrap();
     wait_for_count(&env.client, &id, "WorkflowExecutionSignaled", 1).await;
-    wait_until("the signal's task", Duration::from_secs(30), async || {
-        match h.query(ITEMS, ()).await {
+    wait_until(
+        "the signal's task",
+        Duration::from_secs(30),
+        async || match h.query(ITEMS, ()).await {
             Ok(items) if items.len() == 1 => Ok(()),
             other => Err(format!("{other:?}")),
-        }
-    })
+        },
+    )
     .await;
     let cli = |args: &[&str]| {
         let mut all = vec!["workflow", "query", "--workflow-id", &id, "--address", a];

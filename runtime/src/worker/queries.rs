@@ -168,3 +168,166 @@ fn query_result(outcome: Result<Vec<RawPayload>, String>) -> WorkflowQueryResult
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Which path answers a query, seen from the service the worker talks to: a query that
+    //! reaches the engine while the run's workflow task is due rides that task, one to an idle
+    //! run is a query task of its own.
+
+    use crate::definition::{BoxFuture, WorkflowDefinition};
+    use crate::error::WorkflowError;
+    use crate::message::{Query, Signal};
+    use crate::payload::PayloadError;
+    use crate::proto::common::Payload as RawPayload;
+    use crate::proto::service::*;
+    use crate::proto::{RpcResult, ServiceHandle, WorkflowService};
+    use crate::{Embedded, StartOptions, Worker, WorkflowContext};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    const ADD: Signal<u32> = Signal::new("add");
+    const COUNT: Query<(), u32> = Query::new("count");
+
+    /// Adds up the `add` signals, answering `count`.
+    struct Counter;
+    impl WorkflowDefinition for Counter {
+        type Input = ();
+        type Output = u32;
+        const NAME: &'static str = "counter";
+        fn encode_input(_: &()) -> Result<Vec<RawPayload>, PayloadError> {
+            Ok(Vec::new())
+        }
+        fn decode_input(_: &[RawPayload]) -> Result<(), PayloadError> {
+            Ok(())
+        }
+        fn execute(ctx: WorkflowContext, (): ()) -> BoxFuture<Result<u32, WorkflowError>> {
+            Box::pin(async move {
+                let count = ctx.state(0u32);
+                ctx.on_query(COUNT, {
+                    let count = count.clone();
+                    move |()| Ok::<_, String>(count.get())
+                });
+                let mut adds = ctx.signal_channel(ADD);
+                loop {
+                    let n = adds.recv().await?;
+                    count.update(|c| *c += n);
+                }
+            })
+        }
+    }
+
+    /// The engine, counting the answers the worker gives on each path.
+    struct Counting {
+        inner: ServiceHandle,
+        attached: AtomicUsize,
+        query_tasks: AtomicUsize,
+    }
+
+    #[tonic::async_trait]
+    impl WorkflowService for Counting {
+        async fn poll_workflow_task_queue(
+            &self,
+            r: tonic::Request<PollWorkflowTaskQueueRequest>,
+        ) -> RpcResult<PollWorkflowTaskQueueResponse> {
+            self.inner.poll_workflow_task_queue(r).await
+        }
+        async fn poll_activity_task_queue(
+            &self,
+            r: tonic::Request<PollActivityTaskQueueRequest>,
+        ) -> RpcResult<PollActivityTaskQueueResponse> {
+            self.inner.poll_activity_task_queue(r).await
+        }
+        async fn get_workflow_execution_history(
+            &self,
+            r: tonic::Request<GetWorkflowExecutionHistoryRequest>,
+        ) -> RpcResult<GetWorkflowExecutionHistoryResponse> {
+            self.inner.get_workflow_execution_history(r).await
+        }
+        async fn respond_workflow_task_completed(
+            &self,
+            r: tonic::Request<RespondWorkflowTaskCompletedRequest>,
+        ) -> RpcResult<RespondWorkflowTaskCompletedResponse> {
+            let answers = r.get_ref().query_results.len();
+            self.attached.fetch_add(answers, Ordering::SeqCst);
+            self.inner.respond_workflow_task_completed(r).await
+        }
+        async fn respond_workflow_task_failed(
+            &self,
+            r: tonic::Request<RespondWorkflowTaskFailedRequest>,
+        ) -> RpcResult<RespondWorkflowTaskFailedResponse> {
+            self.inner.respond_workflow_task_failed(r).await
+        }
+        async fn respond_query_task_completed(
+            &self,
+            r: tonic::Request<RespondQueryTaskCompletedRequest>,
+        ) -> RpcResult<RespondQueryTaskCompletedResponse> {
+            self.query_tasks.fetch_add(1, Ordering::SeqCst);
+            self.inner.respond_query_task_completed(r).await
+        }
+    }
+
+    fn worker(service: &Arc<Counting>) -> (Worker, tokio::task::JoinHandle<()>) {
+        let handle: ServiceHandle = service.clone();
+        let worker = Worker::builder(handle, "q").workflow(Counter).build();
+        let runner = tokio::spawn({
+            let w = worker.clone();
+            async move { w.run().await }
+        });
+        (worker, runner)
+    }
+
+    async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+        for _ in 0..30_000 {
+            if done() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        panic!("{what} did not happen");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_query_rides_the_task_due_and_an_idle_run_gets_a_query_task() {
+        let rt = Embedded::builder().in_memory().start().await.unwrap();
+        let client = rt.client();
+        let service = Arc::new(Counting {
+            inner: rt.service(),
+            attached: AtomicUsize::new(0),
+            query_tasks: AtomicUsize::new(0),
+        });
+        let (first, runner) = worker(&service);
+        let h = client
+            .start_workflow(Counter, (), StartOptions::new("wf", "q"))
+            .await
+            .unwrap();
+        assert_eq!(h.query(COUNT, ()).await.unwrap(), 0);
+        assert_eq!(service.query_tasks.load(Ordering::SeqCst), 1);
+        first.shutdown();
+        runner.await.unwrap();
+
+        // No worker: the signal's task is due, and the query waits in the engine for it.
+        h.signal(ADD, 5).await.unwrap();
+        let asked = tokio::spawn({
+            let h = h.clone();
+            async move { h.query(COUNT, ()).await }
+        });
+        let engine = rt.engine();
+        wait_for("the query reaching the engine", || {
+            engine.core().state.lock().queries.has_run(&h.run_id)
+        })
+        .await;
+        let (second, runner) = worker(&service);
+        assert_eq!(
+            asked.await.unwrap().unwrap(),
+            5,
+            "the answer after the signal"
+        );
+        assert_eq!(service.attached.load(Ordering::SeqCst), 1, "rode the task");
+        assert_eq!(service.query_tasks.load(Ordering::SeqCst), 1);
+        second.shutdown();
+        runner.await.unwrap();
+        rt.shutdown().await;
+    }
+}
