@@ -663,3 +663,27 @@ async fn the_python_client_queries_a_dacapo_workflow_on_dacapo_server() {
     worker.stop().await;
     env.close().await;
 }
+
+/// The README's example (examples/messages) runs and prints what the README says.
+#[test]
+fn the_readme_signal_and_query_example_runs() {
+    let out = run(
+        &binaries().join("examples").join("messages"),
+        &[],
+        Duration::from_secs(60),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        [
+            "status: waiting for approval",
+            "result: approved by ops",
+            "status after close: approved by ops",
+        ]
+    );
+}
