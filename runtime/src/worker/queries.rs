@@ -4,8 +4,9 @@
 //! task carries. Answering never sends a command, writes nothing, and leaves a cached run as
 //! it was.
 
+use super::history::{full_history, whole_history};
 use super::inner::WorkerInner;
-use super::workflow_tasks::{full_history, new_run, whole_history};
+use super::runs::new_run;
 use crate::failure::application_failure;
 use crate::payload;
 use crate::proto::EventAttributes;

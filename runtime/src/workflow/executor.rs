@@ -226,7 +226,7 @@ impl WorkflowRun {
                 }
                 Err(panic) => {
                     self.future = None;
-                    return Err(ActivationError::Panic(panic_message(&panic)));
+                    return Err(ActivationError::Panic(super::panic::message(&panic)));
                 }
             }
         }
@@ -573,16 +573,6 @@ fn activity_failed(s: &RunState, scheduled: i64, reason: String) -> ActivityFail
         activity_type,
         activity_id,
         reason,
-    }
-}
-
-pub(super) fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
-    if let Some(s) = panic.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = panic.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "a panic with a non-string payload".to_string()
     }
 }
 

@@ -7,6 +7,7 @@ mod context;
 pub(crate) mod definition;
 pub(crate) mod executor;
 mod info;
+mod panic;
 pub(crate) mod query;
 mod shared_state;
 mod signal;

@@ -7,50 +7,17 @@
 //! generator, handler registration) asks [`RunState::refuse_in_query`] first, which records the
 //! attempt and makes that operation do nothing, and the query then fails with what was tried.
 
-use super::state::RunState;
+use super::state::{ErasedQueryHandler, RunState};
 use crate::message::Query;
 use crate::payload::{self, Payload, PayloadError};
 use crate::proto::common::Payload as RawPayload;
 use parking_lot::Mutex;
-use std::collections::HashMap;
 use std::fmt::Display;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 /// The name of the query other SDKs answer with the workflow's stack trace.
 pub(crate) const STACK_TRACE_QUERY: &str = "__stack_trace";
-
-/// A handler with its types erased: the query's argument payloads in, the answer's out, or
-/// the failure's message.
-type ErasedHandler = Box<dyn Fn(&[RawPayload]) -> Result<Vec<RawPayload>, String> + Send>;
-
-/// The run's query handlers and whether one is answering now.
-#[derive(Default)]
-pub(crate) struct QueryHandlers {
-    handlers: HashMap<String, ErasedHandler>,
-    /// The query being answered, if one is.
-    answering: Option<String>,
-    /// What the handler answering now tried that would have changed the run (the first thing).
-    refused: Option<String>,
-}
-
-impl std::fmt::Debug for QueryHandlers {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("QueryHandlers")
-            .field("names", &self.names())
-            .field("answering", &self.answering)
-            .finish()
-    }
-}
-
-impl QueryHandlers {
-    /// The registered names, sorted.
-    fn names(&self) -> Vec<&str> {
-        let mut names: Vec<&str> = self.handlers.keys().map(String::as_str).collect();
-        names.sort_unstable();
-        names
-    }
-}
 
 impl RunState {
     /// Whether a query handler is answering now.
@@ -80,7 +47,7 @@ where
     F: Fn(A) -> Result<R, E> + Send + 'static,
 {
     let name = query.name();
-    let erased: ErasedHandler = Box::new(move |args: &[RawPayload]| {
+    let erased: ErasedQueryHandler = Box::new(move |args: &[RawPayload]| {
         let args = payload::decode::<A>(args, 0).map_err(|e| {
             let why = match e {
                 PayloadError::Decode { message, .. } => message,
@@ -144,7 +111,7 @@ pub(crate) fn answer(
         Ok(result) => result,
         Err(panic) => Err(format!(
             "query handler `{name}` panicked: {}",
-            super::executor::panic_message(&panic)
+            super::panic::message(&panic)
         )),
     }
 }

@@ -3,7 +3,6 @@
 //! cancelled.
 
 use super::info::WorkflowInfo;
-use super::query::QueryHandlers;
 use crate::activity::ActivityOptions;
 use crate::error::{ActivityFailed, Cancelled};
 use crate::proto::common::Payload as RawPayload;
@@ -224,5 +223,38 @@ impl SignalInbox {
             .collect();
         counts.sort();
         counts
+    }
+}
+
+/// A handler with its types erased: the query's argument payloads in, the answer's out, or
+/// the failure's message.
+pub(crate) type ErasedQueryHandler =
+    Box<dyn Fn(&[RawPayload]) -> Result<Vec<RawPayload>, String> + Send>;
+
+/// The run's query handlers and whether one is answering now.
+#[derive(Default)]
+pub(crate) struct QueryHandlers {
+    pub(crate) handlers: HashMap<String, ErasedQueryHandler>,
+    /// The query being answered, if one is.
+    pub(crate) answering: Option<String>,
+    /// What the handler answering now tried that would have changed the run (the first thing).
+    pub(crate) refused: Option<String>,
+}
+
+impl std::fmt::Debug for QueryHandlers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueryHandlers")
+            .field("names", &self.names())
+            .field("answering", &self.answering)
+            .finish()
+    }
+}
+
+impl QueryHandlers {
+    /// The registered names, sorted.
+    pub(crate) fn names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.handlers.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        names
     }
 }
