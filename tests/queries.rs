@@ -561,23 +561,29 @@ async fn a_query_no_worker_answers_times_out_with_a_clear_message() {
 // ---------------------------------------------------------------------------------------------
 // Clients nobody here wrote.
 
-/// Runs the `temporal` CLI; returns stdout, failing with its stderr when it fails.
-fn temporal(args: &[&str]) -> String {
-    let out = run(&tool("temporal"), args, Duration::from_secs(60));
-    assert!(
-        out.status.success(),
-        "temporal {args:?} failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+/// Runs the `temporal` CLI or ours (`dacapo`) with `args`; returns whether it succeeded and
+/// its stdout and stderr.
+async fn cli(program: std::path::PathBuf, args: Vec<String>) -> (bool, String, String) {
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = run(&program, &args, Duration::from_secs(60));
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    })
+    .await
+    .expect("the CLI's thread panicked")
 }
 
+/// `temporal workflow query` and `dacapo workflow query`, with the same flags, get the same
+/// answers from a dacapo workflow on `dacapo server`, and both report a failed query with the
+/// handler's message.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_temporal_cli_queries_a_dacapo_workflow_on_dacapo_server() {
+async fn the_temporal_cli_and_ours_query_a_dacapo_workflow_on_dacapo_server() {
     let env = Env::open(Backend::DacapoServer).await;
     let address = dacapo_server_address().await;
-    let a = address.as_str();
     let id = env.unique("cli-query");
     let worker = env.worker(&id);
     let h = env
@@ -586,37 +592,50 @@ async fn the_temporal_cli_queries_a_dacapo_workflow_on_dacapo_server() {
         .await
         .unwrap();
     h.signal(ADD_ITEM, "fig".to_string()).await.unwrap();
-    wait_for_count(&env.client, &id, "WorkflowExecutionSignaled", 1).await;
-    wait_until(
-        "the signal's task",
-        Duration::from_secs(30),
-        async || match h.query(ITEMS, ()).await {
-            Ok(items) if items.len() == 1 => Ok(()),
-            other => Err(format!("{other:?}")),
-        },
-    )
-    .await;
-    let cli = |args: &[&str]| {
-        let mut all = vec!["workflow", "query", "--workflow-id", &id, "--address", a];
-        all.extend_from_slice(args);
-        let all: Vec<String> = all.iter().map(|s| s.to_string()).collect();
-        tokio::task::spawn_blocking(move || {
-            let all: Vec<&str> = all.iter().map(String::as_str).collect();
-            temporal(&all)
-        })
-    };
-    let items = cli(&["--name", "items", "-o", "json"]).await.unwrap();
-    let items: serde_json::Value = serde_json::from_str(&items).unwrap();
-    assert_eq!(
-        items["queryResult"],
-        serde_json::json!([["fig"]]),
-        "{items}"
-    );
-    let item = cli(&["--name", "item", "--input", "0", "-o", "json"])
-        .await
-        .unwrap();
-    let item: serde_json::Value = serde_json::from_str(&item).unwrap();
-    assert_eq!(item["queryResult"], serde_json::json!(["fig"]), "{item}");
+    // The query waits for the signal's task: the cart holds the fig when it answers.
+    assert_eq!(h.query(ITEMS, ()).await.unwrap(), vec!["fig".to_string()]);
+    let programs = [
+        ("temporal", tool("temporal")),
+        ("dacapo", binaries().join("dacapo")),
+    ];
+    for (name, program) in programs {
+        let query = |extra: &[&str]| {
+            let mut args = vec![
+                "workflow",
+                "query",
+                "--workflow-id",
+                &id,
+                "--address",
+                &address,
+            ];
+            args.extend_from_slice(extra);
+            cli(
+                program.clone(),
+                args.iter().map(|s| s.to_string()).collect(),
+            )
+        };
+        let (ok, items, err) = query(&["--name", "items", "-o", "json"]).await;
+        assert!(ok, "{name}: {err}");
+        let items: serde_json::Value = serde_json::from_str(&items).unwrap();
+        assert_eq!(
+            items["queryResult"],
+            serde_json::json!([["fig"]]),
+            "{name}: {items}"
+        );
+        let (ok, item, err) = query(&["--name", "item", "--input", "0", "-o", "json"]).await;
+        assert!(ok, "{name}: {err}");
+        let item: serde_json::Value = serde_json::from_str(&item).unwrap();
+        assert_eq!(
+            item["queryResult"],
+            serde_json::json!(["fig"]),
+            "{name}: {item}"
+        );
+        let (ok, out, err) = query(&["--name", "item", "--input", "9"]).await;
+        assert!(
+            !ok && err.contains("no item 9: the cart holds 1"),
+            "{name}: a failed query:\n{out}{err}"
+        );
+    }
     worker.stop().await;
     env.close().await;
 }
