@@ -706,3 +706,19 @@ fn the_readme_signal_and_query_example_runs() {
         ]
     );
 }
+
+/// Compile-time checks: the query futures can be held by spawned tasks, and a workflow state
+/// can be captured by a handler (which must be `Send`) and shared across threads.
+#[allow(dead_code)]
+fn query_futures_and_state_are_send(
+    client: Client,
+    handle: dacapo::WorkflowHandle<Vec<String>>,
+    state: dacapo::WorkflowState<Vec<String>>,
+) {
+    fn send<T: Send>(_: T) {}
+    fn send_sync_clone<T: Send + Sync + Clone>(_: &T) {}
+    send(handle.query(ITEMS, ()));
+    send(client.query_workflow("id", None, ITEM, 0));
+    send(client.query_workflow_raw("id", None, "items", Vec::new(), QueryReject::Never));
+    send_sync_clone(&state);
+}

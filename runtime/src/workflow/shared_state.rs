@@ -10,6 +10,9 @@ use std::sync::Arc;
 /// [`WorkflowContext::state`](crate::WorkflowContext::state). Cheap to clone: every clone is
 /// the same value.
 ///
+/// `update` and `with` hold the value's lock while their closure runs: calling this state's
+/// methods from inside that closure deadlocks.
+///
 /// ```
 /// use dacapo::prelude::*;
 ///
@@ -30,10 +33,6 @@ use std::sync::Arc;
 /// # Determinism
 /// The value lives only in the worker's memory; replay rebuilds it by running the body again.
 /// Change it only from workflow code (the body and update handlers), never from outside the run.
-///
-/// # Panics
-/// `update` and `with` hold the value's lock while their closure runs: calling this state's
-/// methods from inside that closure deadlocks.
 pub struct WorkflowState<T> {
     value: Arc<Mutex<T>>,
     run: Arc<Mutex<RunState>>,
