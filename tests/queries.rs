@@ -74,6 +74,14 @@ async fn cart(ctx: WorkflowContext) -> WorkflowResult<Vec<String>> {
     }
 }
 
+/// `cart` after a change that breaks replay: it sleeps before it reads anything.
+#[workflow(name = "cart")]
+async fn cart_changed(ctx: WorkflowContext) -> WorkflowResult<Vec<String>> {
+    ctx.on_query(ITEMS, |()| Ok::<_, String>(Vec::new()));
+    ctx.sleep(Duration::from_secs(1)).await?;
+    Ok(Vec::new())
+}
+
 /// What a query handler must not do, out of the macro's sight: the run refuses it at run time.
 fn empty_the_cart(items: &dacapo::WorkflowState<Vec<String>>) -> Result<usize, String> {
     items.set(Vec::new());
@@ -200,11 +208,20 @@ impl Env {
     }
 
     fn worker(&self, queue: &str) -> RunningWorker {
+        self.worker_with(queue, |b| b.workflow(cart))
+    }
+
+    /// A worker polling `queue` with what `register` adds.
+    fn worker_with(
+        &self,
+        queue: &str,
+        register: impl FnOnce(WorkerBuilder) -> WorkerBuilder,
+    ) -> RunningWorker {
         let builder: WorkerBuilder = match &self.embedded {
             Some(rt) => rt.worker_builder(queue),
             None => Worker::builder(self.service.clone(), queue),
         };
-        let worker = builder.workflow(cart).build();
+        let worker = register(builder).build();
         let runner = tokio::spawn({
             let w = worker.clone();
             async move { w.run().await }
@@ -496,11 +513,44 @@ async fn a_query_waits_for_the_task_in_flight(env: &Env) {
     worker.stop().await;
 }
 
+/// A closed run whose history the worker's code no longer replays: the query fails saying
+/// so, and the run's history is left as it was.
+async fn a_query_the_worker_cannot_replay_for(env: &Env) {
+    let what = format!("a query the code cannot replay for, on {}", env.backend);
+    let id = env.unique("cart-changed");
+    let client = &env.client;
+    let worker = env.worker(&id);
+    let h = client
+        .start_workflow(cart, (), StartOptions::new(&id, &id))
+        .await
+        .unwrap();
+    h.signal(CHECKOUT, ()).await.unwrap();
+    let result = within(&what, Duration::from_secs(60), h.result()).await;
+    assert_eq!(result.unwrap(), Vec::<String>::new(), "{what}");
+    worker.stop().await;
+    let before = history(client, &id).await;
+    let changed = env.worker_with(&id, |b| b.workflow(cart_changed));
+    let failed = query_failure(&what, h.query(ITEMS, ()).await);
+    assert!(
+        failed.contains("could not replay workflow")
+            && failed.contains("non-deterministic")
+            && failed.contains("query `items`"),
+        "{what}: {failed}"
+    );
+    assert_eq!(
+        dacapo::proto::describe_history(&before),
+        dacapo::proto::describe_history(&history(client, &id).await),
+        "{what}"
+    );
+    changed.stop().await;
+}
+
 async fn check_all(backend: Backend) {
     let env = Env::open(backend).await;
     within("the query scenarios", Duration::from_secs(240), async {
         queries_on_an_open_and_a_closed_run(&env).await;
         a_query_waits_for_the_task_in_flight(&env).await;
+        a_query_the_worker_cannot_replay_for(&env).await;
     })
     .await;
     env.close().await;

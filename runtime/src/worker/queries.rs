@@ -111,25 +111,23 @@ async fn answer_task(
         ));
     }
     // A sticky query task carries only the newest events: read the rest.
-    let mut history = match history.first().map(|e| e.event_id) {
-        Some(first) if first > 1 => whole_history(w, execution, last_completed).await.map_err(
-            |status| {
-                format!(
-                    "could not read the history of workflow `{}` to answer query `{}`: {status}",
-                    execution.workflow_id, query.query_type
-                )
-            },
-        )?,
+    let history = match history.first().map(|e| e.event_id) {
+        Some(first) if first > 1 => whole_history(w, execution, 0).await.map_err(|status| {
+            format!(
+                "could not read the history of workflow `{}` to answer query `{}`: {status}",
+                execution.workflow_id, query.query_type
+            )
+        })?,
         _ => history,
     };
-    history.retain(|e| e.event_id <= last_completed);
     let mut run = new_run(w, execution, &history)?;
-    run.replay_for_query(&history).map_err(|e| {
-        format!(
-            "could not replay workflow `{}` to answer query `{}`: {e}",
-            execution.workflow_id, query.query_type
-        )
-    })?;
+    run.replay_for_query(&history, last_completed)
+        .map_err(|e| {
+            format!(
+                "could not replay workflow `{}` to answer query `{}`: {e}",
+                execution.workflow_id, query.query_type
+            )
+        })?;
     answer(&run, query)
 }
 

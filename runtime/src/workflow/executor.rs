@@ -122,14 +122,39 @@ impl WorkflowRun {
         super::query::answer(&self.state, name, args)
     }
 
-    /// Replays `history` to rebuild the run for a query: every activation as a replay (the
-    /// code sees `is_replaying`, nothing is logged as new), and its commands are dropped.
+    /// Replays `history` to rebuild the run for a query, up to the workflow task started at
+    /// event `last_completed` (the last one that completed) and the events of its commands:
+    /// every activation runs as a replay (the code sees `is_replaying`, nothing is logged as
+    /// new), each command must match its recorded event as on any replay, and nothing is sent.
+    /// The events after those (a task in flight, signals it will deliver) are left out, so the
+    /// run is in the state its last completed task left.
+    ///
+    /// # Errors
+    /// As [`WorkflowRun::activate`], and a non-determinism error when the code issued a command
+    /// in that last task that the history does not record.
     pub(crate) fn replay_for_query(
         &mut self,
         history: &[HistoryEvent],
+        last_completed: i64,
     ) -> Result<(), ActivationError> {
         self.replay_only = true;
-        self.activate(history).map(drop)
+        let end = history
+            .iter()
+            .position(|e| {
+                let kind = EventType::try_from(e.event_type).ok();
+                e.event_id > last_completed
+                    && kind != Some(EventType::WorkflowTaskCompleted)
+                    && !kind.is_some_and(is_command_event)
+            })
+            .unwrap_or(history.len());
+        self.activate(&history[..end])?;
+        match self.unrecorded_commands().first() {
+            None => Ok(()),
+            Some(command) => Err(ActivationError::NonDeterminism(format!(
+                "the workflow code issued {command} in the workflow task started at event \
+                 {last_completed}, but the history has no event for it"
+            ))),
+        }
     }
 
     /// Whether the body has returned (its close command was issued).

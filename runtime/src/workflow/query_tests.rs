@@ -330,7 +330,8 @@ fn a_replay_for_a_query_answers_a_closed_run_as_replay_and_sends_nothing() {
     hist.completed();
     hist.push(EventType::WorkflowExecutionCompleted, None);
     let mut run = run_of(summer);
-    run.replay_for_query(&hist.0).unwrap();
+    run.replay_for_query(&hist.0, hist.0.len() as i64 - 2)
+        .unwrap();
     assert_eq!(ask(&run, "total", &[]).as_deref(), Ok("7"));
     // The last task ran as a replay too, though no WorkflowTaskCompleted follows its start.
     let mut last = History::default();
@@ -344,6 +345,53 @@ fn a_replay_for_a_query_answers_a_closed_run_as_replay_and_sends_nothing() {
             Ok(0)
         })
     });
-    run.replay_for_query(&last.0).unwrap();
+    run.replay_for_query(&last.0, 3).unwrap();
     assert_eq!(ask(&run, "saw_new_work", &[]).as_deref(), Ok("false"));
+}
+
+#[test]
+fn a_replay_for_a_query_stops_at_the_last_completed_task() {
+    // Two signals handled, a third delivered to a task that is running now.
+    let (_, mut hist) = summer_history(&[3, 4]);
+    let last_completed = hist.0.len() as i64;
+    hist.completed();
+    signaled(&mut hist, 5);
+    hist.task();
+    let mut run = run_of(summer);
+    run.replay_for_query(&hist.0, last_completed).unwrap();
+    assert_eq!(
+        ask(&run, "total", &[]).as_deref(),
+        Ok("7"),
+        "the task in flight has not delivered its signal yet"
+    );
+}
+
+#[test]
+fn a_replay_for_a_query_checks_the_last_tasks_commands() {
+    // The code sleeps first, but the history's only task recorded no command at all.
+    let mut hist = History::default();
+    hist.push(EventType::WorkflowExecutionStarted, None);
+    hist.task();
+    hist.completed();
+    let mut run = run_of(|ctx| {
+        Box::pin(async move {
+            ctx.sleep(Duration::from_secs(1)).await?;
+            Ok(0)
+        })
+    });
+    let err = run.replay_for_query(&hist.0, 3).unwrap_err();
+    assert!(
+        err.to_string().contains("issued StartTimer") && err.to_string().contains("event 3"),
+        "{err}"
+    );
+    // And one whose recorded command differs is caught where it stands.
+    timer(&mut hist, false);
+    let mut run = run_of(|ctx| {
+        Box::pin(async move {
+            ctx.activity(Echo, "x".to_string()).await?;
+            Ok(0)
+        })
+    });
+    let err = run.replay_for_query(&hist.0, 3).unwrap_err();
+    assert!(err.to_string().contains("non-deterministic"), "{err}");
 }
