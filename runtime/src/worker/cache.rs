@@ -27,6 +27,11 @@ impl Cache {
         }
         runs.insert(run_id, run);
     }
+    /// Whether the run is cached now.
+    #[cfg(test)]
+    pub(super) fn holds(&self, run_id: &str) -> bool {
+        self.runs.lock().contains_key(run_id)
+    }
     /// Returns a run taken only to answer a query, unless a workflow task put a newer one
     /// of the same run back meanwhile.
     pub(super) fn put_back(&self, run_id: String, run: WorkflowRun, max: usize) {

@@ -189,6 +189,10 @@ mod tests {
     const ADD: Signal<u32> = Signal::new("add");
     const COUNT: Query<(), u32> = Query::new("count");
 
+    /// How many times each run's body started: once, unless a worker replayed it.
+    static STARTS: parking_lot::Mutex<std::collections::BTreeMap<String, usize>> =
+        parking_lot::Mutex::new(std::collections::BTreeMap::new());
+
     /// Adds up the `add` signals, answering `count`.
     struct Counter;
     impl WorkflowDefinition for Counter {
@@ -203,6 +207,7 @@ mod tests {
         }
         fn execute(ctx: WorkflowContext, (): ()) -> BoxFuture<Result<u32, WorkflowError>> {
             Box::pin(async move {
+                *STARTS.lock().entry(ctx.info().run_id).or_default() += 1;
                 let count = ctx.state(0u32);
                 ctx.on_query(COUNT, {
                     let count = count.clone();
@@ -287,20 +292,25 @@ mod tests {
         panic!("{what} did not happen");
     }
 
+    fn counting(rt: &Embedded) -> Arc<Counting> {
+        Arc::new(Counting {
+            inner: rt.service(),
+            attached: AtomicUsize::new(0),
+            query_tasks: AtomicUsize::new(0),
+        })
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_query_rides_the_task_due_and_an_idle_run_gets_a_query_task() {
         let rt = Embedded::builder().in_memory().start().await.unwrap();
         let client = rt.client();
-        let service = Arc::new(Counting {
-            inner: rt.service(),
-            attached: AtomicUsize::new(0),
-            query_tasks: AtomicUsize::new(0),
-        });
+        let service = counting(&rt);
         let (first, runner) = worker(&service);
         let h = client
             .start_workflow(Counter, (), StartOptions::new("wf", "q"))
             .await
             .unwrap();
+        wait_for("the first task", || first.inner.cache.holds(&h.run_id)).await;
         assert_eq!(h.query(COUNT, ()).await.unwrap(), 0);
         assert_eq!(service.query_tasks.load(Ordering::SeqCst), 1);
         first.shutdown();
@@ -326,6 +336,49 @@ mod tests {
         assert_eq!(service.attached.load(Ordering::SeqCst), 1, "rode the task");
         assert_eq!(service.query_tasks.load(Ordering::SeqCst), 1);
         second.shutdown();
+        runner.await.unwrap();
+        rt.shutdown().await;
+    }
+
+    /// Query tasks answered from the cached run leave it cached and as it was: the run's next
+    /// task resumes it instead of replaying the history.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn query_tasks_leave_the_cached_run_in_the_cache_and_unchanged() {
+        let rt = Embedded::builder().in_memory().start().await.unwrap();
+        let client = rt.client();
+        let service = counting(&rt);
+        let (worker, runner) = worker(&service);
+        let h = client
+            .start_workflow(Counter, (), StartOptions::new("wf", "q"))
+            .await
+            .unwrap();
+        h.signal(ADD, 2).await.unwrap();
+        assert_eq!(h.query(COUNT, ()).await.unwrap(), 2);
+        // The answer may come before the worker put the run back in its cache.
+        wait_for("the run in the cache", || {
+            worker.inner.cache.holds(&h.run_id)
+        })
+        .await;
+        let starts = STARTS.lock().get(&h.run_id).copied();
+        let tasks_before = service.query_tasks.load(Ordering::SeqCst);
+        for _ in 0..3 {
+            assert_eq!(h.query(COUNT, ()).await.unwrap(), 2);
+            assert!(worker.inner.cache.holds(&h.run_id), "still cached");
+        }
+        assert_eq!(
+            service.query_tasks.load(Ordering::SeqCst),
+            tasks_before + 3,
+            "an idle run's queries are query tasks"
+        );
+        h.signal(ADD, 3).await.unwrap();
+        assert_eq!(h.query(COUNT, ()).await.unwrap(), 5);
+        assert_eq!(
+            STARTS.lock().get(&h.run_id).copied(),
+            starts,
+            "the queries and the signal's task found the run in the cache: no replay started \
+             the body again"
+        );
+        worker.shutdown();
         runner.await.unwrap();
         rt.shutdown().await;
     }
