@@ -757,6 +757,80 @@ fn the_readme_signal_and_query_example_runs() {
     );
 }
 
+/// A workflow of Temporal's Python SDK (tests/interop/python_activity_worker.py) with query
+/// handlers, on `backend`, queried by a dacapo client through typed constants: a query without
+/// an argument (no payload on the wire, as the Python handler without parameters expects), one
+/// with an argument, the handler's failure, and the closed run.
+async fn a_dacapo_client_queries_a_python_workflow(backend: Backend) {
+    const STATUS: Query<(), String> = Query::new("status");
+    const FIELD: Query<String, String> = Query::new("approval_field");
+    let env = Env::open(backend).await;
+    let address = match backend {
+        Backend::Temporal => shared_dev_server().await.address(),
+        Backend::DacapoServer => dacapo_server_address().await,
+        Backend::Embedded => unreachable!("Python connects over gRPC"),
+    };
+    let queue = env.unique("py-query");
+    let logs = tempfile::tempdir().unwrap();
+    let _python = dacapo_tests::procs::python_worker(
+        logs.path(),
+        "python_activity_worker",
+        &[&address, &format!("{queue}-activities"), &queue],
+    )
+    .await;
+    let id = env.unique("python-answers-queries");
+    let client = &env.client;
+    client
+        .start_workflow_by_name(
+            "python_waits_for_approval",
+            Vec::new(),
+            &StartOptions::new(&id, &queue),
+        )
+        .await
+        .unwrap();
+    let what = format!("a Python workflow queried by dacapo, on {backend}");
+    let status = client.query_workflow(&id, None, STATUS, ()).await;
+    assert_eq!(status.unwrap(), "waiting", "{what}");
+    let missing = client
+        .query_workflow(&id, None, FIELD, "by".to_string())
+        .await;
+    let missing = query_failure(&what, missing);
+    assert!(missing.contains("no field by"), "{what}: {missing}");
+    client
+        .signal_workflow(
+            &id,
+            None,
+            Signal::<serde_json::Value>::new("approve"),
+            serde_json::json!({"by": "dacapo"}),
+        )
+        .await
+        .unwrap();
+    within(
+        &what,
+        Duration::from_secs(60),
+        client.result::<serde_json::Value>(&id, None),
+    )
+    .await
+    .unwrap();
+    let field = client
+        .query_workflow(&id, None, FIELD, "by".to_string())
+        .await;
+    assert_eq!(field.unwrap(), "dacapo", "{what}: the closed run, replayed");
+    let status = client.query_workflow(&id, None, STATUS, ()).await;
+    assert_eq!(status.unwrap(), "approved by dacapo", "{what}");
+    env.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dacapo_client_queries_a_python_workflow_on_temporal() {
+    a_dacapo_client_queries_a_python_workflow(Backend::Temporal).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dacapo_client_queries_a_python_workflow_on_dacapo_server() {
+    a_dacapo_client_queries_a_python_workflow(Backend::DacapoServer).await;
+}
+
 /// Compile-time checks: the query futures can be held by spawned tasks, and a workflow state
 /// can be captured by a handler (which must be `Send`) and shared across threads.
 #[allow(dead_code)]
