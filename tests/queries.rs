@@ -1,8 +1,9 @@
 //! Queries end to end, the same scenarios on three backends: the embedded engine (in memory, in
 //! this process), `dacapo server` (the binary, in memory, one per test process) and the
 //! Temporal dev server. Each scenario checks the same answers and failures on all three, and
-//! that queries leave the history as it was. Then the `temporal` CLI and the Python client
-//! query a dacapo workflow on `dacapo server`.
+//! that queries leave the history as it was. Then the `temporal` CLI, `dacapo workflow query`
+//! and the Python client query a dacapo workflow on `dacapo server`, and a dacapo client
+//! queries a workflow of Temporal's Python SDK.
 //!
 //! Needs `temporal` on PATH (scripts/test installs it).
 
