@@ -27,6 +27,17 @@ impl Cache {
         }
         runs.insert(run_id, run);
     }
+    /// Drops the cached run of `run_id` if it is the one that handled the task started at
+    /// `processed` (a task whose completion the server refused), not a newer one.
+    pub(super) fn evict_at(&self, run_id: &str, processed: i64) {
+        let mut runs = self.runs.lock();
+        if runs
+            .get(run_id)
+            .is_some_and(|run| run.processed() == processed)
+        {
+            runs.remove(run_id);
+        }
+    }
     /// Whether the run is cached now.
     #[cfg(test)]
     pub(super) fn holds(&self, run_id: &str) -> bool {

@@ -44,15 +44,24 @@ pub(super) async fn handle_query_task(w: &WorkerInner, mut task: PollWorkflowTas
         return;
     };
     let execution = task.workflow_execution.clone().unwrap_or_default();
-    let outcome = match full_history(w, &mut task).await {
-        Ok(history) => {
-            let last_completed = last_completed_task(&history, task.previous_started_event_id);
-            answer_task(w, &execution, history, last_completed, &query).await
-        }
-        Err(status) => Err(format!(
-            "could not read the history of workflow `{}` to answer query `{}`: {status}",
-            execution.workflow_id, query.query_type
-        )),
+    // The server names the last completed task: a cached run that handled exactly that far
+    // answers without the rest of a long history being read.
+    let cached = match task.previous_started_event_id {
+        0 => None,
+        last_completed => answer_cached(w, &execution, last_completed, &query),
+    };
+    let outcome = match cached {
+        Some(answer) => answer,
+        None => match full_history(w, &mut task).await {
+            Ok(history) => {
+                let last_completed = last_completed_task(&history, task.previous_started_event_id);
+                answer_task(w, &execution, history, last_completed, &query).await
+            }
+            Err(status) => Err(format!(
+                "could not read the history of workflow `{}` to answer query `{}`: {status}",
+                execution.workflow_id, query.query_type
+            )),
+        },
     };
     if let Err(message) = &outcome {
         tracing::debug!(workflow_id = %execution.workflow_id, query = %query.query_type, "query failed: {message}");
@@ -86,23 +95,8 @@ async fn answer_task(
     last_completed: i64,
     query: &WorkflowQuery,
 ) -> Result<Vec<RawPayload>, String> {
-    if let Some(run) = w.cache.take(&execution.run_id) {
-        if run.processed() == last_completed {
-            let answer = answer(&run, query);
-            w.cache.put_back(
-                execution.run_id.clone(),
-                run,
-                w.options.max_cached_workflows,
-            );
-            return answer;
-        }
-        // Behind or ahead of the history the task carries: answer from a replay instead, and
-        // keep the cached run for its next workflow task.
-        w.cache.put_back(
-            execution.run_id.clone(),
-            run,
-            w.options.max_cached_workflows,
-        );
+    if let Some(answer) = answer_cached(w, execution, last_completed, query) {
+        return answer;
     }
     if last_completed <= 0 {
         return Err(format!(
@@ -129,6 +123,25 @@ async fn answer_task(
             )
         })?;
     answer(&run, query)
+}
+
+/// The answer from the cached run, when the cache holds one that has handled exactly the
+/// workflow tasks up to the one started at `last_completed`; the run stays cached either way.
+fn answer_cached(
+    w: &WorkerInner,
+    execution: &WorkflowExecution,
+    last_completed: i64,
+    query: &WorkflowQuery,
+) -> Option<Result<Vec<RawPayload>, String>> {
+    let run = w.cache.take(&execution.run_id)?;
+    // Behind or ahead of the history the task stands for: a replay answers instead.
+    let answer = (run.processed() == last_completed).then(|| answer(&run, query));
+    w.cache.put_back(
+        execution.run_id.clone(),
+        run,
+        w.options.max_cached_workflows,
+    );
+    answer
 }
 
 /// The `WorkflowTaskStarted` event id of the last workflow task `history` records as
@@ -227,6 +240,7 @@ mod tests {
         inner: ServiceHandle,
         attached: AtomicUsize,
         query_tasks: AtomicUsize,
+        history_reads: AtomicUsize,
     }
 
     #[tonic::async_trait]
@@ -247,6 +261,7 @@ mod tests {
             &self,
             r: tonic::Request<GetWorkflowExecutionHistoryRequest>,
         ) -> RpcResult<GetWorkflowExecutionHistoryResponse> {
+            self.history_reads.fetch_add(1, Ordering::SeqCst);
             self.inner.get_workflow_execution_history(r).await
         }
         async fn respond_workflow_task_completed(
@@ -297,6 +312,7 @@ mod tests {
             inner: rt.service(),
             attached: AtomicUsize::new(0),
             query_tasks: AtomicUsize::new(0),
+            history_reads: AtomicUsize::new(0),
         })
     }
 
@@ -378,6 +394,50 @@ mod tests {
             "the queries and the signal's task found the run in the cache: no replay started \
              the body again"
         );
+        worker.shutdown();
+        runner.await.unwrap();
+        rt.shutdown().await;
+    }
+
+    /// A query task to a run the worker has cached answers from the cache without reading
+    /// the pages of history the task did not carry.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_cached_run_answers_without_reading_the_rest_of_a_long_history() {
+        let mut config = crate::engine::EngineConfig::default();
+        config.limits.poll_history_page_events = 2;
+        let rt = Embedded::builder()
+            .in_memory()
+            .engine_config(config)
+            .start()
+            .await
+            .unwrap();
+        let client = rt.client();
+        let service = counting(&rt);
+        let (worker, runner) = worker(&service);
+        let h = client
+            .start_workflow(Counter, (), StartOptions::new("wf", "q"))
+            .await
+            .unwrap();
+        for n in 1..=3 {
+            h.signal(ADD, n).await.unwrap();
+        }
+        // A history of a dozen events, in pages of two.
+        let mut total = 0;
+        for _ in 0..1_000 {
+            total = h.query(COUNT, ()).await.unwrap();
+            if total == 6 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(total, 6, "every signal's task ran");
+        wait_for("the run in the cache", || {
+            worker.inner.cache.holds(&h.run_id)
+        })
+        .await;
+        let reads = service.history_reads.load(Ordering::SeqCst);
+        assert_eq!(h.query(COUNT, ()).await.unwrap(), 6);
+        assert_eq!(service.history_reads.load(Ordering::SeqCst), reads);
         worker.shutdown();
         runner.await.unwrap();
         rt.shutdown().await;

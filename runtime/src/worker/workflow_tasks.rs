@@ -105,21 +105,24 @@ async fn handle_task(w: &WorkerInner, mut task: PollWorkflowTaskQueueResponse) {
                 namespace: w.namespace.clone(),
                 ..Default::default()
             };
-            match w
+            // Cached before the answer goes out: the query tasks the completion releases, and
+            // the run's next task, find the run instead of replaying it.
+            let processed = run.processed();
+            if !finished {
+                w.cache.put(
+                    execution.run_id.clone(),
+                    run,
+                    w.options.max_cached_workflows,
+                );
+            }
+            if let Err(status) = w
                 .service
                 .respond_workflow_task_completed(tonic::Request::new(req))
                 .await
             {
-                Ok(_) if !finished => w.cache.put(
-                    execution.run_id.clone(),
-                    run,
-                    w.options.max_cached_workflows,
-                ),
-                Ok(_) => {}
-                Err(status) => {
-                    // The run is rebuilt from history on its next task.
-                    tracing::debug!(workflow_id = %execution.workflow_id, "workflow task completion rejected: {status}");
-                }
+                // The run is rebuilt from history on its next task.
+                w.cache.evict_at(&execution.run_id, processed);
+                tracing::debug!(workflow_id = %execution.workflow_id, "workflow task completion rejected: {status}");
             }
         }
         Err(err) => {
