@@ -21,10 +21,7 @@ pub const STATUS: Query<(), String> = Query::new("status");
 #[workflow]
 async fn order(ctx: WorkflowContext) -> WorkflowResult<String> {
     let status = ctx.state("waiting for approval".to_string()); // shared with the handlers
-    ctx.on_query(STATUS, {
-        let status = status.clone();
-        move |()| Ok::<_, String>(status.get())
-    });
+    ctx.on_query(STATUS, status.reader()); // answers with the current status
     let mut approvals = ctx.signal_channel(APPROVE); // signals sent earlier are kept
     dacapo::select! {
         a = approvals.recv() => status.set(format!("approved by {}", a?.by)),

@@ -189,7 +189,9 @@ impl WorkflowContext {
     /// returns what the handler returns. Registering a name again replaces the handler.
     ///
     /// The handler is a plain closure: it reads the workflow's state (a [`WorkflowState`] it
-    /// captured, say) and returns at once. Its `Err(e)` fails the query with `e`'s text.
+    /// captured, say) and returns at once. Its `Err(e)` fails the query with `e`'s text. A
+    /// handler that cannot fail names an error type all the same (`Ok::<_, String>(..)`), or
+    /// is a state's [`WorkflowState::reader`].
     ///
     /// ```
     /// use dacapo::prelude::*;
@@ -200,10 +202,7 @@ impl WorkflowContext {
     /// #[workflow]
     /// async fn order(ctx: WorkflowContext, items: Vec<String>) -> WorkflowResult<()> {
     ///     let status = ctx.state("received".to_string());
-    ///     ctx.on_query(STATUS, {
-    ///         let status = status.clone();
-    ///         move |()| Ok::<_, String>(status.get())
-    ///     });
+    ///     ctx.on_query(STATUS, status.reader());
     ///     ctx.on_query(ITEM, move |i: usize| items.get(i).cloned().ok_or("no such item"));
     ///     status.set("packed".to_string());
     ///     Ok(())

@@ -395,3 +395,22 @@ fn a_replay_for_a_query_checks_the_last_tasks_commands() {
     let err = run.replay_for_query(&hist.0, 3).unwrap_err();
     assert!(err.to_string().contains("non-deterministic"), "{err}");
 }
+
+#[test]
+fn a_state_reader_answers_with_the_current_value() {
+    const NAME: Query<(), String> = Query::new("name");
+    let mut hist = History::default();
+    hist.push(EventType::WorkflowExecutionStarted, None);
+    hist.task();
+    let mut run = run_of(|ctx| {
+        Box::pin(async move {
+            let name = ctx.state("first".to_string());
+            ctx.on_query(NAME, name.reader());
+            name.set("second".to_string());
+            ctx.cancelled().await;
+            Ok(0)
+        })
+    });
+    run.activate(&hist.0).unwrap();
+    assert_eq!(ask(&run, "name", &[]).as_deref(), Ok("\"second\""));
+}

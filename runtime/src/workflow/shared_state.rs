@@ -21,10 +21,7 @@ use std::sync::Arc;
 /// #[workflow]
 /// async fn counter(ctx: WorkflowContext) -> WorkflowResult<u32> {
 ///     let count = ctx.state(0u32);
-///     ctx.on_query(COUNT, {
-///         let count = count.clone();
-///         move |()| Ok::<_, String>(count.get())
-///     });
+///     ctx.on_query(COUNT, count.reader()); // answers with the current count
 ///     count.update(|n| *n += 1);
 ///     Ok(count.get())
 /// }
@@ -91,6 +88,17 @@ impl<T: Send + 'static> WorkflowState<T> {
             return;
         }
         change(&mut self.value.lock());
+    }
+
+    /// A query handler that answers with a copy of the value, for
+    /// [`WorkflowContext::on_query`](crate::WorkflowContext::on_query) of a query without an
+    /// argument: `ctx.on_query(STATUS, status.reader())`.
+    pub fn reader(&self) -> impl Fn(()) -> Result<T, std::convert::Infallible> + Send + 'static
+    where
+        T: Clone,
+    {
+        let state = self.clone();
+        move |()| Ok(state.get())
     }
 
     /// Reads the value in place, without copying it, and returns what `read` returns.
