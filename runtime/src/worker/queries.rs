@@ -66,9 +66,39 @@ pub(super) async fn handle_query_task(w: &WorkerInner, mut task: PollWorkflowTas
     if let Err(message) = &outcome {
         tracing::debug!(workflow_id = %execution.workflow_id, query = %query.query_type, "query failed: {message}");
     }
-    let result = query_result(outcome);
+    let answered = outcome.is_ok();
+    let status = match respond(w, &task.task_token, query_result(outcome)).await {
+        Ok(()) => return,
+        Err(status) => status,
+    };
+    // An answer the server refuses (over its payload limit, say) would leave the caller
+    // waiting for the query timeout: tell it why instead.
+    if answered && status.code() == tonic::Code::InvalidArgument {
+        let message = format!(
+            "the server refused the answer to query `{}`: {}",
+            query.query_type,
+            status.message()
+        );
+        match respond(w, &task.task_token, query_result(Err(message))).await {
+            Ok(()) => return,
+            Err(again) => {
+                tracing::debug!(workflow_id = %execution.workflow_id, "query failure not taken: {again}");
+                return;
+            }
+        }
+    }
+    // The caller stopped waiting, or the engine gave up on the query.
+    tracing::debug!(workflow_id = %execution.workflow_id, "query answer not taken: {status}");
+}
+
+/// Sends the outcome of the query task with `token`.
+async fn respond(
+    w: &WorkerInner,
+    token: &[u8],
+    result: WorkflowQueryResult,
+) -> Result<(), tonic::Status> {
     let req = RespondQueryTaskCompletedRequest {
-        task_token: task.task_token,
+        task_token: token.to_vec(),
         completed_type: result.result_type,
         query_result: result.answer,
         error_message: result.error_message,
@@ -76,14 +106,10 @@ pub(super) async fn handle_query_task(w: &WorkerInner, mut task: PollWorkflowTas
         failure: result.failure,
         ..Default::default()
     };
-    if let Err(status) = w
-        .service
+    w.service
         .respond_query_task_completed(tonic::Request::new(req))
         .await
-    {
-        // The caller stopped waiting, or the engine gave up on the query.
-        tracing::debug!(workflow_id = %execution.workflow_id, "query answer not taken: {status}");
-    }
+        .map(drop)
 }
 
 /// The answer to `query` from the run whose last completed workflow task started at event
@@ -438,6 +464,67 @@ mod tests {
         let reads = service.history_reads.load(Ordering::SeqCst);
         assert_eq!(h.query(COUNT, ()).await.unwrap(), 6);
         assert_eq!(service.history_reads.load(Ordering::SeqCst), reads);
+        worker.shutdown();
+        runner.await.unwrap();
+        rt.shutdown().await;
+    }
+
+    /// An answer over the server's payload limit fails the query with the server's reason,
+    /// instead of leaving the caller to wait for the query timeout.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_answer_the_server_refuses_fails_the_query_saying_why() {
+        const BIG: Query<(), String> = Query::new("big");
+        struct Big;
+        impl WorkflowDefinition for Big {
+            type Input = ();
+            type Output = ();
+            const NAME: &'static str = "big";
+            fn encode_input(_: &()) -> Result<Vec<RawPayload>, PayloadError> {
+                Ok(Vec::new())
+            }
+            fn decode_input(_: &[RawPayload]) -> Result<(), PayloadError> {
+                Ok(())
+            }
+            fn execute(ctx: WorkflowContext, (): ()) -> BoxFuture<Result<(), WorkflowError>> {
+                Box::pin(async move {
+                    let text = ctx.state("x".repeat(4_000));
+                    ctx.on_query(BIG, text.reader());
+                    ctx.cancelled().await;
+                    Ok(())
+                })
+            }
+        }
+        let mut config = crate::engine::EngineConfig::default();
+        config.limits.max_payload_bytes = 1_000;
+        config.query_timeout = Duration::from_secs(60);
+        let rt = Embedded::builder()
+            .in_memory()
+            .engine_config(config)
+            .start()
+            .await
+            .unwrap();
+        let worker = rt.worker_builder("q").workflow(Big).build();
+        let runner = tokio::spawn({
+            let w = worker.clone();
+            async move { w.run().await }
+        });
+        let h = rt
+            .client()
+            .start_workflow(Big, (), StartOptions::new("wf", "q"))
+            .await
+            .unwrap();
+        wait_for("the first task", || worker.inner.cache.holds(&h.run_id)).await;
+        let outcome = tokio::time::timeout(Duration::from_secs(30), h.query(BIG, ()))
+            .await
+            .expect("the query is answered well before its timeout");
+        match outcome {
+            Err(crate::ClientError::QueryFailed { message, .. }) => assert!(
+                message.starts_with("the server refused the answer to query `big`:")
+                    && message.contains("1000"),
+                "{message}"
+            ),
+            other => panic!("expected a failed query, got {other:?}"),
+        }
         worker.shutdown();
         runner.await.unwrap();
         rt.shutdown().await;
