@@ -687,6 +687,35 @@ async fn the_temporal_cli_and_ours_query_a_dacapo_workflow_on_dacapo_server() {
             "{name}: a failed query:\n{out}{err}"
         );
     }
+    // The workflow's definition, as Temporal's tools ask for it; the CLI decodes it as the
+    // proto message it is.
+    let args = [
+        "workflow",
+        "metadata",
+        "--workflow-id",
+        &id,
+        "--address",
+        &address,
+        "-o",
+        "json",
+    ];
+    let (ok, metadata, err) = cli(
+        tool("temporal"),
+        args.iter().map(|s| s.to_string()).collect(),
+    )
+    .await;
+    assert!(ok, "temporal workflow metadata: {err}");
+    let metadata: serde_json::Value =
+        serde_json::from_str(&metadata).unwrap_or_else(|e| panic!("{e}: {metadata}"));
+    assert_eq!(
+        metadata["queryResult"][0]["definition"],
+        serde_json::json!({
+            "type": "cart",
+            "queryDefinitions": [{"name": "empty"}, {"name": "item"}, {"name": "items"}],
+            "signalDefinitions": [{"name": "add_item"}, {"name": "checkout"}],
+        }),
+        "{metadata}"
+    );
     worker.stop().await;
     env.close().await;
 }
@@ -724,6 +753,11 @@ async fn the_python_client_queries_a_dacapo_workflow_on_dacapo_server() {
         serde_json::json!({
             "open": ["kiwi"],
             "item": "kiwi",
+            "metadata": {
+                "type": "cart",
+                "queries": ["empty", "item", "items"],
+                "signals": ["add_item", "checkout"],
+            },
             "failed": "no item 3: the cart holds 1",
             "result": ["kiwi"],
             "closed": ["kiwi"],

@@ -3,8 +3,8 @@
 Usage: python3 python_query_client.py ADDRESS WORKFLOW_ID TASK_QUEUE
 
 Starts `cart` (tests/queries.rs), adds "kiwi" with the `add_item` signal, queries `items` and
-`item` (index 0, then 3, which the handler fails), checks out, waits for the result, and
-queries the closed run.
+`item` (index 0, then 3, which the handler fails) and Temporal's `__temporal_workflow_metadata`,
+checks out, waits for the result, and queries the closed run.
 """
 
 import asyncio
@@ -22,6 +22,13 @@ async def main(address: str, workflow_id: str, task_queue: str) -> None:
     # The signal's workflow task may still be due: the query waits for it and sees the item.
     outcome = {"open": await handle.query("items")}
     outcome["item"] = await handle.query("item", 0)
+    # Temporal's metadata query, decoded by the SDK as the proto message it is.
+    metadata = await handle.query("__temporal_workflow_metadata")
+    outcome["metadata"] = {
+        "type": metadata.definition.type,
+        "queries": [q.name for q in metadata.definition.query_definitions],
+        "signals": [s.name for s in metadata.definition.signal_definitions],
+    }
     try:
         await handle.query("item", 3)
         outcome["failed"] = "answered"

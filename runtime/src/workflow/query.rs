@@ -19,6 +19,10 @@ use std::sync::Arc;
 /// The name of the query other SDKs answer with the workflow's stack trace.
 pub(crate) const STACK_TRACE_QUERY: &str = "__stack_trace";
 
+/// The name of the query Temporal's tools (`temporal workflow metadata`, the web UI) ask for
+/// the workflow's definition: its type and the queries and signals it handles.
+pub(crate) const METADATA_QUERY: &str = "__temporal_workflow_metadata";
+
 impl RunState {
     /// Whether a query handler is answering now.
     pub(crate) fn answering_query(&self) -> bool {
@@ -83,6 +87,9 @@ pub(crate) fn answer(
              workflow's stack is not kept in a form a worker can report"
         ));
     }
+    if name == METADATA_QUERY {
+        return metadata(&state.lock());
+    }
     let handler = {
         let mut s = state.lock();
         let Some(handler) = s.queries.handlers.remove(name) else {
@@ -122,4 +129,40 @@ pub(crate) fn refused_error(what: &str) -> crate::error::WorkflowError {
     crate::error::WorkflowError::msg(format!(
         "a query handler cannot {what}: queries must not change the workflow"
     ))
+}
+
+/// The run's `temporal.api.sdk.v1.WorkflowMetadata`, as the proto JSON payload the other SDKs
+/// answer [`METADATA_QUERY`] with: the workflow type, the queries registered and the signals
+/// the code asked for a channel of, each sorted by name.
+fn metadata(s: &RunState) -> Result<Vec<RawPayload>, String> {
+    let named = |names: Vec<&str>| -> Vec<serde_json::Value> {
+        names
+            .into_iter()
+            .map(|name| serde_json::json!({ "name": name }))
+            .collect()
+    };
+    let mut definition = serde_json::Map::new();
+    definition.insert("type".into(), s.info.workflow_type.clone().into());
+    let queries = named(s.queries.names());
+    if !queries.is_empty() {
+        definition.insert("queryDefinitions".into(), queries.into());
+    }
+    let signals = named(s.signals.channel_names().collect());
+    if !signals.is_empty() {
+        definition.insert("signalDefinitions".into(), signals.into());
+    }
+    let body = serde_json::json!({ "definition": definition });
+    let data = serde_json::to_vec(&body).map_err(|e| format!("the run's metadata: {e}"))?;
+    let metadata = [
+        (payload::ENCODING_KEY, "json/protobuf"),
+        ("messageType", "temporal.api.sdk.v1.WorkflowMetadata"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+    .collect();
+    Ok(vec![RawPayload {
+        metadata,
+        data,
+        ..Default::default()
+    }])
 }

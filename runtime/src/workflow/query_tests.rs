@@ -414,3 +414,27 @@ fn a_state_reader_answers_with_the_current_value() {
     run.activate(&hist.0).unwrap();
     assert_eq!(ask(&run, "name", &[]).as_deref(), Ok("\"second\""));
 }
+
+#[test]
+fn the_metadata_query_names_the_type_the_queries_and_the_signals_asked_for() {
+    let (run, _) = summer_history(&[1]);
+    let answer = run
+        .answer_query("__temporal_workflow_metadata", &[])
+        .unwrap();
+    let encoding = answer[0].metadata.get("encoding").map(Vec::as_slice);
+    assert_eq!(encoding, Some(&b"json/protobuf"[..]));
+    let message_type = answer[0].metadata.get("messageType").map(Vec::as_slice);
+    assert_eq!(
+        message_type,
+        Some(&b"temporal.api.sdk.v1.WorkflowMetadata"[..])
+    );
+    let body: serde_json::Value = serde_json::from_slice(&answer[0].data).unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({"definition": {
+            "type": "test",
+            "queryDefinitions": [{"name": "fails"}, {"name": "times"}, {"name": "total"}],
+            "signalDefinitions": [{"name": "add"}],
+        }})
+    );
+}

@@ -79,6 +79,13 @@ impl<T: Payload> SignalChannel<T> {
     /// The channel of `signal` on the run behind `state`, for a context that is `disconnected`
     /// or not.
     pub(crate) fn new(state: Arc<Mutex<RunState>>, disconnected: bool, signal: Signal<T>) -> Self {
+        {
+            let mut s = state.lock();
+            // A channel asked for from a query handler is not the workflow's own.
+            if !s.answering_query() {
+                s.signals.asked_for(signal.name());
+            }
+        }
         Self {
             receiver: Receiver {
                 state,

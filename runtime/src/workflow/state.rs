@@ -179,6 +179,8 @@ pub(crate) struct SignalInbox {
     /// The receivers waiting for a signal; woken by every delivery, since a waker does not say
     /// which name it waits for.
     wakers: Vec<Waker>,
+    /// The names the code asked for a channel of, for the run's metadata.
+    channels: std::collections::BTreeSet<&'static str>,
 }
 
 impl SignalInbox {
@@ -189,6 +191,16 @@ impl SignalInbox {
             .or_default()
             .push_back(input);
         self.wake_all();
+    }
+
+    /// Notes that the code asked for a channel of `name`.
+    pub(crate) fn asked_for(&mut self, name: &'static str) {
+        self.channels.insert(name);
+    }
+
+    /// The names the code asked for a channel of, sorted.
+    pub(crate) fn channel_names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.channels.iter().copied()
     }
 
     /// The oldest unread signal named `name`.
