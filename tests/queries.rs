@@ -353,6 +353,22 @@ async fn queries_on_an_open_and_a_closed_run(env: &Env) {
             .await,
     );
     assert!(stack.contains("not supported"), "{what}: {stack}");
+    let metadata = client
+        .query_workflow_raw(
+            &id,
+            None,
+            "__temporal_workflow_metadata",
+            Vec::new(),
+            QueryReject::Never,
+        )
+        .await
+        .unwrap();
+    let metadata: serde_json::Value = serde_json::from_slice(&metadata[0].data).unwrap();
+    assert_eq!(
+        metadata["definition"]["queryDefinitions"],
+        serde_json::json!([{"name": "empty"}, {"name": "item"}, {"name": "items"}]),
+        "{what}: {metadata}"
+    );
     let not_an_index = dacapo::payload::encode("first").unwrap();
     let bad_args = query_failure(
         &what,
