@@ -11,6 +11,9 @@
 //! A running workflow can be told things: a [`Signal`] is a typed constant that the workflow
 //! reads with [`WorkflowContext::signal_channel`] and any client sends with
 //! [`WorkflowHandle::signal`] or [`Client::signal_with_start`], by its plain name on the wire.
+//! It can be asked things: a [`Query`] is answered by a plain handler the workflow registers
+//! with [`WorkflowContext::on_query`], reading a [`WorkflowState`] it shares with the body, and
+//! any client asks it with [`WorkflowHandle::query`]; a query never changes the run.
 //!
 //! dacapo speaks Temporal's `WorkflowService` gRPC API. The engine runs embedded in your process
 //! by default (see [`embedded`]), with a SQLite store.
@@ -88,13 +91,16 @@ pub use error::{
 };
 pub use message::{Query, Signal, Update};
 pub use worker::Worker;
-pub use workflow::{SignalChannel, UpdateRegistration, WorkflowContext, WorkflowInfo};
+pub use workflow::{
+    SignalChannel, UpdateRegistration, WorkflowContext, WorkflowInfo, WorkflowState,
+};
 
 /// Everything a workflow or activity module needs: `use dacapo::prelude::*;`.
 pub mod prelude {
     pub use crate::{
         ActivityContext, ActivityError, ActivityOptions, Cancellation, Query, RetryPolicy, Signal,
-        Update, WorkflowContext, WorkflowError, WorkflowResult, activity, on_cancel, workflow,
+        Update, WorkflowContext, WorkflowError, WorkflowResult, WorkflowState, activity, on_cancel,
+        workflow,
     };
 }
 

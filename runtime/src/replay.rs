@@ -28,7 +28,7 @@ use crate::proto::enums::EventType;
 use crate::proto::history::HistoryEvent;
 use crate::proto::{EventAttributes, event_type_name};
 use crate::worker::registry::{ErasedWorkflow, WorkflowEntry};
-use crate::worker::workflow_tasks::{start_run, started_type};
+use crate::worker::runs::{start_run, started_type};
 use crate::workflow::ActivationError;
 use std::collections::BTreeMap;
 use std::fmt;

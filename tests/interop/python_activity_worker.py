@@ -8,7 +8,9 @@ Usage: python3 python_activity_worker.py ADDRESS ACTIVITY_TASK_QUEUE WORKFLOW_TA
 - workflow `python_waits_for_cancel` (on WORKFLOW_TASK_QUEUE) takes a JSON object and sleeps
   an hour on a durable timer, so it ends only by a cancel (closing as Canceled);
 - workflow `python_waits_for_approval` (on WORKFLOW_TASK_QUEUE) waits for a signal `approve`
-  carrying {"by": str} and returns {"approved_by": str, "language": "python"}.
+  carrying {"by": str} and returns {"approved_by": str, "language": "python"}; it answers the
+  queries `status` (no argument: "waiting" or "approved by BY") and `approval_field` (a field
+  name: that field of the approval, failing with "no field NAME" when it has none).
 
 Values cross as `json/plain` payloads, the SDK's default. Prints `ready` once polling, and
 runs until killed or until the process that started it exits.
@@ -51,6 +53,16 @@ class WaitsForApproval:
     @workflow.signal(name="approve")
     def approve(self, approval: dict) -> None:
         self.approval = approval
+
+    @workflow.query(name="status")
+    def status(self) -> str:
+        return "waiting" if self.approval is None else f"approved by {self.approval['by']}"
+
+    @workflow.query(name="approval_field")
+    def approval_field(self, field: str) -> str:
+        if self.approval is None or field not in self.approval:
+            raise ValueError(f"no field {field}")
+        return str(self.approval[field])
 
     @workflow.run
     async def run(self) -> dict:

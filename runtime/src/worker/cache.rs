@@ -27,4 +27,28 @@ impl Cache {
         }
         runs.insert(run_id, run);
     }
+    /// Drops the cached run of `run_id` if it is the one that handled the task started at
+    /// `processed` (a task whose completion the server refused), not a newer one.
+    pub(super) fn evict_at(&self, run_id: &str, processed: i64) {
+        let mut runs = self.runs.lock();
+        if runs
+            .get(run_id)
+            .is_some_and(|run| run.processed() == processed)
+        {
+            runs.remove(run_id);
+        }
+    }
+    /// Whether the run is cached now.
+    #[cfg(test)]
+    pub(super) fn holds(&self, run_id: &str) -> bool {
+        self.runs.lock().contains_key(run_id)
+    }
+    /// Returns a run taken only to answer a query, unless a workflow task put a newer one
+    /// of the same run back meanwhile.
+    pub(super) fn put_back(&self, run_id: String, run: WorkflowRun, max: usize) {
+        if self.runs.lock().contains_key(&run_id) {
+            return;
+        }
+        self.put(run_id, run, max);
+    }
 }

@@ -5,11 +5,14 @@
 mod activity_tasks;
 mod cache;
 mod cancel_shortcut;
+mod history;
 mod inner;
 mod options;
 mod poll;
+mod queries;
 pub(crate) mod registry;
 mod running;
+pub(crate) mod runs;
 pub(crate) mod workflow_tasks;
 
 use crate::definition::{ActivityDefinition, WorkflowDefinition};

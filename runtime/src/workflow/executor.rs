@@ -101,6 +101,9 @@ pub(crate) struct WorkflowRun {
     processed: i64,
     /// Whether the body has returned (its close command was issued).
     finished: bool,
+    /// Whether every activation is a replay, even the last one's (a run rebuilt only to
+    /// answer a query, whose commands are never sent).
+    replay_only: bool,
 }
 
 impl std::fmt::Debug for WorkflowRun {
@@ -130,6 +133,7 @@ impl WorkflowRun {
             unmatched: VecDeque::new(),
             processed: 0,
             finished: false,
+            replay_only: false,
         }
     }
 
@@ -142,6 +146,57 @@ impl WorkflowRun {
                 .iter()
                 .find(|e| e.event_id == self.processed + 1)
                 .is_some_and(|e| e.event_type == EventType::WorkflowTaskCompleted as i32)
+    }
+
+    /// The id of the last history event applied: the `WorkflowTaskStarted` of the last task
+    /// the run handled.
+    pub(crate) fn processed(&self) -> i64 {
+        self.processed
+    }
+
+    /// Answers query `name` with `args` from the run's current state, leaving the run as it
+    /// was: the answer's payloads, or the message the query fails with.
+    pub(crate) fn answer_query(
+        &self,
+        name: &str,
+        args: &[RawPayload],
+    ) -> Result<Vec<RawPayload>, String> {
+        super::query::answer(&self.state, name, args)
+    }
+
+    /// Replays `history` to rebuild the run for a query, up to the workflow task started at
+    /// event `last_completed` (the last one that completed) and the events of its commands:
+    /// every activation runs as a replay (the code sees `is_replaying`, nothing is logged as
+    /// new), each command must match its recorded event as on any replay, and nothing is sent.
+    /// The events after those (a task in flight, signals it will deliver) are left out, so the
+    /// run is in the state its last completed task left.
+    ///
+    /// # Errors
+    /// As [`WorkflowRun::activate`], and a non-determinism error when the code issued a command
+    /// in that last task that the history does not record.
+    pub(crate) fn replay_for_query(
+        &mut self,
+        history: &[HistoryEvent],
+        last_completed: i64,
+    ) -> Result<(), ActivationError> {
+        self.replay_only = true;
+        let end = history
+            .iter()
+            .position(|e| {
+                let kind = EventType::try_from(e.event_type).ok();
+                e.event_id > last_completed
+                    && kind != Some(EventType::WorkflowTaskCompleted)
+                    && !kind.is_some_and(is_command_event)
+            })
+            .unwrap_or(history.len());
+        self.activate(&history[..end])?;
+        match self.unrecorded_commands().first() {
+            None => Ok(()),
+            Some(command) => Err(ActivationError::NonDeterminism(format!(
+                "the workflow code issued {command} in the workflow task started at event \
+                 {last_completed}, but the history has no event for it"
+            ))),
+        }
     }
 
     /// Whether the body has returned (its close command was issued).
@@ -235,7 +290,7 @@ impl WorkflowRun {
             if let Some(t) = &started.event_time {
                 s.now = time_from_proto(t);
             }
-            s.replaying = replaying;
+            s.replaying = replaying || self.replay_only;
         }
         self.rejections.clear();
         // Wakers kept from the last task point at its flags: everything is polled once anew.
@@ -375,7 +430,7 @@ impl WorkflowRun {
             }
             Err(panic) => {
                 self.future = None;
-                Err(ActivationError::Panic(panic_message(&panic)))
+                Err(ActivationError::Panic(super::panic::message(&panic)))
             }
         }
     }
@@ -404,7 +459,7 @@ impl WorkflowRun {
             Err(panic) => Err(ActivationError::Panic(format!(
                 "the handler of update `{}` panicked: {}",
                 h.name,
-                panic_message(&panic)
+                super::panic::message(&panic)
             ))),
         }
     }
@@ -775,16 +830,6 @@ fn activity_failed(s: &RunState, scheduled: i64, reason: String) -> ActivityFail
         activity_type,
         activity_id,
         reason,
-    }
-}
-
-fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
-    if let Some(s) = panic.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = panic.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "a panic with a non-string payload".to_string()
     }
 }
 

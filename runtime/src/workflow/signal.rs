@@ -42,6 +42,9 @@ impl Receiver {
     fn take<T: Payload>(&self) -> Option<T> {
         let name = self.name;
         let mut s = self.state.lock();
+        if s.refuse_in_query(&format!("read signal `{name}`")) {
+            return None;
+        }
         let input = s.signals.take(name)?;
         match payload::decode::<T>(&input, 0) {
             Ok(value) => Some(value),
@@ -76,6 +79,13 @@ impl<T: Payload> SignalChannel<T> {
     /// The channel of `signal` on the run behind `state`, for a context that is `disconnected`
     /// or not.
     pub(crate) fn new(state: Arc<Mutex<RunState>>, disconnected: bool, signal: Signal<T>) -> Self {
+        {
+            let mut s = state.lock();
+            // A channel asked for from a query handler is not the workflow's own.
+            if !s.answering_query() {
+                s.signals.asked_for(signal.name());
+            }
+        }
         Self {
             receiver: Receiver {
                 state,
@@ -145,6 +155,10 @@ impl<T: Payload> Future for Recv<T> {
             return Poll::Ready(Ok(value));
         }
         let mut s = receiver.state.lock();
+        if s.answering_query() {
+            let what = format!("read signal `{}`", receiver.name);
+            return Poll::Ready(Err(super::query::refused_error(&what)));
+        }
         if s.task_failure.is_some() {
             // The task fails; nothing more runs in it.
             return Poll::Pending;

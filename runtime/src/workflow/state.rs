@@ -1,6 +1,6 @@
 //! The per-run state shared by a workflow's context and its executor: issued commands, pending
-//! activities and timers, the signals not yet read, the update handlers registered, and whether
-//! the run's root context was cancelled.
+//! activities and timers, the signals not yet read, the query and update handlers registered,
+//! and whether the run's root context was cancelled.
 
 use super::info::WorkflowInfo;
 use super::update_handlers::{HandlerOutput, UpdateHandlers};
@@ -132,6 +132,8 @@ pub(crate) struct RunState {
     pub(crate) signals: SignalInbox,
     /// The update handlers the code registered (`ctx.on_update`).
     pub(crate) updates: UpdateHandlers,
+    /// The query handlers, and whether one is answering now.
+    pub(crate) queries: QueryHandlers,
     /// Why the current activation must fail the workflow task (a signal whose value does not
     /// decode), set by workflow code's futures and taken by the executor.
     pub(crate) task_failure: Option<String>,
@@ -154,6 +156,7 @@ impl RunState {
             cancel_wakers: Vec::new(),
             signals: SignalInbox::default(),
             updates: UpdateHandlers::default(),
+            queries: QueryHandlers::default(),
             task_failure: None,
             now,
             rng: StdRng::seed_from_u64(seed),
@@ -202,6 +205,8 @@ pub(crate) struct SignalInbox {
     /// The receivers waiting for a signal; woken by every delivery, since a waker does not say
     /// which name it waits for.
     wakers: Vec<Waker>,
+    /// The names the code asked for a channel of, for the run's metadata.
+    channels: std::collections::BTreeSet<&'static str>,
 }
 
 impl SignalInbox {
@@ -212,6 +217,16 @@ impl SignalInbox {
             .or_default()
             .push_back(input);
         self.wake_all();
+    }
+
+    /// Notes that the code asked for a channel of `name`.
+    pub(crate) fn asked_for(&mut self, name: &'static str) {
+        self.channels.insert(name);
+    }
+
+    /// The names the code asked for a channel of, sorted.
+    pub(crate) fn channel_names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.channels.iter().copied()
     }
 
     /// The oldest unread signal named `name`.
@@ -246,5 +261,38 @@ impl SignalInbox {
             .collect();
         counts.sort();
         counts
+    }
+}
+
+/// A handler with its types erased: the query's argument payloads in, the answer's out, or
+/// the failure's message.
+pub(crate) type ErasedQueryHandler =
+    Box<dyn Fn(&[RawPayload]) -> Result<Vec<RawPayload>, String> + Send>;
+
+/// The run's query handlers and whether one is answering now.
+#[derive(Default)]
+pub(crate) struct QueryHandlers {
+    pub(crate) handlers: HashMap<String, ErasedQueryHandler>,
+    /// The query being answered, if one is.
+    pub(crate) answering: Option<String>,
+    /// What the handler answering now tried that would have changed the run (the first thing).
+    pub(crate) refused: Option<String>,
+}
+
+impl std::fmt::Debug for QueryHandlers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueryHandlers")
+            .field("names", &self.names())
+            .field("answering", &self.answering)
+            .finish()
+    }
+}
+
+impl QueryHandlers {
+    /// The registered names, sorted.
+    pub(crate) fn names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.handlers.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        names
     }
 }

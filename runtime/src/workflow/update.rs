@@ -110,7 +110,15 @@ where
             }
         })
     });
-    let registration = state.lock().updates.register(name, decode, start);
+    let registration = {
+        let mut s = state.lock();
+        if s.refuse_in_query(&format!("register an update handler (`{name}`)")) {
+            // No registration has number 0: a validator added through this one sets nothing.
+            0
+        } else {
+            s.updates.register(name, decode, start)
+        }
+    };
     UpdateRegistration {
         state,
         name,

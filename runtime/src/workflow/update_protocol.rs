@@ -177,7 +177,7 @@ pub(crate) fn dispatch(
             Ok(Err(why)) => Err(why),
             Err(panic) => Err(format!(
                 "the validator of update `{name}` panicked: {}",
-                panic_message(&panic)
+                super::panic::message(&panic)
             )),
         }
     });
@@ -201,7 +201,7 @@ pub(crate) fn dispatch(
         }
         Ok(Err(panic)) => Err(DispatchError::Panic(format!(
             "the handler of update `{name}` panicked: {}",
-            panic_message(&panic)
+            super::panic::message(&panic)
         ))),
         Err(why) if replaying => Err(DispatchError::NonDeterminism(format!(
             "the history accepts update `{name}` (id \"{update_id}\") but the code cannot take it now: {why}"
@@ -316,15 +316,5 @@ fn message(id: String, update_id: &str, type_url: &str, value: Vec<u8>) -> Messa
         protocol_instance_id: update_id.to_string(),
         body: Some(body),
         sequencing_id: None,
-    }
-}
-
-fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
-    if let Some(s) = panic.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = panic.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "a panic with a non-string payload".to_string()
     }
 }
