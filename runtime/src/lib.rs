@@ -88,13 +88,14 @@ pub use error::{
 };
 pub use message::{Query, Signal, Update};
 pub use worker::Worker;
-pub use workflow::{SignalChannel, WorkflowContext, WorkflowInfo};
+pub use workflow::{SignalChannel, WorkflowContext, WorkflowInfo, WorkflowState};
 
 /// Everything a workflow or activity module needs: `use dacapo::prelude::*;`.
 pub mod prelude {
     pub use crate::{
         ActivityContext, ActivityError, ActivityOptions, Cancellation, Query, RetryPolicy, Signal,
-        Update, WorkflowContext, WorkflowError, WorkflowResult, activity, on_cancel, workflow,
+        Update, WorkflowContext, WorkflowError, WorkflowResult, WorkflowState, activity, on_cancel,
+        workflow,
     };
 }
 

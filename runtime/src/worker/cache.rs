@@ -27,4 +27,12 @@ impl Cache {
         }
         runs.insert(run_id, run);
     }
+    /// Returns a run taken only to answer a query, unless a workflow task put a newer one
+    /// of the same run back meanwhile.
+    pub(super) fn put_back(&self, run_id: String, run: WorkflowRun, max: usize) {
+        if self.runs.lock().contains_key(&run_id) {
+            return;
+        }
+        self.put(run_id, run, max);
+    }
 }

@@ -8,6 +8,7 @@ mod cancel_shortcut;
 mod inner;
 mod options;
 mod poll;
+mod queries;
 pub(crate) mod registry;
 mod running;
 pub(crate) mod workflow_tasks;

@@ -1,4 +1,5 @@
-//! Workflow tasks: poll, replay or resume the cached run, answer with its commands.
+//! Workflow tasks: poll, replay or resume the cached run, answer with its commands and the
+//! answers to the queries the task carried; query tasks go to [`super::queries`].
 
 use super::inner::WorkerInner;
 use super::registry::ErasedWorkflow;
@@ -53,7 +54,7 @@ pub(crate) async fn poll_loop(w: Arc<WorkerInner>, sticky: bool, limit: Arc<Sema
 }
 
 /// The history of a run from its first event up to `up_to` (the current task's started event).
-async fn whole_history(
+pub(super) async fn whole_history(
     w: &WorkerInner,
     execution: &WorkflowExecution,
     up_to: i64,
@@ -68,7 +69,7 @@ async fn whole_history(
 }
 
 /// The task's history with the pages the poll response did not carry.
-async fn full_history(
+pub(super) async fn full_history(
     w: &WorkerInner,
     task: &mut PollWorkflowTaskQueueResponse,
 ) -> Result<Vec<HistoryEvent>, tonic::Status> {
@@ -122,6 +123,9 @@ async fn more_pages(
 }
 
 async fn handle_task(w: &WorkerInner, mut task: PollWorkflowTaskQueueResponse) {
+    if task.query.is_some() {
+        return super::queries::handle_query_task(w, task).await;
+    }
     let execution = task.workflow_execution.clone().unwrap_or_default();
     let history = match full_history(w, &mut task).await {
         Ok(h) => h,
@@ -171,6 +175,7 @@ async fn handle_task(w: &WorkerInner, mut task: PollWorkflowTaskQueueResponse) {
                 task_token: task.task_token.clone(),
                 sticky_attributes: (!finished).then(|| w.sticky_attributes()).flatten(),
                 commands,
+                query_results: super::queries::answer_attached(&run, &task.queries),
                 identity: w.identity.clone(),
                 namespace: w.namespace.clone(),
                 ..Default::default()
@@ -237,7 +242,7 @@ async fn fail_task(w: &WorkerInner, token: &[u8], cause: WorkflowTaskFailedCause
 }
 
 /// Builds a run from the `WorkflowExecutionStarted` event that opens `history`.
-fn new_run(
+pub(super) fn new_run(
     w: &WorkerInner,
     execution: &WorkflowExecution,
     history: &[HistoryEvent],

@@ -2,12 +2,14 @@
 //! of cancellation, all deterministically so that replay lands in the same state.
 
 use super::info::WorkflowInfo;
+use super::query;
+use super::shared_state::WorkflowState;
 use super::signal::SignalChannel;
 use super::state::{ActivityOutcome, ActivitySlot, IssuedCommand, RunState, TimerSlot};
 use crate::activity::{ActivityOptions, Cancellation, RetryPolicy};
 use crate::definition::ActivityDefinition;
 use crate::error::{Cancelled, WorkflowError};
-use crate::message::Signal;
+use crate::message::{Query, Signal};
 use crate::payload::{self, Payload};
 use parking_lot::Mutex;
 use rand::Rng;
@@ -101,12 +103,23 @@ impl WorkflowContext {
     where
         StandardUniform: Distribution<T>,
     {
-        self.state.lock().rng.random()
+        let mut s = self.state.lock();
+        if s.refuse_in_query("draw a random value (`ctx.random`)") {
+            // The run's generator does not move; the query fails.
+            return s.rng.clone().random();
+        }
+        s.rng.random()
     }
 
     /// A random (v4) UUID from the run's deterministic generator.
     pub fn uuid(&self) -> uuid::Uuid {
-        let bytes: [u8; 16] = self.state.lock().rng.random();
+        let mut s = self.state.lock();
+        let bytes: [u8; 16] = if s.refuse_in_query("draw a random UUID (`ctx.uuid`)") {
+            s.rng.clone().random()
+        } else {
+            s.rng.random()
+        };
+        drop(s);
         uuid::Builder::from_random_bytes(bytes).into_uuid()
     }
 
@@ -163,6 +176,56 @@ impl WorkflowContext {
     /// Signals are delivered in history order; see [`SignalChannel`].
     pub fn signal_channel<T: Payload>(&self, signal: Signal<T>) -> SignalChannel<T> {
         SignalChannel::new(self.state.clone(), self.disconnected, signal)
+    }
+
+    /// A value shared by the workflow body and its query and update handlers, starting as
+    /// `init`. See [`WorkflowState`].
+    pub fn state<T: Send + 'static>(&self, init: T) -> WorkflowState<T> {
+        WorkflowState::new(self.state.clone(), init)
+    }
+
+    /// Answers `query` with `handler`, from now on: a client's
+    /// [`WorkflowHandle::query`](crate::WorkflowHandle::query) of this run (open or closed)
+    /// returns what the handler returns. Registering a name again replaces the handler.
+    ///
+    /// The handler is a plain closure: it reads the workflow's state (a [`WorkflowState`] it
+    /// captured, say) and returns at once. Its `Err(e)` fails the query with `e`'s text.
+    ///
+    /// ```
+    /// use dacapo::prelude::*;
+    ///
+    /// pub const STATUS: Query<(), String> = Query::new("status");
+    /// pub const ITEM: Query<usize, String> = Query::new("item");
+    ///
+    /// #[workflow]
+    /// async fn order(ctx: WorkflowContext, items: Vec<String>) -> WorkflowResult<()> {
+    ///     let status = ctx.state("received".to_string());
+    ///     ctx.on_query(STATUS, {
+    ///         let status = status.clone();
+    ///         move |()| Ok::<_, String>(status.get())
+    ///     });
+    ///     ctx.on_query(ITEM, move |i: usize| items.get(i).cloned().ok_or("no such item"));
+    ///     status.set("packed".to_string());
+    ///     Ok(())
+    /// }
+    /// ```
+    ///
+    /// # Determinism
+    /// A query never changes the run, so it cannot change what the workflow does: from a
+    /// handler, changing a [`WorkflowState`], calling an activity, sleeping, reading a signal,
+    /// drawing a random value or registering a handler changes nothing and fails the query
+    /// with an error that says what was tried. A panic in a handler fails the query, not the
+    /// worker. A query is answered from the state after the last workflow task that
+    /// completed: on a cached run from its memory, otherwise (and on a closed run) by replaying
+    /// its history, which writes nothing.
+    pub fn on_query<A, R, E, F>(&self, query: Query<A, R>, handler: F)
+    where
+        A: Payload,
+        R: Payload,
+        E: std::fmt::Display,
+        F: Fn(A) -> Result<R, E> + Send + 'static,
+    {
+        query::register(&self.state, query, handler);
     }
 
     /// A context with the same run and options but not the cancellation: activities and timers
@@ -304,6 +367,11 @@ impl<A: ActivityDefinition> Future for ActivityFuture<A> {
         }
         let ctx_cancelled = this.call.ctx.is_cancel_requested();
         let mut s = this.call.ctx.state.lock();
+        let what = format!("call activity `{}`", A::NAME);
+        if s.refuse_in_query(&what) {
+            this.done = true;
+            return Poll::Ready(Err(query::refused_error(&what)));
+        }
         let seq = match this.seq {
             Some(seq) => seq,
             None => {
@@ -411,6 +479,9 @@ impl Future for Sleep {
         let ctx_cancelled = self.ctx.is_cancel_requested();
         let ctx = self.ctx.clone();
         let mut s = ctx.state.lock();
+        if s.refuse_in_query("sleep (`ctx.sleep`)") {
+            return Poll::Ready(Err(query::refused_error("sleep (`ctx.sleep`)")));
+        }
         let seq = match self.seq {
             Some(seq) => seq,
             None => {

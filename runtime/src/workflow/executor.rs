@@ -63,6 +63,9 @@ pub(crate) struct WorkflowRun {
     processed: i64,
     /// Whether the body has returned (its close command was issued).
     finished: bool,
+    /// Whether every activation is a replay, even the last one's (a run rebuilt only to
+    /// answer a query, whose commands are never sent).
+    replay_only: bool,
 }
 
 impl std::fmt::Debug for WorkflowRun {
@@ -88,6 +91,7 @@ impl WorkflowRun {
             unmatched: VecDeque::new(),
             processed: 0,
             finished: false,
+            replay_only: false,
         }
     }
 
@@ -100,6 +104,32 @@ impl WorkflowRun {
                 .iter()
                 .find(|e| e.event_id == self.processed + 1)
                 .is_some_and(|e| e.event_type == EventType::WorkflowTaskCompleted as i32)
+    }
+
+    /// The id of the last history event applied: the `WorkflowTaskStarted` of the last task
+    /// the run handled.
+    pub(crate) fn processed(&self) -> i64 {
+        self.processed
+    }
+
+    /// Answers query `name` with `args` from the run's current state, leaving the run as it
+    /// was: the answer's payloads, or the message the query fails with.
+    pub(crate) fn answer_query(
+        &self,
+        name: &str,
+        args: &[RawPayload],
+    ) -> Result<Vec<RawPayload>, String> {
+        super::query::answer(&self.state, name, args)
+    }
+
+    /// Replays `history` to rebuild the run for a query: every activation as a replay (the
+    /// code sees `is_replaying`, nothing is logged as new), and its commands are dropped.
+    pub(crate) fn replay_for_query(
+        &mut self,
+        history: &[HistoryEvent],
+    ) -> Result<(), ActivationError> {
+        self.replay_only = true;
+        self.activate(history).map(drop)
     }
 
     /// Whether the body has returned (its close command was issued).
@@ -174,7 +204,7 @@ impl WorkflowRun {
             if let Some(t) = &started.event_time {
                 s.now = time_from_proto(t);
             }
-            s.replaying = replaying;
+            s.replaying = replaying || self.replay_only;
         }
         let flag = Arc::new(FlagWaker(AtomicBool::new(true)));
         let waker = Waker::from(flag.clone());
@@ -546,7 +576,7 @@ fn activity_failed(s: &RunState, scheduled: i64, reason: String) -> ActivityFail
     }
 }
 
-fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+pub(super) fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
     if let Some(s) = panic.downcast_ref::<&str>() {
         (*s).to_string()
     } else if let Some(s) = panic.downcast_ref::<String>() {

@@ -42,6 +42,9 @@ impl Receiver {
     fn take<T: Payload>(&self) -> Option<T> {
         let name = self.name;
         let mut s = self.state.lock();
+        if s.refuse_in_query(&format!("read signal `{name}`")) {
+            return None;
+        }
         let input = s.signals.take(name)?;
         match payload::decode::<T>(&input, 0) {
             Ok(value) => Some(value),
@@ -145,6 +148,10 @@ impl<T: Payload> Future for Recv<T> {
             return Poll::Ready(Ok(value));
         }
         let mut s = receiver.state.lock();
+        if s.answering_query() {
+            let what = format!("read signal `{}`", receiver.name);
+            return Poll::Ready(Err(super::query::refused_error(&what)));
+        }
         if s.task_failure.is_some() {
             // The task fails; nothing more runs in it.
             return Poll::Pending;

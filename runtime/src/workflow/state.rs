@@ -1,8 +1,9 @@
 //! The per-run state shared by a workflow's context and its executor: issued commands, pending
-//! activities and timers, the signals not yet read, and whether the run's root context was
+//! activities and timers, the signals not yet read, the query handlers, and whether the run's root context was
 //! cancelled.
 
 use super::info::WorkflowInfo;
+use super::query::QueryHandlers;
 use crate::activity::ActivityOptions;
 use crate::error::{ActivityFailed, Cancelled};
 use crate::proto::common::Payload as RawPayload;
@@ -107,6 +108,8 @@ pub(crate) struct RunState {
     pub(crate) cancel_requested: bool,
     pub(crate) cancel_wakers: Vec<Waker>,
     pub(crate) signals: SignalInbox,
+    /// The query handlers, and whether one is answering now.
+    pub(crate) queries: QueryHandlers,
     /// Why the current activation must fail the workflow task (a signal whose value does not
     /// decode), set by workflow code's futures and taken by the executor.
     pub(crate) task_failure: Option<String>,
@@ -128,6 +131,7 @@ impl RunState {
             cancel_requested: false,
             cancel_wakers: Vec::new(),
             signals: SignalInbox::default(),
+            queries: QueryHandlers::default(),
             task_failure: None,
             now,
             rng: StdRng::seed_from_u64(seed),
