@@ -20,7 +20,7 @@
 
 use super::nested::Contents;
 use crate::diagnostics::compile_error_at;
-use proc_macro2::TokenStream;
+use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, quote};
 use std::collections::HashSet;
 use syn::visit::Visit;
@@ -251,27 +251,37 @@ fn check_closure(closure: &mut ExprClosure, role: Role, errors: &mut Vec<syn::Er
         in_async: 0,
     };
     if let Some(asyncness) = closure.asyncness.take() {
-        // `async move |args| body` becomes `move |args| { let _ = async { body }; error }`: the
-        // body is still checked by rustc, where `.await` is allowed, and the closure's value is
-        // the error, so that no other error is reported about what it returns. The block
-        // borrows what the closure captured, as a closure that is called more than once must.
-        let at = quote!(#asyncness);
+        // `async move |args| body` becomes `move |args| { let e = error; let _ = async { body };
+        // e }`: the body is still checked by rustc, where `.await` is allowed, and the closure's
+        // value is the error, so that no other error is reported about what it returns. The
+        // block borrows what the closure captured, as a closure that is called more than once
+        // must. The error comes first, so that it is reported before any in the body.
+        let capture = &closure.capture;
+        let report = checker.report(quote!(#asyncness #capture), Misuse::Async);
         checker.in_async = 1;
         checker.visit_expr_mut(&mut closure.body);
-        let report = checker.report(at, Misuse::Async);
         let body = &closure.body;
-        *closure.body = parsed(quote!({ let _ = async { #body }; #report }));
+        let error = Ident::new("__dacapo_error", Span::mixed_site());
+        *closure.body = parsed(quote!({ let #error = #report; let _ = async { #body }; #error }));
         return;
     }
+    // Reported before what the block holds, so that the errors come in the order written.
+    let report = returned_async(&mut closure.body).and_then(|returned| match returned {
+        Expr::Async(block) => {
+            let (asyncness, capture) = (&block.async_token, &block.capture);
+            Some(quote!(#asyncness #capture))
+        }
+        _ => None,
+    });
+    let report = report.map(|at| checker.report(at, Misuse::Async));
     checker.visit_expr_mut(&mut closure.body);
-    if let Some(returned) = returned_async(&mut closure.body)
+    if let Some(report) = report
+        && let Some(returned) = returned_async(&mut closure.body)
         && let Expr::Async(block) = &*returned
     {
-        let (asyncness, capture) = (&block.async_token, &block.capture);
-        let at = quote!(#asyncness #capture);
-        let report = checker.report(at, Misuse::Async);
         let body = &block.block;
-        *returned = parsed(quote!(({ let _ = async #body; #report })));
+        let error = Ident::new("__dacapo_error", Span::mixed_site());
+        *returned = parsed(quote!(({ let #error = #report; let _ = async #body; #error })));
     }
 }
 
@@ -356,8 +366,8 @@ impl Checker<'_> {
     }
 
     /// Replaces `assignment`, whose target is `place`, when it assigns to a captured place.
-    /// The place stays borrowed, so that what it names is still used; the value is dropped,
-    /// since it may not have a type of its own outside the assignment.
+    /// The place stays borrowed, and the names the value uses stay in use ([`names_kept`]); the
+    /// value itself is dropped, since it may not have a type of its own outside the assignment.
     fn check_assignment(&mut self, assignment: &mut Expr) -> bool {
         let place = match &*assignment {
             Expr::Assign(assign) => &*assign.left,
@@ -367,7 +377,15 @@ impl Checker<'_> {
         let Some(name) = self.captured_root(place) else {
             return false;
         };
-        let keep = is_place(place).then(|| quote!(let _ = &#place;));
+        let mut keep = TokenStream::new();
+        if is_place(place) {
+            keep.extend(quote!(let _ = &#place;));
+        }
+        if let Expr::Assign(syn::ExprAssign { right, .. })
+        | Expr::Binary(syn::ExprBinary { right, .. }) = &*assignment
+        {
+            keep.extend(names_kept([&**right]));
+        }
         let report = self.report(assignment.to_token_stream(), Misuse::Assign(name));
         *assignment = parsed(quote!(({ #keep #report })));
         true
@@ -408,11 +426,13 @@ impl VisitMut for Checker<'_> {
                     let at = call.to_token_stream();
                     self.visit_expr_mut(&mut call.receiver);
                     // The receiver stays borrowed, so that what the closure captured for the
-                    // call is still used. The arguments are dropped: a closure among them would
-                    // have no type to infer its parameters from.
+                    // call is still used. The arguments are dropped, since a closure among them
+                    // would have no type to infer its parameters from, but the names they use
+                    // are kept in use.
+                    let keep = names_kept(&call.args);
                     let receiver = &call.receiver;
                     let report = self.report(at, misuse.clone());
-                    *expr = parsed(quote!(({ let _ = &#receiver; #report })));
+                    *expr = parsed(quote!(({ #keep let _ = &#receiver; #report })));
                     return;
                 }
             }
@@ -456,6 +476,77 @@ fn is_compound_assignment(op: &BinOp) -> bool {
             | BinOp::ShlAssign(_)
             | BinOp::ShrAssign(_)
     )
+}
+
+/// Statements that keep in use what `exprs` name, for when they are dropped from the body, so
+/// that a variable or an import used only there is not reported as unused as well: `let _ =
+/// &name;` for each variable (a lower-case single name, not a callee, not bound inside `exprs`),
+/// and `use First as _;` for the first segment of each longer path.
+fn names_kept<'a>(exprs: impl IntoIterator<Item = &'a Expr>) -> TokenStream {
+    #[derive(Default)]
+    struct Names {
+        variables: Vec<Ident>,
+        imports: Vec<Ident>,
+        bound: HashSet<String>,
+    }
+    impl<'ast> Visit<'ast> for Names {
+        fn visit_expr_path(&mut self, expr: &'ast syn::ExprPath) {
+            let path = &expr.path;
+            let first = path
+                .segments
+                .first()
+                .filter(|_| expr.qself.is_none() && path.leading_colon.is_none());
+            if let Some(first) = first {
+                let name = first.ident.to_string();
+                let keyword = ["self", "Self", "super", "crate"].contains(&name.as_str());
+                let list = if path.segments.len() > 1 {
+                    Some(&mut self.imports)
+                } else if first.arguments.is_none()
+                    && name.starts_with(|c: char| c.is_lowercase() || c == '_')
+                {
+                    Some(&mut self.variables)
+                } else {
+                    None
+                };
+                if let Some(list) = list.filter(|_| !keyword)
+                    && !list.contains(&first.ident)
+                {
+                    list.push(first.ident.clone());
+                }
+            }
+            syn::visit::visit_expr_path(self, expr);
+        }
+        fn visit_expr_call(&mut self, call: &'ast syn::ExprCall) {
+            // A function called by a single name may be generic: naming it alone would not say
+            // which instance.
+            match &*call.func {
+                Expr::Path(path) if path.path.segments.len() == 1 => {}
+                func => self.visit_expr(func),
+            }
+            call.args.iter().for_each(|arg| self.visit_expr(arg));
+        }
+        fn visit_pat_ident(&mut self, pat: &'ast syn::PatIdent) {
+            self.bound.insert(pat.ident.to_string());
+            syn::visit::visit_pat_ident(self, pat);
+        }
+    }
+    let mut names = Names::default();
+    exprs.into_iter().for_each(|expr| names.visit_expr(expr));
+    let Names {
+        variables,
+        imports,
+        bound,
+    } = names;
+    let variables = variables
+        .into_iter()
+        .filter(|variable| !bound.contains(&variable.to_string()));
+    quote! {
+        #(
+            #[allow(unused_imports)]
+            use #imports as _;
+        )*
+        #(let _ = &#variables;)*
+    }
 }
 
 /// Whether `expr` is a place that can be borrowed as it is, without moving anything.

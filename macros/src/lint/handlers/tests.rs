@@ -149,6 +149,48 @@ fn a_call_is_replaced_by_its_error_and_its_receiver_stays_borrowed() {
 }
 
 #[test]
+fn the_names_a_dropped_call_uses_stay_in_use() {
+    let (text, _) = checked(
+        "{ ctx.on_query(STATUS, move |()| {
+            let _ = ctx.activity(audit, (order.id, Duration::from_secs(d), Some(x), total(y)));
+            s.update(|v| *v += step);
+            count = Status::Done(limit);
+            Ok(())
+        }); }",
+    );
+    let activity = Misuse::Command("start an activity").message(Role::Query);
+    let update = Misuse::Change("change the workflow's state").message(Role::Query);
+    let assign = Misuse::Assign("count".to_string()).message(Role::Query);
+    assert_eq!(
+        text,
+        normalized(&format!(
+            "{{ ctx.on_query(STATUS, move |()| {{
+                let _ = ({{
+                    #[allow(unused_imports)]
+                    use Duration as _;
+                    let _ = &audit;
+                    let _ = &order;
+                    let _ = &d;
+                    let _ = &x;
+                    let _ = &y;
+                    let _ = &ctx;
+                    ::core::compile_error!({activity:?})
+                }});
+                ({{ let _ = &step; let _ = &s; ::core::compile_error!({update:?}) }});
+                ({{
+                    let _ = &count;
+                    #[allow(unused_imports)]
+                    use Status as _;
+                    let _ = &limit;
+                    ::core::compile_error!({assign:?})
+                }});
+                Ok(())
+            }}); }}"
+        ))
+    );
+}
+
+#[test]
 fn an_await_is_reported_on_the_await_and_an_awaited_call_once() {
     let (text, reported) = checked(
         "{
@@ -202,11 +244,11 @@ fn an_async_handler_is_reported_on_its_async_keyword_and_not_on_its_awaits() {
     assert_eq!(
         reported,
         [
-            (async_first.clone(), "async".to_string()),
+            (async_first.clone(), "async move".to_string()),
             (async_first.clone(), "async move".to_string()),
             (async_first.clone(), "async".to_string()),
-            (activity, "ctx.activity(charge, order)".to_string()),
             (async_first, "async".to_string()),
+            (activity, "ctx.activity(charge, order)".to_string()),
         ]
     );
     // The closures are plain, and return the error; the async code is kept, borrowing.
@@ -214,8 +256,9 @@ fn an_async_handler_is_reported_on_its_async_keyword_and_not_on_its_awaits() {
     assert!(
         text.contains(&normalized(&format!(
             "ctx.on_query(A, move |()| {{
+                let __dacapo_error = ::core::compile_error!({message:?});
                 let _ = async {{ {{ let v = pending.await; Ok(v) }} }};
-                ::core::compile_error!({message:?})
+                __dacapo_error
             }});"
         ))),
         "{text}"
@@ -223,8 +266,9 @@ fn an_async_handler_is_reported_on_its_async_keyword_and_not_on_its_awaits() {
     assert!(
         text.contains(&normalized(&format!(
             "ctx.on_query(B, move |()| ({{
+                let __dacapo_error = ::core::compile_error!({message:?});
                 let _ = async {{ Ok(s.get()) }};
-                ::core::compile_error!({message:?})
+                __dacapo_error
             }}));"
         ))),
         "{text}"
