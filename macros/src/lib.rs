@@ -130,7 +130,8 @@ use proc_macro::TokenStream;
 /// - an `async` closure, or one that returns an `async` block; `.await`;
 /// - calling `.activity(..)`, `.sleep(..)`, `.signal_channel(..)`, `.recv()`, `.try_recv()`,
 ///   `.on_query(..)`, `.on_update(..)`, `.state(..)`, `.set(..)`, `.update(..)`, `.random()`
-///   or `.uuid()`, on any receiver;
+///   or `.uuid()` on anything the closure captured (a method of its own variable, such as
+///   `hasher.update(..)`, is its own business);
 /// - assigning to a variable the closure captured (`count += 1` on a `count` declared outside
 ///   it); variables declared inside the closure may be assigned freely.
 ///

@@ -7,8 +7,8 @@
 //! Where the handler is a closure written at its registration, `.on_query(QUERY, |args| ..)` or
 //! `.on_update(..).validator(|args| ..)` (also the closure ending a block, `{ let s =
 //! state.clone(); move |()| .. }`), this pass rejects what would: being `async`, returning an
-//! `async` block, `.await`, the methods that issue commands or change the run ([`METHODS`]),
-//! and assignments to places the closure captured. Like the determinism lint it reads names,
+//! `async` block, `.await`, the methods that issue commands or change the run ([`METHODS`])
+//! called on what the closure captured, and assignments to places it captured. Like the determinism lint it reads names,
 //! not types. A handler passed by name is not seen here; the runtime fails a query that tries to
 //! change the run. The update handler itself may await and start activities: it is the rest of
 //! the body as far as this pass is concerned.
@@ -85,7 +85,7 @@ pub(crate) enum Misuse {
     Assign(String),
 }
 
-/// The methods a handler must not call, on whatever receiver: the method names of the workflow
+/// The methods a handler must not call on what it captured: the method names of the workflow
 /// context, the signal channel and the shared state that issue commands or change the run.
 pub(crate) const METHODS: &[(&str, Misuse)] = &[
     ("activity", Misuse::Command("start an activity")),
@@ -335,6 +335,50 @@ impl Checker<'_> {
         compile_error_at(at, &message).into_token_stream()
     }
 
+    /// The misuse that `call` is: a method of [`METHODS`] on something the closure captured.
+    /// A method called on the closure's own variable (`hasher.update(..)`, `rng.random()`)
+    /// changes nothing else.
+    fn misused_method(&self, call: &ExprMethodCall) -> Option<&'static Misuse> {
+        method_misuse(&call.method).filter(|_| !self.is_declared_root(&call.receiver))
+    }
+
+    /// Whether `expr` is a call that [`Checker::misused_method`] reports, or a method chained
+    /// on one: `ctx.activity(a, x).start_to_close(d)`.
+    fn calls_misuse(&self, expr: &Expr) -> bool {
+        match expr {
+            Expr::MethodCall(call) => {
+                self.misused_method(call).is_some() || self.calls_misuse(&call.receiver)
+            }
+            Expr::Paren(paren) => self.calls_misuse(&paren.expr),
+            Expr::Group(group) => self.calls_misuse(&group.expr),
+            _ => false,
+        }
+    }
+
+    /// Whether `expr` starts from a variable declared in the closure: `hasher`,
+    /// `state.items[0]`, `rng.clone()`.
+    fn is_declared_root(&self, expr: &Expr) -> bool {
+        match expr {
+            Expr::Path(path) => {
+                path.qself.is_none()
+                    && path.path.leading_colon.is_none()
+                    && path.path.segments.len() == 1
+                    && self
+                        .declared
+                        .contains(&path.path.segments[0].ident.to_string())
+            }
+            Expr::Field(field) => self.is_declared_root(&field.base),
+            Expr::Index(index) => self.is_declared_root(&index.expr),
+            Expr::MethodCall(call) => self.is_declared_root(&call.receiver),
+            Expr::Paren(paren) => self.is_declared_root(&paren.expr),
+            Expr::Group(group) => self.is_declared_root(&group.expr),
+            Expr::Reference(reference) => self.is_declared_root(&reference.expr),
+            Expr::Unary(unary) => self.is_declared_root(&unary.expr),
+            Expr::Try(tried) => self.is_declared_root(&tried.expr),
+            _ => false,
+        }
+    }
+
     /// The variable at the root of the place `expr` when the closure captured it, as written.
     fn captured_root(&self, expr: &Expr) -> Option<String> {
         match expr {
@@ -406,7 +450,7 @@ impl VisitMut for Checker<'_> {
             }
             Expr::Await(awaited) => {
                 // `ctx.sleep(d).await` is one mistake: the call is reported, the `.await` goes.
-                let call_reported = calls_misuse(&awaited.base);
+                let call_reported = self.calls_misuse(&awaited.base);
                 self.visit_expr_mut(&mut awaited.base);
                 if self.in_async > 0 {
                     return;
@@ -422,7 +466,7 @@ impl VisitMut for Checker<'_> {
                 return;
             }
             Expr::MethodCall(call) => {
-                if let Some(misuse) = method_misuse(&call.method) {
+                if let Some(misuse) = self.misused_method(call) {
                     let at = call.to_token_stream();
                     self.visit_expr_mut(&mut call.receiver);
                     // The receiver stays borrowed, so that what the closure captured for the
@@ -447,19 +491,6 @@ impl VisitMut for Checker<'_> {
     }
 
     fn visit_item_mut(&mut self, _item: &mut Item) {}
-}
-
-/// Whether `expr` is a method call to one of [`METHODS`], or a method chained on one:
-/// `ctx.activity(a, x).start_to_close(d)`.
-fn calls_misuse(expr: &Expr) -> bool {
-    match expr {
-        Expr::MethodCall(call) => {
-            method_misuse(&call.method).is_some() || calls_misuse(&call.receiver)
-        }
-        Expr::Paren(paren) => calls_misuse(&paren.expr),
-        Expr::Group(group) => calls_misuse(&group.expr),
-        _ => false,
-    }
 }
 
 fn is_compound_assignment(op: &BinOp) -> bool {

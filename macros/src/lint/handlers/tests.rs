@@ -49,6 +49,12 @@ fn a_query_handler_that_reads_state_is_left_as_written() {
                 (first, rest) = (lines.join(\", \"), count);
                 if verbose { first += \"!\"; }
                 let total = s.with(|v| { let mut n = 0; for _ in &v.items { n += 1; } n });
+                let mut hasher = Sha256::new();
+                hasher.update(first.as_bytes());
+                let mut rng = StdRng::seed_from_u64(7);
+                let roll: u8 = rng.clone().random();
+                let cell = Cell::new(0);
+                (&cell).set(roll);
                 Ok::<_, String>(format!(\"{first} {rest} {total}\"))
             }
         });
