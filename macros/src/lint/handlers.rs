@@ -246,7 +246,7 @@ fn check_handler(handler: &mut Expr, role: Role, errors: &mut Vec<syn::Error>) {
 fn check_closure(closure: &mut ExprClosure, role: Role, errors: &mut Vec<syn::Error>) {
     let mut checker = Checker {
         role,
-        declared: declared(closure),
+        variables: Variables::of(closure),
         errors,
         in_async: 0,
     };
@@ -300,27 +300,93 @@ fn returned_async(body: &mut Expr) -> Option<&mut Expr> {
     }
 }
 
-/// Every name a pattern binds in the closure, its parameters included: assigning to one of
-/// these changes the closure's own variable. Shadowing is not followed, which errs on the side
-/// of accepting.
-fn declared(closure: &ExprClosure) -> HashSet<String> {
-    #[derive(Default)]
-    struct Bindings(HashSet<String>);
-    impl<'ast> Visit<'ast> for Bindings {
-        fn visit_pat_ident(&mut self, pat: &'ast syn::PatIdent) {
-            self.0.insert(pat.ident.to_string());
-            syn::visit::visit_pat_ident(self, pat);
+/// The variables of a closure: every name a pattern binds in it, its parameters included, and
+/// apart those that stand for something it captured (`let ctx = ctx.clone();`).
+#[derive(Default)]
+struct Variables {
+    /// Assigning to one of these changes the closure's own variable. Shadowing is not followed,
+    /// which errs on the side of accepting.
+    declared: HashSet<String>,
+    /// Declared by a `let` whose value is a captured variable, a clone of one or a borrow of
+    /// one: their methods reach what the closure captured.
+    aliases: HashSet<String>,
+}
+
+impl Variables {
+    fn of(closure: &ExprClosure) -> Variables {
+        #[derive(Default)]
+        struct Bindings {
+            variables: Variables,
+            in_alias: bool,
+        }
+        impl<'ast> Visit<'ast> for Bindings {
+            fn visit_pat_ident(&mut self, pat: &'ast syn::PatIdent) {
+                let name = pat.ident.to_string();
+                if self.in_alias {
+                    self.variables.aliases.insert(name.clone());
+                }
+                self.variables.declared.insert(name);
+                syn::visit::visit_pat_ident(self, pat);
+            }
+            fn visit_local(&mut self, local: &'ast syn::Local) {
+                // The value first, whose own bindings (a closure's parameters) are not aliases.
+                if let Some(init) = &local.init {
+                    self.visit_local_init(init);
+                }
+                let alias = local
+                    .init
+                    .as_ref()
+                    .is_some_and(|init| self.variables.stands_for_captured(&init.expr));
+                let outer = std::mem::replace(&mut self.in_alias, alias);
+                self.visit_pat(&local.pat);
+                self.in_alias = outer;
+            }
+        }
+        let mut bindings = Bindings::default();
+        bindings.visit_expr_closure(closure);
+        bindings.variables
+    }
+
+    /// Whether `name` is the closure's own, and not an alias of something it captured.
+    fn is_own(&self, name: &str) -> bool {
+        self.declared.contains(name) && !self.aliases.contains(name)
+    }
+
+    /// Whether the value `expr` is, or holds, a captured variable as it is: the variable, a
+    /// field of it, a borrow, a `.clone()` or `Arc::clone(&..)` of it, or a tuple of such.
+    fn stands_for_captured(&self, expr: &Expr) -> bool {
+        match expr {
+            Expr::Path(path) => match path.path.get_ident() {
+                Some(ident) => {
+                    let name = ident.to_string();
+                    name.starts_with(|c: char| c.is_lowercase() || c == '_') && !self.is_own(&name)
+                }
+                None => false,
+            },
+            Expr::Field(field) => self.stands_for_captured(&field.base),
+            Expr::Paren(paren) => self.stands_for_captured(&paren.expr),
+            Expr::Group(group) => self.stands_for_captured(&group.expr),
+            Expr::Reference(reference) => self.stands_for_captured(&reference.expr),
+            Expr::Unary(unary) => self.stands_for_captured(&unary.expr),
+            Expr::MethodCall(call) if call.method == "clone" && call.args.is_empty() => {
+                self.stands_for_captured(&call.receiver)
+            }
+            Expr::Call(call) => {
+                let clone = matches!(&*call.func, Expr::Path(path)
+                    if path.path.segments.last().is_some_and(|last| last.ident == "clone"));
+                clone && call.args.iter().any(|arg| self.stands_for_captured(arg))
+            }
+            Expr::Tuple(tuple) => tuple.elems.iter().any(|e| self.stands_for_captured(e)),
+            Expr::Array(array) => array.elems.iter().any(|e| self.stands_for_captured(e)),
+            _ => false,
         }
     }
-    let mut bindings = Bindings::default();
-    bindings.visit_expr_closure(closure);
-    bindings.0
 }
 
 /// Checks one handler's body.
 struct Checker<'a> {
     role: Role,
-    declared: HashSet<String>,
+    variables: Variables,
     errors: &'a mut Vec<syn::Error>,
     /// How many `async` blocks enclose the expression visited, in which `.await` is the block's
     /// own business (the block itself is reported when the handler returns it).
@@ -339,7 +405,7 @@ impl Checker<'_> {
     /// A method called on the closure's own variable (`hasher.update(..)`, `rng.random()`)
     /// changes nothing else.
     fn misused_method(&self, call: &ExprMethodCall) -> Option<&'static Misuse> {
-        method_misuse(&call.method).filter(|_| !self.is_declared_root(&call.receiver))
+        method_misuse(&call.method).filter(|_| !self.is_own_root(&call.receiver))
     }
 
     /// Whether `expr` is a call that [`Checker::misused_method`] reports, or a method chained
@@ -355,26 +421,22 @@ impl Checker<'_> {
         }
     }
 
-    /// Whether `expr` starts from a variable declared in the closure: `hasher`,
-    /// `state.items[0]`, `rng.clone()`.
-    fn is_declared_root(&self, expr: &Expr) -> bool {
+    /// Whether `expr` starts from a variable of the closure's own: `hasher`, `state.items[0]`,
+    /// `rng.clone()`, but not `ctx` after `let ctx = ctx.clone();`.
+    fn is_own_root(&self, expr: &Expr) -> bool {
         match expr {
-            Expr::Path(path) => {
-                path.qself.is_none()
-                    && path.path.leading_colon.is_none()
-                    && path.path.segments.len() == 1
-                    && self
-                        .declared
-                        .contains(&path.path.segments[0].ident.to_string())
-            }
-            Expr::Field(field) => self.is_declared_root(&field.base),
-            Expr::Index(index) => self.is_declared_root(&index.expr),
-            Expr::MethodCall(call) => self.is_declared_root(&call.receiver),
-            Expr::Paren(paren) => self.is_declared_root(&paren.expr),
-            Expr::Group(group) => self.is_declared_root(&group.expr),
-            Expr::Reference(reference) => self.is_declared_root(&reference.expr),
-            Expr::Unary(unary) => self.is_declared_root(&unary.expr),
-            Expr::Try(tried) => self.is_declared_root(&tried.expr),
+            Expr::Path(path) => path
+                .path
+                .get_ident()
+                .is_some_and(|ident| self.variables.is_own(&ident.to_string())),
+            Expr::Field(field) => self.is_own_root(&field.base),
+            Expr::Index(index) => self.is_own_root(&index.expr),
+            Expr::MethodCall(call) => self.is_own_root(&call.receiver),
+            Expr::Paren(paren) => self.is_own_root(&paren.expr),
+            Expr::Group(group) => self.is_own_root(&group.expr),
+            Expr::Reference(reference) => self.is_own_root(&reference.expr),
+            Expr::Unary(unary) => self.is_own_root(&unary.expr),
+            Expr::Try(tried) => self.is_own_root(&tried.expr),
             _ => false,
         }
     }
@@ -392,7 +454,7 @@ impl Checker<'_> {
                     .join("::");
                 let local = path.leading_colon.is_none()
                     && path.segments.len() == 1
-                    && self.declared.contains(&name);
+                    && self.variables.declared.contains(&name);
                 (!local).then_some(name)
             }
             Expr::Field(field) => self.captured_root(&field.base),

@@ -140,6 +140,27 @@ fn each_call_that_issues_a_command_or_changes_the_run_is_reported_on_the_call() 
 }
 
 #[test]
+fn a_call_through_a_variable_that_stands_for_a_captured_one_is_reported() {
+    assert_eq!(
+        pointed_at(
+            "{ ctx.on_query(STATUS, move |()| {
+                let ctx = ctx.clone();
+                let (state, n) = (Arc::clone(&s), 1);
+                let channel = &mut approvals;
+                let mut hasher = Sha256::new_with_prefix(s.get());
+                let copy = s.get();
+                hasher.update(copy.name.as_bytes());
+                let _ = ctx.sleep(d);
+                state.set(n);
+                channel.try_recv();
+                Ok(())
+            }); }"
+        ),
+        ["ctx.sleep(d)", "state.set(n)", "channel.try_recv()"]
+    );
+}
+
+#[test]
 fn a_call_is_replaced_by_its_error_and_its_receiver_stays_borrowed() {
     let (text, _) = checked("{ ctx.on_query(STATUS, move |()| { s.set(1); Ok(()) }); }");
     let message = Misuse::Change("change the workflow's state").message(Role::Query);
