@@ -7,25 +7,30 @@
 //! Where the handler is a closure written at its registration, `.on_query(QUERY, |args| ..)` or
 //! `.on_update(..).validator(|args| ..)` (also the closure ending a block, `{ let s =
 //! state.clone(); move |()| .. }`), this pass rejects what would: being `async`, returning an
-//! `async` block, `.await`, the methods that issue commands or change the run ([`METHODS`])
-//! called on what the closure captured, and assignments to places it captured. Like the determinism lint it reads names,
-//! not types. A handler passed by name is not seen here; the runtime fails a query that tries to
-//! change the run. The update handler itself may await and start activities: it is the rest of
-//! the body as far as this pass is concerned.
+//! `async` block, `.await`, the methods that issue commands or change the run
+//! ([`METHODS`](rules::METHODS)) called on what the closure captured, and assignments to places
+//! it captured. Like the determinism lint it reads names, not types. A handler passed by name is
+//! not seen here; the runtime fails a query that tries to change the run. The update handler
+//! itself may await and start activities: it is the rest of the body as far as this pass is
+//! concerned.
 //!
 //! Each misuse is replaced in the emitted body by a `compile_error!` spanning it, so that it is
 //! the only error reported for it: an `.await` in a plain closure, an assignment in an `Fn`
 //! closure or an `async` closure where a plain one is expected would each make rustc report
 //! another error on the same code.
 
+mod rules;
+mod variables;
+
 use super::nested::Contents;
 use crate::diagnostics::compile_error_at;
 use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, quote};
-use std::collections::HashSet;
-use syn::visit::Visit;
+use rules::method_misuse;
+use rules::{Misuse, Role};
 use syn::visit_mut::{self, VisitMut};
 use syn::{BinOp, Block, Expr, ExprClosure, ExprMethodCall, Ident, Item, Macro, Stmt};
+use variables::{Variables, names_kept};
 
 /// Checks the query handlers and update validators registered in `block`, replacing each
 /// misuse by the `compile_error!` that reports it. Returns the errors, for when the body is not
@@ -34,153 +39,6 @@ pub(crate) fn check(block: &mut Block) -> Vec<syn::Error> {
     let mut registrations = Registrations { errors: Vec::new() };
     registrations.visit_block_mut(block);
     registrations.errors
-}
-
-/// The handler whose rules apply.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Role {
-    /// The closure of `.on_query(QUERY, handler)`.
-    Query,
-    /// The closure of `.on_update(..).validator(validator)`.
-    Validator,
-}
-
-impl Role {
-    fn who(self) -> &'static str {
-        match self {
-            Role::Query => "a query handler",
-            Role::Validator => "an update validator",
-        }
-    }
-
-    /// Why nothing the handler does reaches the history.
-    fn unrecorded(self) -> &'static str {
-        match self {
-            Role::Query => "queries are answered without recording anything in the history",
-            Role::Validator => "a validator runs before the update is recorded in the history",
-        }
-    }
-
-    /// What the handler does with the state it reads.
-    fn decides(self) -> &'static str {
-        match self {
-            Role::Query => "answer",
-            Role::Validator => "accept or reject the update",
-        }
-    }
-}
-
-/// What a handler must not do.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Misuse {
-    /// An `async` closure, or one that returns an `async` block.
-    Async,
-    /// `.await` in a plain closure.
-    Await,
-    /// A call that issues a command: what it does, e.g. "start an activity".
-    Command(&'static str),
-    /// A call that changes the run: what it does, e.g. "take a signal".
-    Change(&'static str),
-    /// An assignment to a captured place, named by its root variable.
-    Assign(String),
-}
-
-/// The methods a handler must not call on what it captured: the method names of the workflow
-/// context, the signal channel and the shared state that issue commands or change the run.
-pub(crate) const METHODS: &[(&str, Misuse)] = &[
-    ("activity", Misuse::Command("start an activity")),
-    ("sleep", Misuse::Command("start a timer")),
-    ("signal_channel", Misuse::Change("open a signal channel")),
-    ("recv", Misuse::Change("take a signal")),
-    ("try_recv", Misuse::Change("take a signal")),
-    ("on_query", Misuse::Change("register a query handler")),
-    ("on_update", Misuse::Change("register an update handler")),
-    ("state", Misuse::Change("create workflow state")),
-    ("set", Misuse::Change("change the workflow's state")),
-    ("update", Misuse::Change("change the workflow's state")),
-    (
-        "random",
-        Misuse::Change("draw from the run's random generator"),
-    ),
-    (
-        "uuid",
-        Misuse::Change("draw from the run's random generator"),
-    ),
-];
-
-impl Misuse {
-    /// The message for a misuse in a handler of `role`: why, in one sentence, then a help line.
-    pub(crate) fn message(&self, role: Role) -> String {
-        let (who, unrecorded, decides) = (role.who(), role.unrecorded(), role.decides());
-        let why = match self {
-            Misuse::Async => format!(
-                "{who} cannot be `async`: {unrecorded}, so it must {decides} from the \
-                 workflow's state at once"
-            ),
-            Misuse::Await => format!(
-                "{who} cannot await: {unrecorded}, so it must {decides} from the workflow's \
-                 state at once"
-            ),
-            Misuse::Command(what) => {
-                format!("{who} cannot {what}: that issues a command, and {unrecorded}")
-            }
-            Misuse::Change(what) => format!(
-                "{who} cannot {what}: {unrecorded}, so a replay of the run would not repeat it"
-            ),
-            Misuse::Assign(name) => format!(
-                "{who} cannot assign to `{name}`, which it captured: {unrecorded}, so a replay \
-                 of the run would not repeat it"
-            ),
-        };
-        format!("{why}\nhelp: {}", self.help(role))
-    }
-
-    fn help(&self, role: Role) -> &'static str {
-        match (role, self) {
-            (Role::Query, Misuse::Async) => {
-                "write a plain closure that reads state shared with `ctx.state(..)` and returns \
-                 the answer"
-            }
-            (Role::Query, Misuse::Await) => {
-                "read state shared with `ctx.state(..)` and return the answer"
-            }
-            (Role::Query, Misuse::Command(_)) => {
-                "do it in the workflow body, or in an update handler, which may await"
-            }
-            (Role::Query, Misuse::Change(_)) => {
-                "read state shared with `ctx.state(..)` here, and change it in the workflow body \
-                 or in an update handler"
-            }
-            (Role::Query, Misuse::Assign(_)) => {
-                "declare the variable inside the handler, or keep the value in `ctx.state(..)` \
-                 and change it in the workflow body or in an update handler"
-            }
-            (Role::Validator, Misuse::Async) => {
-                "write a plain closure that checks the arguments and returns `Ok(())` or an \
-                 error; the update handler itself may be `async`"
-            }
-            (Role::Validator, Misuse::Await) => {
-                "decide from the arguments and from state shared with `ctx.state(..)`, and await \
-                 in the update handler"
-            }
-            (Role::Validator, Misuse::Command(_) | Misuse::Change(_)) => {
-                "check here, and do it in the update handler, which runs once the validator has \
-                 accepted the update"
-            }
-            (Role::Validator, Misuse::Assign(_)) => {
-                "declare the variable inside the validator, or make the change in the update \
-                 handler, which runs once the validator has accepted the update"
-            }
-        }
-    }
-}
-
-/// The misuse that calling `method` is, if it is one.
-fn method_misuse(method: &Ident) -> Option<&'static Misuse> {
-    METHODS
-        .iter()
-        .find(|(name, _)| method == name)
-        .map(|(_, misuse)| misuse)
 }
 
 /// Finds the registrations in the body, and in the macros it invokes.
@@ -300,89 +158,6 @@ fn returned_async(body: &mut Expr) -> Option<&mut Expr> {
     }
 }
 
-/// The variables of a closure: every name a pattern binds in it, its parameters included, and
-/// apart those that stand for something it captured (`let ctx = ctx.clone();`).
-#[derive(Default)]
-struct Variables {
-    /// Assigning to one of these changes the closure's own variable. Shadowing is not followed,
-    /// which errs on the side of accepting.
-    declared: HashSet<String>,
-    /// Declared by a `let` whose value is a captured variable, a clone of one or a borrow of
-    /// one: their methods reach what the closure captured.
-    aliases: HashSet<String>,
-}
-
-impl Variables {
-    fn of(closure: &ExprClosure) -> Variables {
-        #[derive(Default)]
-        struct Bindings {
-            variables: Variables,
-            in_alias: bool,
-        }
-        impl<'ast> Visit<'ast> for Bindings {
-            fn visit_pat_ident(&mut self, pat: &'ast syn::PatIdent) {
-                let name = pat.ident.to_string();
-                if self.in_alias {
-                    self.variables.aliases.insert(name.clone());
-                }
-                self.variables.declared.insert(name);
-                syn::visit::visit_pat_ident(self, pat);
-            }
-            fn visit_local(&mut self, local: &'ast syn::Local) {
-                // The value first, whose own bindings (a closure's parameters) are not aliases.
-                if let Some(init) = &local.init {
-                    self.visit_local_init(init);
-                }
-                let alias = local
-                    .init
-                    .as_ref()
-                    .is_some_and(|init| self.variables.stands_for_captured(&init.expr));
-                let outer = std::mem::replace(&mut self.in_alias, alias);
-                self.visit_pat(&local.pat);
-                self.in_alias = outer;
-            }
-        }
-        let mut bindings = Bindings::default();
-        bindings.visit_expr_closure(closure);
-        bindings.variables
-    }
-
-    /// Whether `name` is the closure's own, and not an alias of something it captured.
-    fn is_own(&self, name: &str) -> bool {
-        self.declared.contains(name) && !self.aliases.contains(name)
-    }
-
-    /// Whether the value `expr` is, or holds, a captured variable as it is: the variable, a
-    /// field of it, a borrow, a `.clone()` or `Arc::clone(&..)` of it, or a tuple of such.
-    fn stands_for_captured(&self, expr: &Expr) -> bool {
-        match expr {
-            Expr::Path(path) => match path.path.get_ident() {
-                Some(ident) => {
-                    let name = ident.to_string();
-                    name.starts_with(|c: char| c.is_lowercase() || c == '_') && !self.is_own(&name)
-                }
-                None => false,
-            },
-            Expr::Field(field) => self.stands_for_captured(&field.base),
-            Expr::Paren(paren) => self.stands_for_captured(&paren.expr),
-            Expr::Group(group) => self.stands_for_captured(&group.expr),
-            Expr::Reference(reference) => self.stands_for_captured(&reference.expr),
-            Expr::Unary(unary) => self.stands_for_captured(&unary.expr),
-            Expr::MethodCall(call) if call.method == "clone" && call.args.is_empty() => {
-                self.stands_for_captured(&call.receiver)
-            }
-            Expr::Call(call) => {
-                let clone = matches!(&*call.func, Expr::Path(path)
-                    if path.path.segments.last().is_some_and(|last| last.ident == "clone"));
-                clone && call.args.iter().any(|arg| self.stands_for_captured(arg))
-            }
-            Expr::Tuple(tuple) => tuple.elems.iter().any(|e| self.stands_for_captured(e)),
-            Expr::Array(array) => array.elems.iter().any(|e| self.stands_for_captured(e)),
-            _ => false,
-        }
-    }
-}
-
 /// Checks one handler's body.
 struct Checker<'a> {
     role: Role,
@@ -401,7 +176,8 @@ impl Checker<'_> {
         compile_error_at(at, &message).into_token_stream()
     }
 
-    /// The misuse that `call` is: a method of [`METHODS`] on something the closure captured.
+    /// The misuse that `call` is: a method of [`METHODS`](rules::METHODS) on something the
+    /// closure captured.
     /// A method called on the closure's own variable (`hasher.update(..)`, `rng.random()`)
     /// changes nothing else.
     fn misused_method(&self, call: &ExprMethodCall) -> Option<&'static Misuse> {
@@ -569,77 +345,6 @@ fn is_compound_assignment(op: &BinOp) -> bool {
             | BinOp::ShlAssign(_)
             | BinOp::ShrAssign(_)
     )
-}
-
-/// Statements that keep in use what `exprs` name, for when they are dropped from the body, so
-/// that a variable or an import used only there is not reported as unused as well: `let _ =
-/// &name;` for each variable (a lower-case single name, not a callee, not bound inside `exprs`),
-/// and `use First as _;` for the first segment of each longer path.
-fn names_kept<'a>(exprs: impl IntoIterator<Item = &'a Expr>) -> TokenStream {
-    #[derive(Default)]
-    struct Names {
-        variables: Vec<Ident>,
-        imports: Vec<Ident>,
-        bound: HashSet<String>,
-    }
-    impl<'ast> Visit<'ast> for Names {
-        fn visit_expr_path(&mut self, expr: &'ast syn::ExprPath) {
-            let path = &expr.path;
-            let first = path
-                .segments
-                .first()
-                .filter(|_| expr.qself.is_none() && path.leading_colon.is_none());
-            if let Some(first) = first {
-                let name = first.ident.to_string();
-                let keyword = ["self", "Self", "super", "crate"].contains(&name.as_str());
-                let list = if path.segments.len() > 1 {
-                    Some(&mut self.imports)
-                } else if first.arguments.is_none()
-                    && name.starts_with(|c: char| c.is_lowercase() || c == '_')
-                {
-                    Some(&mut self.variables)
-                } else {
-                    None
-                };
-                if let Some(list) = list.filter(|_| !keyword)
-                    && !list.contains(&first.ident)
-                {
-                    list.push(first.ident.clone());
-                }
-            }
-            syn::visit::visit_expr_path(self, expr);
-        }
-        fn visit_expr_call(&mut self, call: &'ast syn::ExprCall) {
-            // A function called by a single name may be generic: naming it alone would not say
-            // which instance.
-            match &*call.func {
-                Expr::Path(path) if path.path.segments.len() == 1 => {}
-                func => self.visit_expr(func),
-            }
-            call.args.iter().for_each(|arg| self.visit_expr(arg));
-        }
-        fn visit_pat_ident(&mut self, pat: &'ast syn::PatIdent) {
-            self.bound.insert(pat.ident.to_string());
-            syn::visit::visit_pat_ident(self, pat);
-        }
-    }
-    let mut names = Names::default();
-    exprs.into_iter().for_each(|expr| names.visit_expr(expr));
-    let Names {
-        variables,
-        imports,
-        bound,
-    } = names;
-    let variables = variables
-        .into_iter()
-        .filter(|variable| !bound.contains(&variable.to_string()));
-    quote! {
-        #(
-            #[allow(unused_imports)]
-            use #imports as _;
-        )*
-        #(let _ = &#variables;)*
-    }
 }
 
 /// Whether `expr` is a place that can be borrowed as it is, without moving anything.
