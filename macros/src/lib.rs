@@ -127,7 +127,7 @@ use proc_macro::TokenStream;
 /// state.clone(); move |()| Ok(s.get()) }`), these are compile errors on the code that does
 /// them:
 ///
-/// - an `async` closure, or one that returns an `async` block; `.await`;
+/// - an `async` closure, or one that returns an `async` block; `.await`; `block_on(..)`;
 /// - calling `.activity(..)`, `.sleep(..)`, `.signal_channel(..)`, `.recv()`, `.try_recv()`,
 ///   `.on_query(..)`, `.on_update(..)`, `.state(..)`, `.set(..)`, `.update(..)`, `.random()`
 ///   or `.uuid()` on anything the closure captured (a method of its own variable, such as

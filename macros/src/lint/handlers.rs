@@ -7,7 +7,7 @@
 //! Where the handler is a closure written at its registration, `.on_query(QUERY, |args| ..)` or
 //! `.on_update(..).validator(|args| ..)` (also the closure ending a block, `{ let s =
 //! state.clone(); move |()| .. }`), this pass rejects what would: being `async`, returning an
-//! `async` block, `.await`, the methods that issue commands or change the run
+//! `async` block, `.await` or `block_on(..)`, the methods that issue commands or change the run
 //! ([`METHODS`](rules::METHODS)) called on what the closure captured, and assignments to places
 //! it captured. Like the determinism lint it reads names, not types. A handler passed by name is
 //! not seen here; the runtime fails a query that tries to change the run. The update handler
@@ -302,6 +302,30 @@ impl VisitMut for Checker<'_> {
                     parsed(quote!(({ let _ = #base; #report })))
                 };
                 return;
+            }
+            Expr::Call(call) => {
+                if let Expr::Path(callee) = &*call.func
+                    && callee.qself.is_none()
+                    && callee
+                        .path
+                        .segments
+                        .last()
+                        .is_some_and(|last| last.ident == "block_on")
+                {
+                    // `futures::executor::block_on(fut)`: the callee is replaced, the future is
+                    // still checked. The import the callee went through stays in use.
+                    let path = &callee.path;
+                    let keep = path
+                        .segments
+                        .first()
+                        .filter(|_| path.leading_colon.is_none())
+                        .map(|first| {
+                            let first = &first.ident;
+                            quote!(#[allow(unused_imports)] use #first as _;)
+                        });
+                    let report = self.report(path.to_token_stream(), Misuse::Block);
+                    *call.func = parsed(quote!(({ #keep #report })));
+                }
             }
             Expr::MethodCall(call) => {
                 if let Some(misuse) = self.misused_method(call) {

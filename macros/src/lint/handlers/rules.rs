@@ -43,6 +43,8 @@ pub(crate) enum Misuse {
     Async,
     /// `.await` in a plain closure.
     Await,
+    /// Waiting for a future by blocking on it: `block_on(..)`.
+    Block,
     /// A call that issues a command: what it does, e.g. "start an activity".
     Command(&'static str),
     /// A call that changes the run: what it does, e.g. "take a signal".
@@ -72,6 +74,7 @@ pub(crate) const METHODS: &[(&str, Misuse)] = &[
         "uuid",
         Misuse::Change("draw from the run's random generator"),
     ),
+    ("block_on", Misuse::Block),
 ];
 
 impl Misuse {
@@ -86,6 +89,10 @@ impl Misuse {
             Misuse::Await => format!(
                 "{who} cannot await: {unrecorded}, so it must {decides} from the workflow's \
                  state at once"
+            ),
+            Misuse::Block => format!(
+                "{who} cannot block on a future: {unrecorded}, so it must {decides} from the \
+                 workflow's state at once"
             ),
             Misuse::Command(what) => {
                 format!("{who} cannot {what}: that issues a command, and {unrecorded}")
@@ -107,7 +114,7 @@ impl Misuse {
                 "write a plain closure that reads state shared with `ctx.state(..)` and returns \
                  the answer"
             }
-            (Role::Query, Misuse::Await) => {
+            (Role::Query, Misuse::Await | Misuse::Block) => {
                 "read state shared with `ctx.state(..)` and return the answer"
             }
             (Role::Query, Misuse::Command(_)) => {
@@ -125,7 +132,7 @@ impl Misuse {
                 "write a plain closure that checks the arguments and returns `Ok(())` or an \
                  error; the update handler itself may be `async`"
             }
-            (Role::Validator, Misuse::Await) => {
+            (Role::Validator, Misuse::Await | Misuse::Block) => {
                 "decide from the arguments and from state shared with `ctx.state(..)`, and await \
                  in the update handler"
             }

@@ -247,6 +247,43 @@ fn an_await_is_reported_on_the_await_and_an_awaited_call_once() {
 }
 
 #[test]
+fn blocking_on_a_future_is_reported_on_the_callee_and_the_future_is_still_checked() {
+    let (text, reported) = checked(
+        "{
+            ctx.on_query(STATUS, move |()| {
+                let a = futures::executor::block_on(pending);
+                let b = block_on(c.sleep(d));
+                let e = runtime.block_on(pending);
+                Ok(a + b + e)
+            });
+        }",
+    );
+    let block = first_line(&Misuse::Block, Role::Query);
+    let timer = first_line(&Misuse::Command("start a timer"), Role::Query);
+    assert_eq!(
+        reported,
+        [
+            (block.clone(), "futures::executor::block_on".to_string()),
+            (block.clone(), "block_on".to_string()),
+            (timer, "c.sleep(d)".to_string()),
+            (block, "runtime.block_on(pending)".to_string()),
+        ]
+    );
+    let message = Misuse::Block.message(Role::Query);
+    assert!(
+        text.contains(&normalized(&format!(
+            "let b = ({{
+                #[allow(unused_imports)]
+                use block_on as _;
+                ::core::compile_error!({message:?})
+            }})"
+        ))),
+        "{text}"
+    );
+    assert!(!text.contains("c . sleep"), "{text}");
+}
+
+#[test]
 fn the_await_message_says_why_and_what_to_do() {
     assert_eq!(
         Misuse::Await.message(Role::Query),
@@ -419,6 +456,7 @@ fn the_messages_name_the_handler_and_say_what_to_do_instead() {
         for misuse in [
             Misuse::Async,
             Misuse::Await,
+            Misuse::Block,
             Misuse::Command("start a timer"),
             Misuse::Change("take a signal"),
             Misuse::Assign("count".to_string()),
