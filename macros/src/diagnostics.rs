@@ -1,10 +1,11 @@
 //! How mistakes reach the user, for every stage: the collector that gathers all errors into
-//! one report, and respanning, which puts rustc's own errors about generated code on the
-//! user's syntax.
+//! one report; respanning, which puts rustc's own errors about generated code on the user's
+//! syntax; and the `compile_error!` that stands in a body for a misuse, where it was written.
 
-use proc_macro2::{Group, Span, TokenStream, TokenTree};
+use proc_macro2::{Delimiter, Group, Literal, Span, TokenStream, TokenTree};
 use quote::ToTokens;
 use std::fmt::Display;
+use syn::Macro;
 
 /// Collects errors and combines them into one `syn::Error`, which renders as one
 /// `compile_error!` per message, each at its own span.
@@ -67,4 +68,29 @@ pub(crate) fn respan(tokens: TokenStream, span: Span) -> TokenStream {
             token
         })
         .collect()
+}
+
+/// `::core::compile_error!("message")`, spanning `tokens` as `syn::Error::new_spanned` would:
+/// from the first token's span to the last's.
+pub(crate) fn compile_error_at(tokens: TokenStream, message: &str) -> Macro {
+    let mut spans = tokens.into_iter().map(|token| match token {
+        TokenTree::Group(group) => (group.span_open(), group.span_close()),
+        other => (other.span(), other.span()),
+    });
+    let (start, mut end) = spans
+        .next()
+        .unwrap_or((Span::call_site(), Span::call_site()));
+    if let Some((_, last)) = spans.last() {
+        end = last;
+    }
+    let mut literal = Literal::string(message);
+    literal.set_span(end);
+    let mut group = Group::new(Delimiter::Parenthesis, TokenTree::from(literal).into());
+    group.set_span(end);
+    Macro {
+        path: syn::parse_quote_spanned!(start=> ::core::compile_error),
+        bang_token: syn::Token![!](start),
+        delimiter: syn::MacroDelimiter::Paren(syn::token::Paren(group.delim_span())),
+        tokens: group.stream(),
+    }
 }

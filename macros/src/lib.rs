@@ -118,6 +118,28 @@ use proc_macro::TokenStream;
 /// Calling an activity like a function, `charge_card(order).await`, is an error that points
 /// to `ctx.activity(charge_card, order)`.
 ///
+/// # Query handlers and update validators
+///
+/// A query is answered without recording anything in the history, and an update's validator
+/// runs before the update is recorded, so neither may change the run or wait. Where the
+/// handler is a closure written at its registration, `ctx.on_query(STATUS, move |()| ..)` or
+/// `.on_update(..).validator(|args| ..)`, also at the end of a block (`{ let s =
+/// state.clone(); move |()| Ok(s.get()) }`), these are compile errors on the code that does
+/// them:
+///
+/// - an `async` closure, or one that returns an `async` block; `.await`; `block_on(..)`;
+/// - calling `.activity(..)`, `.sleep(..)`, `.signal_channel(..)`, `.recv()`, `.try_recv()`,
+///   `.on_query(..)`, `.on_update(..)`, `.state(..)`, `.set(..)`, `.update(..)`, `.random()`
+///   or `.uuid()` on anything the closure captured (a method of its own variable, such as
+///   `hasher.update(..)`, is its own business);
+/// - assigning to a variable the closure captured (`count += 1` on a `count` declared outside
+///   it); variables declared inside the closure may be assigned freely.
+///
+/// Reading shared state (`s.get()`, `s.with(..)`), cloning, formatting and matching are
+/// allowed. A handler passed by name or through a variable is not seen by the macro; the
+/// runtime fails a query that tries to change the run. The update handler itself may await,
+/// sleep and start activities.
+///
 /// # `on_cancel!`
 ///
 /// An `on_cancel! { .. }` statement at the top level of the body registers cleanup. The

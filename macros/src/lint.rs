@@ -14,16 +14,20 @@
 //! The pass also guards calls that are awaited, `name(args).await`: the callee goes through
 //! `__private_<version>::DirectCall`, which is the callee unchanged unless it is an activity,
 //! and then fails with a message that points to `ctx.activity(..)`.
+//!
+//! Before all that, the query handlers and update validators the body registers are checked
+//! for what would change the run (`handlers`).
 
+mod handlers;
 mod imports;
 mod nested;
 mod rules;
 
 use crate::cancel;
-use crate::diagnostics::respan;
+use crate::diagnostics::{compile_error_at, respan};
 use imports::Imports;
 use nested::Contents;
-use proc_macro2::{Delimiter, Group, Literal, Span, TokenStream, TokenTree};
+use proc_macro2::TokenStream;
 use quote::{ToTokens, quote, quote_spanned};
 use rules::Position;
 use std::collections::HashSet;
@@ -59,11 +63,10 @@ pub(crate) fn workflow_body(sig: &Signature, body: &Block, site: &Site<'_>) -> L
         edits: 0,
     };
     let mut block = body.clone();
+    let mut errors = handlers::check(&mut block);
     linter.visit_block_mut(&mut block);
-    Linted {
-        block,
-        errors: linter.errors,
-    }
+    errors.append(&mut linter.errors);
+    Linted { block, errors }
 }
 
 /// Every name a pattern binds anywhere in the fn: a callee with one of these names may be a
@@ -342,31 +345,6 @@ impl Replacement {
     fn into_block(self) -> Expr {
         let Replacement { keep, report } = self;
         Expr::Verbatim(quote!({ #keep #report }))
-    }
-}
-
-/// `::core::compile_error!("message")`, spanning `tokens` as `syn::Error::new_spanned` would:
-/// from the first token's span to the last's.
-fn compile_error_at(tokens: TokenStream, message: &str) -> Macro {
-    let mut spans = tokens.into_iter().map(|token| match token {
-        TokenTree::Group(group) => (group.span_open(), group.span_close()),
-        other => (other.span(), other.span()),
-    });
-    let (start, mut end) = spans
-        .next()
-        .unwrap_or((Span::call_site(), Span::call_site()));
-    if let Some((_, last)) = spans.last() {
-        end = last;
-    }
-    let mut literal = Literal::string(message);
-    literal.set_span(end);
-    let mut group = Group::new(Delimiter::Parenthesis, TokenTree::from(literal).into());
-    group.set_span(end);
-    Macro {
-        path: syn::parse_quote_spanned!(start=> ::core::compile_error),
-        bang_token: syn::Token![!](start),
-        delimiter: syn::MacroDelimiter::Paren(syn::token::Paren(group.delim_span())),
-        tokens: group.stream(),
     }
 }
 

@@ -504,6 +504,22 @@ fn body_misuse_next_to_a_signature_error_is_reported_with_it() {
 }
 
 #[test]
+fn a_query_handler_misuse_is_reported_with_a_signature_error() {
+    let (_, errors) = expand_parts(
+        Kind::Workflow,
+        tokens(""),
+        tokens(
+            "fn w(ctx: WorkflowContext) -> WorkflowResult<()> {
+                ctx.on_query(STATUS, move |()| { s.set(1); Ok(()) });
+                Ok(())
+            }",
+        ),
+    );
+    let at: Vec<String> = reported(errors).into_iter().map(|(_, at)| at).collect();
+    assert_eq!(at, ["fn", "s.set(1)"]);
+}
+
+#[test]
 fn activity_bodies_are_not_linted() {
     let body = "{
         let now = SystemTime::now();

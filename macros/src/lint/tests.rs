@@ -404,3 +404,20 @@ fn a_local_is_not_taken_for_an_imported_name() {
     );
     assert!(linted.errors.is_empty(), "{:?}", reported(&linted));
 }
+
+#[test]
+fn query_handlers_are_checked_and_still_linted_for_determinism() {
+    let linted = lint(
+        "{
+            ctx.on_query(STATUS, move |()| {
+                s.set(1);
+                Ok(SystemTime::now())
+            });
+            Ok(())
+        }",
+    );
+    assert_eq!(pointed_at(&linted), ["s.set(1)", "SystemTime::now"]);
+    let text = body_text(&linted);
+    assert!(!text.contains("s . set"), "{text}");
+    assert!(!text.contains("SystemTime :: now"), "{text}");
+}
