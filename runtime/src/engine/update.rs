@@ -117,7 +117,7 @@ pub(crate) async fn update(
                 if let Some(run) = st.runs.get_mut(&run_id) {
                     let mut fx = Effects::default();
                     fx.touch(&run_id);
-                    run.ensure_workflow_task(&mut fx, now_ms());
+                    run.ensure_speculative_task(&mut fx, now_ms());
                     seq = core.finish(&mut st, fx);
                 }
                 Found::Tracked(rx)

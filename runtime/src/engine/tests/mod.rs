@@ -25,6 +25,7 @@ mod queries;
 mod queues;
 mod restart;
 mod run_limits;
+mod speculative;
 mod store_faults;
 mod timers;
 mod tokens;

@@ -18,9 +18,9 @@ use prost::Message as _;
 use std::sync::Arc;
 use tokio::task::JoinHandle;
 
-type UpdateCall = JoinHandle<Result<UpdateWorkflowExecutionResponse, Status>>;
+pub(super) type UpdateCall = JoinHandle<Result<UpdateWorkflowExecutionResponse, Status>>;
 
-fn update_request(
+pub(super) fn update_request(
     workflow_id: &str,
     update_id: &str,
     stage: Stage,
@@ -51,7 +51,7 @@ fn update_request(
 }
 
 /// Sends an update in the background, once the engine tracks it.
-async fn ask(h: &Harness, req: UpdateWorkflowExecutionRequest) -> UpdateCall {
+pub(super) async fn ask(h: &Harness, req: UpdateWorkflowExecutionRequest) -> UpdateCall {
     let before = h.engine.core().state.lock().updates.len();
     let engine = h.engine.clone();
     let call = tokio::spawn(async move {
@@ -79,7 +79,7 @@ fn any(type_name: &str, value: Vec<u8>) -> Message {
     }
 }
 
-fn acceptance(request: &Message) -> Message {
+pub(super) fn acceptance(request: &Message) -> Message {
     let Some(SequencingId::EventId(seq)) = request.sequencing_id else {
         panic!("the request is sequenced by event id");
     };
@@ -95,7 +95,7 @@ fn acceptance(request: &Message) -> Message {
     }
 }
 
-fn rejection(request: &Message, why: &str) -> Message {
+pub(super) fn rejection(request: &Message, why: &str) -> Message {
     let rej = Rejection {
         rejected_request_message_id: request.id.clone(),
         failure: Some(crate::proto::failure::Failure {
@@ -111,7 +111,7 @@ fn rejection(request: &Message, why: &str) -> Message {
     }
 }
 
-fn response(update_id: &str, json: &str) -> Message {
+pub(super) fn response(update_id: &str, json: &str) -> Message {
     let resp = Response {
         meta: Some(Meta {
             update_id: update_id.into(),
@@ -140,7 +140,7 @@ fn protocol_command(message: &Message) -> Command {
     }
 }
 
-async fn complete_with(
+pub(super) async fn complete_with(
     h: &Harness,
     task: &PollWorkflowTaskQueueResponse,
     mut commands: Vec<Command>,
@@ -193,7 +193,7 @@ async fn poll_update(
         .map(tonic::Response::into_inner)
 }
 
-fn success(outcome: &Option<Outcome>) -> serde_json::Value {
+pub(super) fn success(outcome: &Option<Outcome>) -> serde_json::Value {
     match outcome.as_ref().and_then(|o| o.value.as_ref()) {
         Some(outcome::Value::Success(p)) => {
             serde_json::from_slice(&p.payloads[0].data).expect("json")
@@ -202,7 +202,7 @@ fn success(outcome: &Option<Outcome>) -> serde_json::Value {
     }
 }
 
-fn failure_message(outcome: &Option<Outcome>) -> String {
+pub(super) fn failure_message(outcome: &Option<Outcome>) -> String {
     match outcome.as_ref().and_then(|o| o.value.as_ref()) {
         Some(outcome::Value::Failure(f)) => f.message.clone(),
         other => panic!("expected a failed outcome, got {other:?}"),
@@ -210,7 +210,7 @@ fn failure_message(outcome: &Option<Outcome>) -> String {
 }
 
 /// A run whose first workflow task completed with a timer: open, with no workflow task due.
-async fn idle_run(h: &Harness, workflow_id: &str) {
+pub(super) async fn idle_run(h: &Harness, workflow_id: &str) {
     h.start(workflow_id).await;
     let task = h.poll_wft().await;
     h.complete(&task, vec![start_timer("t", 3_600_000)])
@@ -219,7 +219,7 @@ async fn idle_run(h: &Harness, workflow_id: &str) {
 }
 
 /// The one update request a workflow task carries.
-fn the_request(task: &PollWorkflowTaskQueueResponse) -> Message {
+pub(super) fn the_request(task: &PollWorkflowTaskQueueResponse) -> Message {
     assert_eq!(task.messages.len(), 1, "{:?}", task.messages);
     task.messages[0].clone()
 }
