@@ -1,8 +1,9 @@
 //! `UpdateWorkflowExecution` and `PollWorkflowExecutionUpdate`.
 //!
 //! An update to an open run is admitted, deduplicated by its update id within the run, and
-//! sent to a worker in the `messages` of the next workflow task that starts (one is scheduled
-//! if none is due). The worker answers in its completion's messages: an acceptance (written as
+//! sent to a worker in the `messages` of the next workflow task that starts (when none is
+//! pending, a speculative one is scheduled, which a worker that only rejects leaves out of the
+//! history: see `Run::ensure_speculative_task` and `docs/semantics.md` §12.2). The worker answers in its completion's messages: an acceptance (written as
 //! `WorkflowExecutionUpdateAccepted`), a rejection (nothing written), then a response (written as
 //! `WorkflowExecutionUpdateCompleted`); see [`super::protocol`]. A caller waits for the stage it
 //! asks for (Accepted or Completed), at most the long-poll timeout, after which it is answered

@@ -9,6 +9,11 @@
 //! new `WorkflowTaskScheduled` if anything new needs the workflow. A task that fails or times
 //! out is rescheduled; consecutive failures back off (attempt n waits 2^(n-2) s, at most a
 //! minute, from the third attempt on) and the run stays open.
+//!
+//! A speculative task (scheduled for an update to an idle run, see `Run::ensure_speculative_task`)
+//! is started and completed like any other, but its events are in memory only until the
+//! completion decides: one that only rejects updates is dropped, and the history is as before
+//! it; anything else writes it. One no worker starts in time times out (`SCHEDULE_TO_START`).
 
 use super::Limits;
 use super::clock::{now_ms, ts};

@@ -262,7 +262,12 @@ async fn a_restart_forgets_a_speculative_task_and_the_retried_update_runs() {
     };
     let h = Harness::on(Engine::with_store(store, config()).expect("engine"));
     assert_eq!(h.events("s-restart").await, before);
-    assert!(h.describe("s-restart").await.pending_workflow_task.is_none());
+    assert!(
+        h.describe("s-restart")
+            .await
+            .pending_workflow_task
+            .is_none()
+    );
     let call = ask(&h, update_request("s-restart", "up-1", Stage::Completed)).await;
     let task = h.poll_wft().await;
     let request = the_request(&task);
