@@ -390,6 +390,16 @@ async fn a_python_worker_answers_signals_queries_and_updates_on_dacapo_server_as
     let on_temporal = python_messages(&temporal.address());
     let seen = python_messages(&format!("127.0.0.1:{port}"));
     assert_eq!(seen["query"], "pending/1", "{seen}");
+    // A failed query handler is Temporal's QueryFailed to the Python client and the CLI.
+    assert_eq!(
+        seen["query_failed"], "WorkflowQueryFailedError: no status to show",
+        "{seen}"
+    );
+    assert_eq!(
+        seen["cli_query_failed"],
+        serde_json::json!([1, ["Error: querying workflow failed: no status to show"]]),
+        "{seen}"
+    );
     assert_eq!(seen["update"], "now paid", "{seen}");
     assert_eq!(seen["rejected"], "empty status", "{seen}");
     assert_eq!(seen["started_update"], "now shipped", "{seen}");

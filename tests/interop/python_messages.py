@@ -10,7 +10,7 @@ import sys
 import uuid
 
 from temporalio import workflow
-from temporalio.client import Client, WorkflowUpdateStage
+from temporalio.client import Client, WorkflowQueryFailedError, WorkflowUpdateStage
 from temporalio.worker import Worker
 
 
@@ -33,6 +33,10 @@ class Order:
     @workflow.query
     def get_status(self) -> str:
         return f"{self.status}/{len(self.items)}"
+
+    @workflow.query
+    def broken(self) -> str:
+        raise ValueError("no status to show")
 
     @workflow.update
     async def set_status(self, status: str) -> str:
@@ -62,6 +66,20 @@ async def main(address: str) -> None:
             await asyncio.sleep(0.05)
         await handle.signal(Order.add, "apple")
         seen["query"] = await handle.query(Order.get_status)
+        # A query whose handler fails: Temporal's QueryFailed, to the Python client and the CLI.
+        try:
+            await handle.query(Order.broken)
+            seen["query_failed"] = "answered"
+        except WorkflowQueryFailedError as e:
+            seen["query_failed"] = f"WorkflowQueryFailedError: {e}"
+        # Run without blocking the loop, on which the worker answers the query.
+        cli = await asyncio.create_subprocess_exec(
+            "temporal", "workflow", "query", "--address", address, "--workflow-id", handle.id,
+            "--name", "broken",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )
+        _, err = await asyncio.wait_for(cli.communicate(), 60)
+        seen["cli_query_failed"] = [cli.returncode, err.decode().strip().splitlines()[-1:]]
         seen["update"] = await handle.execute_update(Order.set_status, "paid")
         # The run is idle: the rejected update rides a speculative workflow task, which a
         # rejection leaves out of the history.

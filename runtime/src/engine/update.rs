@@ -16,7 +16,8 @@ use super::core::Core;
 use super::effects::Effects;
 use super::protocol::accepted_in_history;
 use super::rpc_error::{
-    clip, failed_precondition, invalid, not_found, unavailable, workflow_completed,
+    clip, concurrent_limit, failed_precondition, invalid, not_found, unavailable,
+    workflow_completed, workflow_not_ready,
 };
 use super::run::Run;
 use super::updates::Progress;
@@ -89,7 +90,7 @@ pub(crate) async fn update(
             .wft()
             .is_some_and(|t| t.attempt >= FAILING_TASK_ATTEMPTS)
         {
-            return Err(failed_precondition(
+            return Err(workflow_not_ready(
                 "Unable to perform workflow execution update due to Workflow Task in failed \
                  state: it failed its last attempts, and the update would fail the same way",
             ));
@@ -101,16 +102,18 @@ pub(crate) async fn update(
                 let limits = &core.cfg.limits;
                 let (in_flight, all) = st.updates.count(&run_id);
                 if in_flight >= limits.max_in_flight_updates {
-                    return Err(Status::resource_exhausted(format!(
-                        "workflow \"{}\" has {in_flight} updates in flight, the limit \
-                         (Limits::max_in_flight_updates); retry once some completed",
+                    return Err(concurrent_limit(format!(
+                        "limit on number of concurrent in-flight updates has been reached: \
+                         workflow \"{}\" has {in_flight} (Limits::max_in_flight_updates); retry \
+                         once some completed",
                         clip(&exec.workflow_id)
                     )));
                 }
                 if all >= limits.max_updates_per_run {
-                    return Err(Status::resource_exhausted(format!(
-                        "workflow \"{}\" has had {all} updates, the limit \
-                         (Limits::max_updates_per_run)",
+                    // Temporal refuses this one for good: FailedPrecondition.
+                    return Err(failed_precondition(format!(
+                        "The limit on the total number of distinct updates in this workflow has \
+                         been reached: workflow \"{}\" has had {all} (Limits::max_updates_per_run)",
                         clip(&exec.workflow_id)
                     )));
                 }

@@ -6,7 +6,9 @@
 use super::*;
 use crate::proto::enums::{QueryRejectCondition, QueryResultType, WorkflowExecutionStatus};
 use crate::proto::query::{WorkflowQuery, WorkflowQueryResult};
+use prost::Message as _;
 use std::collections::HashMap;
+use temporalio_protos::temporal::api::errordetails::v1::QueryFailedFailure;
 use tokio::task::JoinHandle;
 
 fn query_request(workflow_id: &str, query_type: &str) -> QueryWorkflowRequest {
@@ -411,6 +413,11 @@ async fn a_failed_query_is_an_invalid_argument_with_the_workers_message() {
         task_token: task.task_token.clone(),
         completed_type: QueryResultType::Failed as i32,
         error_message: "unknown query type \"nope\"".into(),
+        failure: Some(crate::proto::failure::Failure {
+            message: "unknown query type \"nope\"".into(),
+            stack_trace: "at the handler".into(),
+            ..Default::default()
+        }),
         ..Default::default()
     };
     h.engine
@@ -419,6 +426,14 @@ async fn a_failed_query_is_an_invalid_argument_with_the_workers_message() {
         .expect("respond");
     let status = expect_code(call.await.expect("join"), Code::InvalidArgument);
     assert_eq!(status.message(), "unknown query type \"nope\"");
+    // Temporal's QueryFailed: the worker's failure rides a QueryFailedFailure detail.
+    let (name, value) = detail(&status);
+    assert_eq!(name, "temporal.api.errordetails.v1.QueryFailedFailure");
+    let failed = QueryFailedFailure::decode(value.as_slice()).expect("decode");
+    assert_eq!(
+        failed.failure.map(|f| f.stack_trace).as_deref(),
+        Some("at the handler")
+    );
 
     // The same through a workflow task's query results.
     h.signal("q-fail", "poke").await;
@@ -435,6 +450,8 @@ async fn a_failed_query_is_an_invalid_argument_with_the_workers_message() {
         .expect("complete");
     let status = expect_code(call.await.expect("join"), Code::InvalidArgument);
     assert_eq!(status.message(), "handler panicked");
+    let (name, _) = detail(&status);
+    assert_eq!(name, "temporal.api.errordetails.v1.QueryFailedFailure");
 }
 
 #[tokio::test]
@@ -560,6 +577,9 @@ async fn queries_no_worker_could_answer_fail_fast_as_not_ready() {
             "{id}: {}",
             status.message()
         );
+        // Temporal's WorkflowNotReady, which SDK clients tell by its detail.
+        let (name, _) = detail(&status);
+        assert_eq!(name, "temporal.api.errordetails.v1.WorkflowNotReadyFailure");
     }
     assert_eq!(h.engine.core().state.lock().queries.len(), 0);
 }

@@ -715,6 +715,21 @@ async fn updates_past_the_run_limits_are_refused() {
         "{}",
         status.message()
     );
+    // As Temporal's: cause CONCURRENT_LIMIT, scope namespace, so that SDKs retry it.
+    let (name, value) = detail(&status);
+    assert_eq!(
+        name,
+        "temporal.api.errordetails.v1.ResourceExhaustedFailure"
+    );
+    let exhausted =
+        temporalio_protos::temporal::api::errordetails::v1::ResourceExhaustedFailure::decode(
+            value.as_slice(),
+        )
+        .expect("decode");
+    assert_eq!(
+        exhausted.cause,
+        crate::proto::enums::ResourceExhaustedCause::ConcurrentLimit as i32
+    );
     let task = h.poll_wft().await;
     let request = the_request(&task);
     complete_with(&h, &task, vec![], vec![rejection(&request, "no")])
@@ -745,10 +760,46 @@ async fn updates_past_the_run_limits_are_refused() {
             Stage::Completed,
         )))
         .await;
-    let status = expect_code(third, Code::ResourceExhausted);
+    // Refused for good, as Temporal refuses an update past its total limit.
+    let status = expect_code(third, Code::FailedPrecondition);
     assert!(
         status.message().contains("max_updates_per_run"),
         "{}",
         status.message()
     );
+}
+
+#[tokio::test]
+async fn an_update_to_a_run_whose_task_keeps_failing_is_not_ready() {
+    let h = Harness::new();
+    h.start("u-failing").await;
+    for _ in 0..2 {
+        let task = h.poll_wft().await;
+        let req = RespondWorkflowTaskFailedRequest {
+            namespace: NS.into(),
+            task_token: task.task_token.clone(),
+            identity: "test-worker".into(),
+            ..Default::default()
+        };
+        h.engine
+            .respond_workflow_task_failed(Request::new(req))
+            .await
+            .expect("fail");
+    }
+    let result = h
+        .engine
+        .update_workflow_execution(Request::new(update_request(
+            "u-failing",
+            "up-1",
+            Stage::Completed,
+        )))
+        .await;
+    let status = expect_code(result, Code::FailedPrecondition);
+    assert!(
+        status.message().contains("Workflow Task in failed state"),
+        "{}",
+        status.message()
+    );
+    let (name, _) = detail(&status);
+    assert_eq!(name, "temporal.api.errordetails.v1.WorkflowNotReadyFailure");
 }
