@@ -71,6 +71,17 @@ pub(crate) async fn query(
             status,
             st.runs.get(&run_id),
         )?;
+        let cap = core.cfg.limits.max_in_flight_queries;
+        if st.queries.len() >= cap {
+            return Err(super::rpc_error::concurrent_limit(
+                format!(
+                    "limit on number of concurrent in-flight queries has been reached: {cap} \
+                     wait for a worker's answer (Limits::max_in_flight_queries); retry once \
+                     some are answered"
+                ),
+                true,
+            ));
+        }
         if let Some((key, entry)) = st.queries.add(&id, &run_id, queue, query, now, reply) {
             st.push_wft(key, entry);
         }

@@ -148,11 +148,17 @@ pub(crate) fn workflow_not_ready(message: impl Into<String>) -> Status {
 }
 
 /// `ResourceExhausted` with a `ResourceExhaustedFailure` detail: a concurrency limit of the
-/// engine (cause `CONCURRENT_LIMIT`, scope namespace, as Temporal's in-flight limits say).
-pub(crate) fn concurrent_limit(message: impl Into<String>) -> Status {
+/// engine (cause `CONCURRENT_LIMIT`, as Temporal's in-flight limits say), of a namespace (a
+/// run's limit, as Temporal scopes its update limits) or of the whole engine (`system`).
+pub(crate) fn concurrent_limit(message: impl Into<String>, system: bool) -> Status {
+    let scope = if system {
+        ResourceExhaustedScope::System
+    } else {
+        ResourceExhaustedScope::Namespace
+    };
     let detail = ResourceExhaustedFailure {
         cause: ResourceExhaustedCause::ConcurrentLimit as i32,
-        scope: ResourceExhaustedScope::Namespace as i32,
+        scope: scope as i32,
     };
     with_detail(Code::ResourceExhausted, message.into(), &detail)
 }

@@ -102,12 +102,15 @@ pub(crate) async fn update(
                 let limits = &core.cfg.limits;
                 let (in_flight, all) = st.updates.count(&run_id);
                 if in_flight >= limits.max_in_flight_updates {
-                    return Err(concurrent_limit(format!(
-                        "limit on number of concurrent in-flight updates has been reached: \
+                    return Err(concurrent_limit(
+                        format!(
+                            "limit on number of concurrent in-flight updates has been reached: \
                          workflow \"{}\" has {in_flight} (Limits::max_in_flight_updates); retry \
                          once some completed",
-                        clip(&exec.workflow_id)
-                    )));
+                            clip(&exec.workflow_id)
+                        ),
+                        false,
+                    ));
                 }
                 if all >= limits.max_updates_per_run {
                     // Temporal refuses this one for good: FailedPrecondition.

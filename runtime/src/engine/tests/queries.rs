@@ -611,3 +611,63 @@ async fn a_query_to_a_cancel_requested_run_rides_the_task_the_cancel_scheduled()
         serde_json::json!("cleaning up")
     );
 }
+
+#[tokio::test]
+async fn queries_past_the_in_flight_cap_are_refused_until_some_are_answered() {
+    let mut cfg = config();
+    cfg.limits.max_in_flight_queries = 2;
+    let h = Harness::on(Engine::in_memory(cfg));
+    idle_run(&h, "q-cap-1").await;
+    idle_run(&h, "q-cap-2").await;
+    // The cap counts over all runs.
+    let first = ask(&h, query_request("q-cap-1", "status")).await;
+    let second = ask(&h, query_request("q-cap-2", "status")).await;
+    let third = h
+        .engine
+        .query_workflow(Request::new(query_request("q-cap-1", "status")))
+        .await;
+    let status = expect_code(third, Code::ResourceExhausted);
+    assert!(
+        status.message().contains("max_in_flight_queries"),
+        "{}",
+        status.message()
+    );
+    let (name, value) = detail(&status);
+    assert_eq!(
+        name,
+        "temporal.api.errordetails.v1.ResourceExhaustedFailure"
+    );
+    let exhausted =
+        temporalio_protos::temporal::api::errordetails::v1::ResourceExhaustedFailure::decode(
+            value.as_slice(),
+        )
+        .expect("decode");
+    assert_eq!(
+        exhausted.cause,
+        crate::proto::enums::ResourceExhaustedCause::ConcurrentLimit as i32
+    );
+    assert_eq!(
+        exhausted.scope,
+        crate::proto::enums::ResourceExhaustedScope::System as i32
+    );
+    // Nothing of the refused query is kept.
+    assert_eq!(h.engine.core().state.lock().queries.len(), 2);
+    // One answered: room for one more.
+    let task = h.poll_wft().await;
+    answer_task(&h, &task, "1").await.expect("answer");
+    first.await.expect("join").expect("answered");
+    let again = ask(&h, query_request("q-cap-1", "status")).await;
+    for answer in ["0", "2"] {
+        // The second run's query task first, then the new one.
+        let task = h.poll_wft().await;
+        answer_task(&h, &task, answer).await.expect("answer");
+    }
+    assert_eq!(
+        answer_of(&again.await.expect("join").expect("answered")),
+        serde_json::json!(2)
+    );
+    assert_eq!(
+        answer_of(&second.await.expect("join").expect("answered")),
+        serde_json::json!(0)
+    );
+}
