@@ -354,7 +354,13 @@ async fn the_seed_programs_as_three_processes_reproduce_the_seed_history() {
 /// Runs `interop/python_messages.py` (a Python worker and client) against the server at
 /// `address`; returns what it printed.
 fn python_messages(address: &str) -> serde_json::Value {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("interop/python_messages.py");
+    python_script("interop/python_messages.py", address)
+}
+
+/// Runs the Python script `script` (a worker and client, printing one JSON line last) against
+/// the server at `address`; returns what it printed.
+fn python_script(script: &str, address: &str) -> serde_json::Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join(script);
     let out = run(
         &tool("python3"),
         &[script.to_str().unwrap(), address],
@@ -427,6 +433,48 @@ async fn a_python_worker_answers_signals_queries_and_updates_on_dacapo_server_as
         .collect();
     assert_eq!(messages, [26, 41, 43, 41, 43, 41, 43, 2], "{seen}");
     // The same answers and the same histories, event type by event type, as on Temporal.
+    assert_eq!(
+        seen, on_temporal,
+        "dacapo server, then the Temporal dev server"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn update_with_start_from_the_python_client_works_on_dacapo_server_as_on_temporal() {
+    let bin = binaries();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let port_text = port.to_string();
+    let args = [
+        "server",
+        "--in-memory",
+        "--ip",
+        "127.0.0.1",
+        "--port",
+        &port_text,
+    ];
+    let server = spawn(dir.path(), "server", &bin.join("dacapo"), &args);
+    wait_for_port(port, &server);
+    let temporal = dacapo_tests::dev_server::shared_dev_server().await;
+    temporal.connect().await;
+    let script = "interop/python_update_with_start.py";
+    let on_temporal = python_script(script, &temporal.address());
+    let seen = python_script(script, &format!("127.0.0.1:{port}"));
+    // The update ran on the run the first call started, then on the same run found by the
+    // second (USE_EXISTING); FAIL refused it as already started.
+    assert_eq!(seen["first"], 1, "{seen}");
+    assert_eq!(seen["again"], 2, "{seen}");
+    assert_eq!(seen["same_run"], true, "{seen}");
+    assert_eq!(seen["refused"], "WorkflowAlreadyStartedError", "{seen}");
+    // The validator's rejection on the run the call started: the run stays, with its first
+    // workflow task and no update event.
+    assert_eq!(seen["rejected"], "empty item", "{seen}");
+    assert_eq!(
+        seen["rejected_events"],
+        serde_json::json!([1, 5, 6, 7]),
+        "{seen}"
+    );
+    assert_eq!(seen["result"], "apple,pear", "{seen}");
     assert_eq!(
         seen, on_temporal,
         "dacapo server, then the Temporal dev server"

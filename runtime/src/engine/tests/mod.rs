@@ -29,6 +29,7 @@ mod speculative;
 mod store_faults;
 mod timers;
 mod tokens;
+mod update_with_start;
 mod updates;
 
 pub(super) const NS: &str = "default";
