@@ -249,6 +249,12 @@ impl Run {
             .map_or(self.rec.next_event_id, |s| s.next_event_id)
     }
 
+    /// The history's size in bytes without the events of a speculative workflow task.
+    pub(crate) fn durable_history_size_bytes(&self) -> i64 {
+        self.speculative
+            .map_or(self.rec.history_size_bytes, |s| s.history_size_bytes)
+    }
+
     /// Schedules a speculative workflow task (for an update to an idle run) unless a workflow
     /// task is pending or the start delay has not passed: its `WorkflowTaskScheduled` is kept
     /// in memory only, see [`Speculative`].

@@ -48,6 +48,8 @@ async fn a_rejected_update_on_an_idle_run_leaves_the_history_as_it_was() {
     );
     assert_eq!(task.started_event_id, 6);
     assert_eq!(h.events("s-reject").await, before);
+    let info = h.describe("s-reject").await.workflow_execution_info;
+    assert_eq!(info.map(|i| i.history_length), Some(4));
     let request = the_request(&task);
     let resp = complete_with(&h, &task, vec![], vec![rejection(&request, "bad address")])
         .await
