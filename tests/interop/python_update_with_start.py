@@ -1,7 +1,7 @@
 """Update-with-start from Temporal's Python client, with its SDK as the worker, against the
 server at argv[1]: a start that runs the update on a new run, one that finds the running run
 (USE_EXISTING), one refused as already started (FAIL), and one whose update the validator
-rejects on the run it starts. Prints one JSON line: what each call answered and the event
+rejects on the run it starts; then the temporal CLI's execute-update-with-start, twice. Prints one JSON line: what each call answered and the event
 types of both runs' histories."""
 
 import asyncio
@@ -46,6 +46,20 @@ class Cart:
     def checkout(self) -> str:
         self.done = True
         return "checking out"
+
+
+async def cli(address: str, *args: str) -> list:
+    """Runs `temporal workflow ARGS` without blocking the loop the worker runs on; gives its
+    exit code and the lines of its output that do not change from run to run."""
+    proc = await asyncio.create_subprocess_exec(
+        "temporal", "workflow", *args, "--address", address, "--output", "json",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    if proc.returncode != 0:
+        return [proc.returncode, err.decode().strip().splitlines()[-1:]]
+    answer = json.loads(out)
+    return [proc.returncode, answer.get("updateResult", answer)]
 
 
 async def event_types(handle) -> list:
@@ -93,6 +107,19 @@ async def main(address: str) -> None:
             seen["rejected"] = "not rejected"
         except WorkflowUpdateFailedError as e:
             seen["rejected"] = getattr(getattr(e, "cause", None), "message", repr(e))
+        # The temporal CLI's update-with-start, to a new id and then to the same (UseExisting).
+        cli_id = "cli-" + queue
+        seen["cli"] = [
+            await cli(address, "execute-update-with-start", "--workflow-id", cli_id, "--type",
+                      "Cart", "--task-queue", queue, "--id-conflict-policy", "UseExisting",
+                      "--update-name", "add", "--update-input", '"kiwi"'),
+            await cli(address, "execute-update-with-start", "--workflow-id", cli_id, "--type",
+                      "Cart", "--task-queue", queue, "--id-conflict-policy", "UseExisting",
+                      "--update-name", "add", "--update-input", '"fig"'),
+        ]
+        cli_handle = client.get_workflow_handle(cli_id)
+        seen["cli_result"] = await cli_handle.execute_update(Cart.checkout)
+        seen["cli_items"] = await cli_handle.result()
         seen["checkout"] = await handle.execute_update(Cart.checkout)
         seen["result"] = await handle.result()
         seen["events"] = await event_types(handle)
