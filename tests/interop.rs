@@ -475,6 +475,9 @@ async fn update_with_start_from_the_python_client_works_on_dacapo_server_as_on_t
         "{seen}"
     );
     assert_eq!(seen["result"], "apple,pear", "{seen}");
+    // The temporal CLI's execute-update-with-start: a new run, then the same one.
+    assert_eq!(seen["cli"], serde_json::json!([[0, 1], [0, 2]]), "{seen}");
+    assert_eq!(seen["cli_items"], "kiwi,fig", "{seen}");
     assert_eq!(
         seen, on_temporal,
         "dacapo server, then the Temporal dev server"
