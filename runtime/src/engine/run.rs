@@ -760,13 +760,13 @@ impl Run {
 
     /// Records events that need the workflow to react (signals, cancel requests, activity and
     /// timer outcomes): held while a workflow task runs, else written with a new workflow task.
-    /// A speculative task not yet started is dropped first, and a normal one scheduled after the
-    /// events, as Temporal converts it.
+    /// A speculative task becomes a normal one first (its events are written before these), as
+    /// Temporal converts it when new events arrive.
     pub(crate) fn add_events(&mut self, fx: &mut Effects, now: i64, batch: Vec<EventAttributes>) {
+        self.make_speculative_durable();
         if self.wft_started() {
             self.hold_all(now, batch);
         } else {
-            self.drop_speculative();
             self.append_all(now, batch);
             self.ensure_workflow_task(fx, now);
         }

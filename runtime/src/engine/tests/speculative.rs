@@ -150,10 +150,10 @@ async fn a_signal_before_the_speculative_task_starts_makes_it_a_normal_one() {
     quiet_run(&h, "s-signal").await;
     let call = ask(&h, update_request("s-signal", "up-1", Stage::Completed)).await;
     h.signal("s-signal", "poke").await;
-    // Written after the signal, as Temporal writes the task it converts.
+    // Written when the signal comes, before it, as Temporal converts the task.
     assert_eq!(
         types_after(&h, "s-signal", 4).await,
-        [WorkflowExecutionSignaled, WorkflowTaskScheduled]
+        [WorkflowTaskScheduled, WorkflowExecutionSignaled]
     );
     let task = h.poll_wft().await;
     let request = the_request(&task);
@@ -165,8 +165,8 @@ async fn a_signal_before_the_speculative_task_starts_makes_it_a_normal_one() {
     assert_eq!(
         types_after(&h, "s-signal", 4).await,
         [
-            WorkflowExecutionSignaled,
             WorkflowTaskScheduled,
+            WorkflowExecutionSignaled,
             WorkflowTaskStarted,
             WorkflowTaskCompleted
         ]
@@ -174,25 +174,68 @@ async fn a_signal_before_the_speculative_task_starts_makes_it_a_normal_one() {
 }
 
 #[tokio::test]
-async fn a_signal_during_a_dropped_speculative_task_is_written_with_a_new_task() {
+async fn a_signal_while_the_speculative_task_runs_writes_the_task_and_holds_the_signal() {
     use EventType::*;
     let h = Harness::new();
     quiet_run(&h, "s-held").await;
     let call = ask(&h, update_request("s-held", "up-1", Stage::Completed)).await;
     let task = h.poll_wft().await;
     h.signal("s-held", "poke").await;
+    // The task is a normal one from now on: durable, and the signal held until it completes.
+    assert_eq!(
+        types_after(&h, "s-held", 4).await,
+        [WorkflowTaskScheduled, WorkflowTaskStarted]
+    );
     let request = the_request(&task);
     let resp = complete_with(&h, &task, vec![], vec![rejection(&request, "no")])
         .await
         .expect("complete");
-    assert_eq!(resp.reset_history_event_id, 3);
+    assert_eq!(resp.reset_history_event_id, 0);
     call.await.expect("join").expect("answered");
     assert_eq!(
         types_after(&h, "s-held", 4).await,
-        [WorkflowExecutionSignaled, WorkflowTaskScheduled]
+        [
+            WorkflowTaskScheduled,
+            WorkflowTaskStarted,
+            WorkflowTaskCompleted,
+            WorkflowExecutionSignaled,
+            WorkflowTaskScheduled
+        ]
     );
     let next = h.poll_wft().await;
     assert!(next.messages.is_empty(), "{:?}", next.messages);
+}
+
+#[tokio::test]
+async fn a_terminate_forgets_a_speculative_task_not_started_and_fails_a_started_one() {
+    use EventType::*;
+    let h = Harness::new();
+    quiet_run(&h, "s-term-1").await;
+    let call = ask(&h, update_request("s-term-1", "up-1", Stage::Completed)).await;
+    h.terminate("s-term-1").await.expect("terminate");
+    expect_code(call.await.expect("join"), Code::NotFound);
+    assert_eq!(
+        types_after(&h, "s-term-1", 4).await,
+        [WorkflowExecutionTerminated]
+    );
+    quiet_run(&h, "s-term-2").await;
+    let call = ask(&h, update_request("s-term-2", "up-1", Stage::Completed)).await;
+    let task = h.poll_wft().await;
+    h.terminate("s-term-2").await.expect("terminate");
+    expect_code(call.await.expect("join"), Code::NotFound);
+    assert_eq!(
+        types_after(&h, "s-term-2", 4).await,
+        [
+            WorkflowTaskScheduled,
+            WorkflowTaskStarted,
+            WorkflowTaskFailed,
+            WorkflowExecutionTerminated
+        ]
+    );
+    // The worker's late answer finds the run closed.
+    let request = the_request(&task);
+    let late = complete_with(&h, &task, vec![], vec![rejection(&request, "no")]).await;
+    expect_code(late, Code::NotFound);
 }
 
 #[tokio::test]
