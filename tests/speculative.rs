@@ -8,9 +8,10 @@
 
 use dacapo::engine::{Engine, EngineConfig};
 use dacapo::proto::ServiceHandle;
+use dacapo::proto::command::{Command, StartTimerCommandAttributes, command};
 use dacapo::proto::common::{Payload, Payloads, WorkflowExecution, WorkflowType};
 use dacapo::proto::enums::{
-    EventType, TimeoutType, UpdateWorkflowExecutionLifecycleStage as Stage,
+    CommandType, EventType, TimeoutType, UpdateWorkflowExecutionLifecycleStage as Stage,
 };
 use dacapo::proto::history::HistoryEvent;
 use dacapo::proto::history::history_event::Attributes;
@@ -141,15 +142,28 @@ impl Env {
         task: &PollWorkflowTaskQueueResponse,
         messages: Vec<Message>,
     ) -> RespondWorkflowTaskCompletedResponse {
+        // As Temporal's SDKs declare.
+        self.complete_as(task, messages, vec![], true).await
+    }
+
+    /// Completes `task` with `messages` and `commands`, declaring (or not) that the worker can
+    /// be sent the same events twice.
+    async fn complete_as(
+        &self,
+        task: &PollWorkflowTaskQueueResponse,
+        messages: Vec<Message>,
+        commands: Vec<Command>,
+        repeatable: bool,
+    ) -> RespondWorkflowTaskCompletedResponse {
         self.service
             .respond_workflow_task_completed(Request::new(RespondWorkflowTaskCompletedRequest {
                 namespace: NS.into(),
                 task_token: task.task_token.clone(),
                 messages,
+                commands,
                 identity: "test-worker".into(),
-                // As Temporal's SDKs declare.
                 capabilities: Some(respond_workflow_task_completed_request::Capabilities {
-                    discard_speculative_workflow_task_with_events: true,
+                    discard_speculative_workflow_task_with_events: repeatable,
                 }),
                 ..Default::default()
             }))
@@ -451,6 +465,65 @@ async fn terminated(env: &Env, started: bool) -> Seen {
     (env.types(&id).await, vec![])
 }
 
+/// A run whose first task started a timer, so that an event follows its
+/// `WorkflowTaskCompleted`: a rejection drops the speculative task only for a worker that can be
+/// sent that event again.
+async fn after_an_event(env: &Env, repeatable: bool) -> Seen {
+    let id = env.unique("after-event");
+    env.start(&id).await;
+    let task = env.poll(&id).await;
+    let timer = Command {
+        command_type: CommandType::StartTimer as i32,
+        attributes: Some(command::Attributes::StartTimerCommandAttributes(
+            StartTimerCommandAttributes {
+                timer_id: "t".into(),
+                start_to_fire_timeout: Some(prost_wkt_types::Duration {
+                    seconds: 3600,
+                    nanos: 0,
+                }),
+            },
+        )),
+        ..Default::default()
+    };
+    env.complete_as(&task, vec![], vec![timer], true).await;
+    let call = env.update(&id, "up-1");
+    let task = env.poll(&id).await;
+    let request = the_request(env, &task);
+    let resp = env
+        .complete_as(&task, vec![rejection(&request)], vec![], repeatable)
+        .await;
+    call.await.expect("join").expect("update");
+    (env.types(&id).await, vec![resp.reset_history_event_id])
+}
+
+/// A failed speculative task is written.
+async fn failed(env: &Env) -> Seen {
+    let id = env.unique("failed");
+    env.quiet_run(&id).await;
+    let call = env.update(&id, "up-1");
+    let task = env.poll(&id).await;
+    env.service
+        .respond_workflow_task_failed(Request::new(RespondWorkflowTaskFailedRequest {
+            namespace: NS.into(),
+            task_token: task.task_token.clone(),
+            identity: "test-worker".into(),
+            ..Default::default()
+        }))
+        .await
+        .expect("fail");
+    call.abort();
+    // Up to the failure: Temporal keeps its retry (a transient task) out of the history until
+    // it completes, dacapo writes it.
+    let mut types = env.types(&id).await;
+    if let Some(at) = types
+        .iter()
+        .position(|t| *t == EventType::WorkflowTaskFailed)
+    {
+        types.truncate(at + 1);
+    }
+    (types, vec![])
+}
+
 async fn all(backend: Backend) -> Vec<Seen> {
     let env = Env::open(backend).await;
     let (a, b, c, d, e, f) = tokio::join!(
@@ -461,7 +534,12 @@ async fn all(backend: Backend) -> Vec<Seen> {
         terminated(&env, false),
         terminated(&env, true),
     );
-    vec![a, b, c, d, e, f]
+    let (g, h, i) = tokio::join!(
+        after_an_event(&env, true),
+        after_an_event(&env, false),
+        failed(&env),
+    );
+    vec![a, b, c, d, e, f, g, h, i]
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -532,6 +610,22 @@ async fn speculative_tasks_leave_the_same_histories_on_every_backend() {
                     WorkflowTaskStarted,
                     WorkflowTaskFailed,
                     WorkflowExecutionTerminated,
+                ],
+            ]
+            .concat(),
+            vec![],
+        ),
+        // TimerStarted after the last completed task: dropped for a worker that can take it
+        // twice, written for one that cannot.
+        ([&quiet[..], &[TimerStarted]].concat(), vec![3]),
+        ([&quiet[..], &[TimerStarted], &task[..]].concat(), vec![0]),
+        (
+            [
+                &quiet[..],
+                &[
+                    WorkflowTaskScheduled,
+                    WorkflowTaskStarted,
+                    WorkflowTaskFailed,
                 ],
             ]
             .concat(),
