@@ -496,6 +496,36 @@ async fn after_an_event(env: &Env, repeatable: bool) -> Seen {
     (env.types(&id).await, vec![resp.reset_history_event_id])
 }
 
+/// An update that arrives while a workflow task runs: the next task is speculative when the
+/// worker takes it in the completion's answer (`return_new_workflow_task`), else a normal one.
+async fn while_a_task_runs(env: &Env, inline: bool) -> Seen {
+    let id = env.unique("during-task");
+    env.start(&id).await;
+    let first = env.poll(&id).await;
+    let call = env.update(&id, "up-1");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let resp = env
+        .service
+        .respond_workflow_task_completed(Request::new(RespondWorkflowTaskCompletedRequest {
+            namespace: NS.into(),
+            task_token: first.task_token.clone(),
+            identity: "test-worker".into(),
+            return_new_workflow_task: inline,
+            ..Default::default()
+        }))
+        .await
+        .expect("complete")
+        .into_inner();
+    let next = match resp.workflow_task {
+        Some(task) if !task.task_token.is_empty() => task,
+        _ => env.poll(&id).await,
+    };
+    let request = the_request(env, &next);
+    let answer = env.complete(&next, vec![rejection(&request)]).await;
+    call.await.expect("join").expect("update");
+    (env.types(&id).await, vec![answer.reset_history_event_id])
+}
+
 /// A failed speculative task is written.
 async fn failed(env: &Env) -> Seen {
     let id = env.unique("failed");
@@ -539,7 +569,11 @@ async fn all(backend: Backend) -> Vec<Seen> {
         after_an_event(&env, false),
         failed(&env),
     );
-    vec![a, b, c, d, e, f, g, h, i]
+    let (j, k) = tokio::join!(
+        while_a_task_runs(&env, true),
+        while_a_task_runs(&env, false)
+    );
+    vec![a, b, c, d, e, f, g, h, i, j, k]
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -631,6 +665,10 @@ async fn speculative_tasks_leave_the_same_histories_on_every_backend() {
             .concat(),
             vec![],
         ),
+        // An update during a task: a speculative next task when taken in the answer (dropped),
+        // a normal one otherwise (written).
+        (quiet.to_vec(), vec![3]),
+        ([&quiet[..], &task[..]].concat(), vec![0]),
     ];
     assert_eq!(temporal, expected, "the Temporal dev server");
     assert_eq!(embedded, expected, "the embedded engine");

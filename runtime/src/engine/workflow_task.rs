@@ -428,7 +428,12 @@ fn complete(
         if discardable(run, req) {
             let mut rejections = protocol.clone();
             if rejections.apply_rest(run, now).is_ok() {
-                return Ok(discard(run, fx, now, rejections.done, updates_admitted));
+                let next = Next {
+                    needs_task: false,
+                    updates: updates_admitted,
+                    inline: req.return_new_workflow_task,
+                };
+                return Ok(discard(run, fx, now, rejections.done, next));
             }
         }
         run.make_speculative_durable();
@@ -464,7 +469,12 @@ fn complete(
     let needs_task = ctx.activity_not_started_cancelled || req.force_create_new_workflow_task;
     let done = std::mem::take(&mut ctx.protocol.done);
     fx.extend(ctx.into_effects());
-    schedule_next(run, fx, now, needs_task, updates_admitted);
+    let next = Next {
+        needs_task,
+        updates: updates_admitted,
+        inline: req.return_new_workflow_task,
+    };
+    schedule_next(run, fx, now, next);
     Ok(Completion {
         done,
         discarded: false,
@@ -478,17 +488,30 @@ pub(crate) struct Completion {
     discarded: bool,
 }
 
+/// What a completion leaves for the next workflow task.
+#[derive(Clone, Copy)]
+struct Next {
+    /// The workflow has something new to see.
+    needs_task: bool,
+    /// Updates admitted while the task ran wait for a task.
+    updates: bool,
+    /// The worker asked for the next task in the completion's answer.
+    inline: bool,
+}
+
 /// After a completion: writes the held events, and schedules the next workflow task when the
-/// workflow has something new to see (`needs_task`, or held events), or a speculative one when
-/// only updates admitted while the task ran wait for it, as Temporal does.
-fn schedule_next(run: &mut Run, fx: &mut Effects, now: i64, needs_task: bool, updates: bool) {
+/// workflow has something new to see (`needs_task`, or held events). When only updates admitted
+/// while the task ran wait for it, the task is speculative if the worker takes it in the
+/// completion's answer, else a normal one, as Temporal does (a speculative task is handed to a
+/// worker directly).
+fn schedule_next(run: &mut Run, fx: &mut Effects, now: i64, next: Next) {
     if !run.is_open() {
         return;
     }
     let flushed = run.flush_held();
-    if flushed || needs_task {
+    if flushed || next.needs_task || (next.updates && !next.inline) {
         run.schedule_workflow_task(fx, now, 1, 0);
-    } else if updates {
+    } else if next.updates {
         run.ensure_speculative_task(fx, now);
     }
 }
@@ -523,15 +546,9 @@ fn discardable(run: &Run, req: &RespondWorkflowTaskCompletedRequest) -> bool {
 
 /// Drops a speculative task whose worker only rejected updates: its events go, the history is
 /// as before it, and what arrived meanwhile is written with a new task.
-fn discard(
-    run: &mut Run,
-    fx: &mut Effects,
-    now: i64,
-    done: Vec<Done>,
-    updates_admitted: bool,
-) -> Completion {
+fn discard(run: &mut Run, fx: &mut Effects, now: i64, done: Vec<Done>, next: Next) -> Completion {
     run.drop_speculative();
-    schedule_next(run, fx, now, false, updates_admitted);
+    schedule_next(run, fx, now, next);
     Completion {
         done,
         discarded: true,
