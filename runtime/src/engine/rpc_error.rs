@@ -7,8 +7,8 @@ use std::borrow::Cow;
 use temporalio_protos::google::rpc::Status as RpcStatus;
 use temporalio_protos::temporal::api::enums::v1::{ResourceExhaustedCause, ResourceExhaustedScope};
 use temporalio_protos::temporal::api::errordetails::v1::{
-    QueryFailedFailure, ResourceExhaustedFailure, WorkflowExecutionAlreadyStartedFailure,
-    WorkflowNotReadyFailure,
+    NotFoundFailure, QueryFailedFailure, ResourceExhaustedFailure,
+    WorkflowExecutionAlreadyStartedFailure, WorkflowNotReadyFailure,
 };
 use temporalio_protos::temporal::api::failure::v1::Failure;
 use tonic::{Code, Status};
@@ -53,9 +53,16 @@ pub(crate) fn workflow_not_found(workflow_id: &str, run_id: &str) -> Status {
     }
 }
 
-/// `NotFound` for a request that needs a running execution but found a closed one.
+/// `NotFound` for a request that needs a running execution but found a closed one, with the
+/// `NotFoundFailure` detail Temporal's carries.
 pub(crate) fn workflow_completed() -> Status {
-    not_found("workflow execution already completed")
+    closed_run("workflow execution already completed")
+}
+
+/// `NotFound` with a `NotFoundFailure` detail, as Temporal answers a request that finds (or
+/// is overtaken by) a closed run.
+pub(crate) fn closed_run(message: impl Into<String>) -> Status {
+    with_detail(Code::NotFound, message.into(), &NotFoundFailure::default())
 }
 
 /// `NotFound` for a workflow task token that no longer matches the pending task.

@@ -301,7 +301,11 @@ async fn settle(
             // Not there yet: answer with the stage reached, as Temporal does.
             let progress = waited.unwrap_or_else(|| rx.borrow().clone());
             if let Some((code, message)) = progress.error {
-                return Err(Status::new(code, message));
+                return Err(if code == tonic::Code::NotFound {
+                    super::rpc_error::closed_run(message)
+                } else {
+                    Status::new(code, message)
+                });
             }
             core.committed(progress.seq).await?;
             Ok(progress)

@@ -427,9 +427,13 @@ async fn updates_to_closed_runs_are_refused_and_in_flight_ones_are_answered_at_c
     h.terminate("u-term").await.expect("terminate");
     let status = expect_code(call.await.expect("join"), Code::NotFound);
     assert!(
-        status.message().contains("already completed"),
+        status.message().contains("aborted by closing workflow"),
         "{}",
         status.message()
+    );
+    assert_eq!(
+        detail(&status).0,
+        "temporal.api.errordetails.v1.NotFoundFailure"
     );
     // A new update to the closed run.
     let late = h
