@@ -236,6 +236,17 @@ fn decoded(run: &Run) -> impl Iterator<Item = HistoryEvent> + '_ {
     run.events.iter().filter_map(|e| e.decode().ok())
 }
 
+/// The outcome of update `update_id` of the closed run `run_id`, read from the store, when it
+/// completed there.
+pub(crate) async fn completed_in_store(
+    core: &Core,
+    run_id: &str,
+    update_id: &str,
+) -> Result<Option<Outcome>, Status> {
+    let events = super::history::read_store(core, run_id, 1, usize::MAX, usize::MAX).await?;
+    Ok(completed_in(events.into_iter(), update_id))
+}
+
 /// The outcome of update `update_id` in a history, when it completed there.
 fn completed_in(events: impl Iterator<Item = HistoryEvent>, update_id: &str) -> Option<Outcome> {
     events.into_iter().find_map(|e| match e.attributes? {

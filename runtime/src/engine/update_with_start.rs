@@ -20,13 +20,19 @@ use super::rpc_error::invalid;
 use super::start::{Started, params, start_locked};
 use super::update::{self, Checked, Found};
 use crate::proto::EventAttributes;
-use crate::proto::enums::{WorkflowExecutionStatus, WorkflowIdConflictPolicy};
+use crate::proto::common::WorkflowExecution;
+use crate::proto::enums::{
+    UpdateWorkflowExecutionLifecycleStage as LifecycleStage, WorkflowExecutionStatus,
+    WorkflowIdConflictPolicy,
+};
 use crate::proto::service::execute_multi_operation_request::operation::Operation;
 use crate::proto::service::execute_multi_operation_response::{Response, response};
 use crate::proto::service::{
     ExecuteMultiOperationRequest, ExecuteMultiOperationResponse, StartWorkflowExecutionRequest,
     StartWorkflowExecutionResponse, UpdateWorkflowExecutionRequest,
+    UpdateWorkflowExecutionResponse,
 };
+use crate::proto::update::UpdateRef;
 use prost::Message as _;
 use temporalio_protos::google::rpc::Status as RpcStatus;
 use temporalio_protos::temporal::api::errordetails::v1::MultiOperationExecutionFailure;
@@ -52,15 +58,23 @@ pub(crate) async fn execute(
     let (wanted, update_id) = (checked.wanted, checked.update_id.clone());
     // An update that completed in the id's current run, closed since, is answered from its
     // stored history.
-    if let Some((run_id, status)) = closed_current(core, &namespace, &workflow_id) {
-        let found = Found::Closed;
-        if let Ok(resp) =
-            update::answer(core, &workflow_id, &run_id, &update_id, found, wanted).await
-            && resp.outcome.is_some()
-            && closed_current(core, &namespace, &workflow_id).is_some_and(|(r, _)| r == run_id)
-        {
-            return Ok(respond(&run_id, false, status, resp));
-        }
+    if let Some((run_id, status)) = closed_current(core, &namespace, &workflow_id)
+        && let Some(outcome) = update::completed_in_store(core, &run_id, &update_id).await?
+        && closed_current(core, &namespace, &workflow_id).is_some_and(|(r, _)| r == run_id)
+    {
+        let resp = UpdateWorkflowExecutionResponse {
+            update_ref: Some(UpdateRef {
+                workflow_execution: Some(WorkflowExecution {
+                    workflow_id: workflow_id.clone(),
+                    run_id: run_id.clone(),
+                }),
+                update_id: update_id.clone(),
+            }),
+            outcome: Some(outcome),
+            stage: LifecycleStage::Completed as i32,
+            link: None,
+        };
+        return Ok(respond(&run_id, false, status, resp));
     }
     let (outcome, seq) = {
         let mut st = core.state.lock();

@@ -209,3 +209,47 @@ async fn bad_update_with_start_requests_are_refused_naming_the_operation() {
         .await;
     expect_code(describe, Code::NotFound);
 }
+
+#[tokio::test]
+async fn an_update_completed_in_the_closed_current_run_is_answered_from_its_history() {
+    let h = Harness::new();
+    let call = send(
+        &h,
+        multi(&h, "uws-closed", "up-1", WorkflowIdConflictPolicy::Fail),
+    );
+    let task = h.poll_wft().await;
+    let request = the_request(&task);
+    let id = request.protocol_instance_id.clone();
+    let messages = vec![acceptance(&request), response(&id, "\"done\"")];
+    super::updates::complete_with(&h, &task, vec![complete_workflow()], messages)
+        .await
+        .expect("complete");
+    let (first, _) = parts(call.await.expect("join").expect("answered"));
+    // The run is closed; the same update again is its outcome, and no run is started.
+    let (again, update) = parts(
+        send(
+            &h,
+            multi(&h, "uws-closed", "up-1", WorkflowIdConflictPolicy::Fail),
+        )
+        .await
+        .expect("join")
+        .expect("answered"),
+    );
+    assert!(!again.started);
+    assert_eq!(again.run_id, first.run_id);
+    assert_eq!(
+        again.status,
+        crate::proto::enums::WorkflowExecutionStatus::Completed as i32
+    );
+    assert_eq!(success(&update.outcome), serde_json::json!("done"));
+    // Another update id starts a new run.
+    let call = send(
+        &h,
+        multi(&h, "uws-closed", "up-2", WorkflowIdConflictPolicy::Fail),
+    );
+    let task = h.poll_wft().await;
+    accept_and_answer(&h, &task, "\"new\"").await;
+    let (fresh, _) = parts(call.await.expect("join").expect("answered"));
+    assert!(fresh.started);
+    assert_ne!(fresh.run_id, first.run_id);
+}
