@@ -1,4 +1,4 @@
-//! The errors of queries and updates on three backends (the embedded engine, `dacapo server`,
+//! The errors of queries, updates and update-with-start on three backends (the embedded engine, `dacapo server`,
 //! the Temporal dev server), driven the same way with raw gRPC calls: each must answer with the
 //! same gRPC code and the same `temporal.api.errordetails.v1` detail, which is how SDK clients
 //! tell the errors apart.
@@ -227,12 +227,38 @@ struct AnyDetail {
     value: Vec<u8>,
 }
 
-/// What an error looks like to an SDK client: its code and the types of its details.
+/// `temporal.api.errordetails.v1.MultiOperationExecutionFailure`, as far as this test reads it.
+#[derive(Clone, PartialEq, prost::Message)]
+struct MultiOperationFailure {
+    #[prost(message, repeated, tag = "1")]
+    statuses: Vec<OperationStatus>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct OperationStatus {
+    #[prost(int32, tag = "1")]
+    code: i32,
+    #[prost(string, tag = "2")]
+    message: String,
+}
+
+/// What an error looks like to an SDK client: its code and the types of its details (and, for
+/// a multi-operation failure, each operation's code).
 fn shape<T: std::fmt::Debug>(result: Result<T, Status>) -> (tonic::Code, Vec<String>) {
     let status = result.expect_err("an error");
-    let details = RpcStatus::decode(status.details())
-        .map(|s| s.details.into_iter().map(|d| d.type_url).collect())
-        .unwrap_or_default();
+    let mut details = Vec::new();
+    for detail in RpcStatus::decode(status.details())
+        .map(|s| s.details)
+        .unwrap_or_default()
+    {
+        if detail.type_url.ends_with("MultiOperationExecutionFailure") {
+            let failure = MultiOperationFailure::decode(detail.value.as_slice()).expect("decode");
+            for op in failure.statuses {
+                details.push(format!("operation: {:?}", tonic::Code::from(op.code)));
+            }
+        }
+        details.insert(0, detail.type_url);
+    }
     (status.code(), details)
 }
 
@@ -316,6 +342,66 @@ async fn errors(env: &Env) -> Vec<(tonic::Code, Vec<String>, String)> {
         .await;
     let (code, _) = shape(poll);
     seen.push((code, vec![], String::new()));
+
+    // Update-with-start: operations not [Start, Update], then an update that names a run.
+    let uws_id = env.unique("uws");
+    let start = StartWorkflowExecutionRequest {
+        namespace: NS.into(),
+        workflow_id: uws_id.clone(),
+        workflow_type: Some(WorkflowType {
+            name: "errors".into(),
+        }),
+        task_queue: queue(&uws_id),
+        request_id: format!("start-{uws_id}"),
+        workflow_id_conflict_policy: 2, // USE_EXISTING
+        ..Default::default()
+    };
+    let mut update = UpdateWorkflowExecutionRequest {
+        namespace: NS.into(),
+        workflow_execution: execution(&uws_id),
+        request: Some(UpdateRequest {
+            meta: Some(Meta {
+                update_id: "up-1".into(),
+                identity: "test-client".into(),
+            }),
+            input: Some(Input {
+                header: None,
+                name: "set".into(),
+                args: None,
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let op = |o| execute_multi_operation_request::Operation { operation: Some(o) };
+    use execute_multi_operation_request::operation::Operation as Op;
+    let reversed = env
+        .service
+        .execute_multi_operation(Request::new(ExecuteMultiOperationRequest {
+            namespace: NS.into(),
+            operations: vec![
+                op(Op::UpdateWorkflow(update.clone())),
+                op(Op::StartWorkflow(start.clone())),
+            ],
+            ..Default::default()
+        }))
+        .await;
+    let (code, details) = shape(reversed);
+    seen.push((code, details, String::new()));
+    update.workflow_execution = Some(WorkflowExecution {
+        workflow_id: uws_id.clone(),
+        run_id: "some-run".into(),
+    });
+    let named = env
+        .service
+        .execute_multi_operation(Request::new(ExecuteMultiOperationRequest {
+            namespace: NS.into(),
+            operations: vec![op(Op::StartWorkflow(start)), op(Op::UpdateWorkflow(update))],
+            ..Default::default()
+        }))
+        .await;
+    let (code, details) = shape(named);
+    seen.push((code, details, String::new()));
     seen
 }
 
@@ -329,7 +415,6 @@ async fn query_and_update_errors_carry_temporals_codes_and_details_on_every_back
     ];
     let (embedded, server, temporal) =
         tokio::join!(errors(&envs[0]), errors(&envs[1]), errors(&envs[2]));
-    eprintln!("{temporal:?}");
     let detail = |name: &str| {
         vec![format!(
             "type.googleapis.com/temporal.api.errordetails.v1.{name}"
@@ -352,6 +437,19 @@ async fn query_and_update_errors_carry_temporals_codes_and_details_on_every_back
             String::new(),
         ),
         (tonic::Code::NotFound, vec![], String::new()),
+        (tonic::Code::InvalidArgument, vec![], String::new()),
+        (
+            tonic::Code::InvalidArgument,
+            [
+                detail("MultiOperationExecutionFailure"),
+                vec![
+                    "operation: Aborted".to_string(),
+                    "operation: InvalidArgument".to_string(),
+                ],
+            ]
+            .concat(),
+            String::new(),
+        ),
     ];
     assert_eq!(temporal, expected, "the Temporal dev server");
     assert_eq!(embedded, expected, "the embedded engine");
