@@ -36,6 +36,7 @@ const SERVED: &[&str] = &[
     "RespondQueryTaskCompleted",
     "UpdateWorkflowExecution",
     "PollWorkflowExecutionUpdate",
+    "ExecuteMultiOperation",
     "PollActivityTaskQueue",
     "RecordActivityTaskHeartbeat",
     "RecordActivityTaskHeartbeatById",

@@ -344,25 +344,49 @@ async fn the_seed_programs_as_three_processes_reproduce_the_seed_history() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_python_worker_answers_signals_queries_and_updates_on_dacapo_server() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_server, port) = start_dacapo_server(dir.path(), &[]);
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("interop/python_messages.py");
-    let address = format!("127.0.0.1:{port}");
+/// Runs `interop/python_messages.py` (a Python worker and client) against the server at
+/// `address`; returns what it printed.
+fn python_messages(address: &str) -> serde_json::Value {
+    python_script("interop/python_messages.py", address)
+}
+
+/// Runs the Python script `script` (a worker and client, printing one JSON line last) against
+/// the server at `address`; returns what it printed.
+fn python_script(script: &str, address: &str) -> serde_json::Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join(script);
     let out = run(
         &tool("python3"),
-        &[script.to_str().unwrap(), &address],
+        &[script.to_str().unwrap(), address],
         Duration::from_secs(150),
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
-        "python worker and client failed:\n{stdout}\n{}",
+        "python worker and client failed against {address}:\n{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let seen = json(stdout.lines().last().unwrap_or_default());
+    json(stdout.lines().last().unwrap_or_default())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_python_worker_answers_signals_queries_and_updates_on_dacapo_server_as_on_temporal() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, port) = start_dacapo_server(dir.path(), &[]);
+    let temporal = dacapo_tests::dev_server::shared_dev_server().await;
+    temporal.connect().await;
+    let on_temporal = python_messages(&temporal.address());
+    let seen = python_messages(&format!("127.0.0.1:{port}"));
     assert_eq!(seen["query"], "pending/1", "{seen}");
+    // A failed query handler is Temporal's QueryFailed to the Python client and the CLI.
+    assert_eq!(
+        seen["query_failed"], "WorkflowQueryFailedError: no status to show",
+        "{seen}"
+    );
+    assert_eq!(
+        seen["cli_query_failed"],
+        serde_json::json!([1, ["Error: querying workflow failed: no status to show"]]),
+        "{seen}"
+    );
     assert_eq!(seen["update"], "now paid", "{seen}");
     assert_eq!(seen["rejected"], "empty status", "{seen}");
     assert_eq!(seen["started_update"], "now shipped", "{seen}");
@@ -377,9 +401,10 @@ async fn a_python_worker_answers_signals_queries_and_updates_on_dacapo_server() 
             .is_some_and(|s| s.contains("already completed")),
         "{seen}"
     );
-    // The events of the messages, in Temporal's order (the workflow task events between them
-    // depend on timing, and a rejected update to an idle run leaves one more workflow task on
-    // dacapo: docs/semantics.md §12.2).
+    // The update the validator rejected rode a speculative workflow task: no trace of it.
+    assert_eq!(seen["before_rejected"], seen["after_rejected"], "{seen}");
+    // 26 signaled, 41 update accepted, 43 update completed, 2 workflow completed, in
+    // Temporal's order.
     let messages: Vec<i64> = seen["events"]
         .as_array()
         .expect("events")
@@ -387,8 +412,45 @@ async fn a_python_worker_answers_signals_queries_and_updates_on_dacapo_server() 
         .filter_map(serde_json::Value::as_i64)
         .filter(|t| [2, 26, 41, 43].contains(t))
         .collect();
-    // 26 signaled, 41 update accepted, 43 update completed, 2 workflow completed.
     assert_eq!(messages, [26, 41, 43, 41, 43, 41, 43, 2], "{seen}");
+    // The same answers and the same histories, event type by event type, as on Temporal.
+    assert_eq!(
+        seen, on_temporal,
+        "dacapo server, then the Temporal dev server"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn update_with_start_from_the_python_client_works_on_dacapo_server_as_on_temporal() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, port) = start_dacapo_server(dir.path(), &[]);
+    let temporal = dacapo_tests::dev_server::shared_dev_server().await;
+    temporal.connect().await;
+    let script = "interop/python_update_with_start.py";
+    let on_temporal = python_script(script, &temporal.address());
+    let seen = python_script(script, &format!("127.0.0.1:{port}"));
+    // The update ran on the run the first call started, then on the same run found by the
+    // second (USE_EXISTING); FAIL refused it as already started.
+    assert_eq!(seen["first"], 1, "{seen}");
+    assert_eq!(seen["again"], 2, "{seen}");
+    assert_eq!(seen["same_run"], true, "{seen}");
+    assert_eq!(seen["refused"], "WorkflowAlreadyStartedError", "{seen}");
+    // The validator's rejection on the run the call started: the run stays, with its first
+    // workflow task and no update event.
+    assert_eq!(seen["rejected"], "empty item", "{seen}");
+    assert_eq!(
+        seen["rejected_events"],
+        serde_json::json!([1, 5, 6, 7]),
+        "{seen}"
+    );
+    assert_eq!(seen["result"], "apple,pear", "{seen}");
+    // The temporal CLI's execute-update-with-start: a new run, then the same one.
+    assert_eq!(seen["cli"], serde_json::json!([[0, 1], [0, 2]]), "{seen}");
+    assert_eq!(seen["cli_items"], "kiwi,fig", "{seen}");
+    assert_eq!(
+        seen, on_temporal,
+        "dacapo server, then the Temporal dev server"
+    );
 }
 
 /// Runs the `dacapo` CLI against `address` with `words` (split at spaces); returns whether it

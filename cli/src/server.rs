@@ -48,6 +48,10 @@ pub(crate) struct ServerArgs {
         long_help = limit_help(),
     )]
     limits: Vec<(String, String)>,
+    /// How long a query waits for a worker's answer before it fails with
+    /// `DEADLINE_EXCEEDED` [default: 30s]; more than zero.
+    #[arg(long, value_parser = parse_query_timeout)]
+    query_timeout: Option<Duration>,
     /// Largest request message accepted, in bytes [default: 4194304, or the payload limit
     /// plus 1 MiB when that is more].
     #[arg(long)]
@@ -87,6 +91,14 @@ fn parse_limit(arg: &str) -> Result<(String, String), String> {
         Some((name, value)) => Ok((name.trim().to_string(), value.trim().to_string())),
         None => Err(format!("expected NAME=VALUE, not `{arg}`")),
     }
+}
+
+fn parse_query_timeout(arg: &str) -> Result<Duration, String> {
+    let timeout = humantime::parse_duration(arg).map_err(|e| e.to_string())?;
+    if timeout.is_zero() {
+        return Err("a query must be given some time to be answered: more than 0s".to_string());
+    }
+    Ok(timeout)
 }
 
 fn limit_help() -> String {
@@ -140,6 +152,9 @@ pub(crate) async fn run(args: ServerArgs) -> Result<(), String> {
     let mut config = EngineConfig::default();
     if let Some(bytes) = args.max_payload_bytes {
         config.limits.max_payload_bytes = bytes;
+    }
+    if let Some(timeout) = args.query_timeout {
+        config.query_timeout = timeout;
     }
     for (name, value) in &args.limits {
         config

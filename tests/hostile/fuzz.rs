@@ -21,7 +21,7 @@ use dacapo::proto::failure::{ApplicationFailureInfo, Failure, failure::FailureIn
 use dacapo::proto::query::WorkflowQuery;
 use dacapo::proto::service::*;
 use dacapo::proto::taskqueue::TaskQueue;
-use dacapo::proto::update::{self, UpdateRef, WaitPolicy};
+use dacapo::proto::update::{Input, Meta, Request as UpdateRequest, UpdateRef, WaitPolicy};
 use dacapo::store::SqliteStore;
 use prost::Message;
 use rand::rngs::StdRng;
@@ -49,7 +49,6 @@ fn seed() -> u64 {
 fn config() -> EngineConfig {
     EngineConfig {
         long_poll_timeout: Duration::from_millis(20),
-        // No worker answers: queries give up at once.
         query_timeout: Duration::from_millis(20),
         ..EngineConfig::default()
     }
@@ -247,6 +246,39 @@ fn random_command(rng: &mut StdRng) -> Command {
 
 /// One request of each kind, with fields drawn at random from `known` and the generators above.
 /// Returns the RPC's index and the request's encoding.
+/// An update to `exec` with random fields (an update id from a small set, so that some are
+/// deduplicated).
+fn update_request(
+    rng: &mut StdRng,
+    namespace: String,
+    exec: Option<WorkflowExecution>,
+) -> UpdateWorkflowExecutionRequest {
+    UpdateWorkflowExecutionRequest {
+        namespace,
+        workflow_execution: exec,
+        wait_policy: Some(WaitPolicy {
+            lifecycle_stage: rng.random_range(0..5),
+        }),
+        request: Some(UpdateRequest {
+            meta: Some(Meta {
+                update_id: if rng.random() {
+                    format!("up-{}", rng.random_range(0..8))
+                } else {
+                    text(rng)
+                },
+                identity: text(rng),
+            }),
+            input: Some(Input {
+                header: None,
+                name: text(rng),
+                args: maybe_payloads(rng),
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
 fn random_request(rng: &mut StdRng, known: &Known) -> (usize, Vec<u8>) {
     let wid = match Known::pick(rng, &known.workflow_ids) {
         Some(w) if rng.random_range(0..4) > 0 => w.clone(),
@@ -439,52 +471,87 @@ fn random_request(rng: &mut StdRng, known: &Known) -> (usize, Vec<u8>) {
         17 => QueryWorkflowRequest {
             namespace,
             execution: exec,
-            query: rng.random_range(0..8).ne(&0).then(|| WorkflowQuery {
+            query: Some(WorkflowQuery {
                 query_type: text(rng),
                 query_args: maybe_payloads(rng),
                 header: None,
             }),
-            query_reject_condition: number(rng) as i32,
+            query_reject_condition: rng.random_range(0..4),
         }
         .encode_to_vec(),
-        18 => UpdateWorkflowExecutionRequest {
-            namespace,
-            workflow_execution: exec,
-            first_execution_run_id: if rng.random() {
-                String::new()
-            } else {
-                text(rng)
-            },
-            wait_policy: Some(WaitPolicy {
-                lifecycle_stage: number(rng) as i32,
-            }),
-            request: rng.random_range(0..8).ne(&0).then(|| update::Request {
-                meta: Some(update::Meta {
-                    update_id: text(rng),
-                    identity: text(rng),
-                }),
-                input: Some(update::Input {
-                    header: None,
-                    name: text(rng),
-                    args: maybe_payloads(rng),
-                }),
+        18 => update_request(rng, namespace, exec).encode_to_vec(),
+        19 => {
+            let mut start = StartWorkflowExecutionRequest {
+                namespace: if rng.random() {
+                    namespace.clone()
+                } else {
+                    String::new()
+                },
+                workflow_id: wid.clone(),
+                workflow_type: Some(WorkflowType { name: text(rng) }),
+                task_queue: if rng.random() { queue() } else { None },
+                input: maybe_payloads(rng),
+                request_id: text(rng),
+                workflow_id_conflict_policy: rng.random_range(0..5),
+                workflow_start_delay: if rng.random_range(0..8) == 0 {
+                    duration(rng)
+                } else {
+                    None
+                },
                 ..Default::default()
-            }),
+            };
+            if rng.random_range(0..8) == 0 {
+                start.workflow_id = text(rng);
+            }
+            let exec = Some(WorkflowExecution {
+                workflow_id: wid,
+                run_id: if rng.random_range(0..8) == 0 {
+                    rid
+                } else {
+                    String::new()
+                },
+            });
+            let mut operations = vec![
+                execute_multi_operation_request::Operation {
+                    operation: Some(
+                        execute_multi_operation_request::operation::Operation::StartWorkflow(start),
+                    ),
+                },
+                execute_multi_operation_request::Operation {
+                    operation: Some(
+                        execute_multi_operation_request::operation::Operation::UpdateWorkflow(
+                            update_request(rng, String::new(), exec),
+                        ),
+                    ),
+                },
+            ];
+            match rng.random_range(0..10) {
+                0 => operations.reverse(),
+                1 => {
+                    operations.pop();
+                }
+                _ => {}
+            }
+            ExecuteMultiOperationRequest {
+                namespace,
+                operations,
+                ..Default::default()
+            }
+            .encode_to_vec()
         }
-        .encode_to_vec(),
-        19 => PollWorkflowExecutionUpdateRequest {
+        20 => PollWorkflowExecutionUpdateRequest {
             namespace,
-            update_ref: rng.random_range(0..8).ne(&0).then(|| UpdateRef {
+            update_ref: Some(UpdateRef {
                 workflow_execution: exec,
                 update_id: text(rng),
             }),
             identity: text(rng),
             wait_policy: Some(WaitPolicy {
-                lifecycle_stage: number(rng) as i32,
+                lifecycle_stage: rng.random_range(0..4),
             }),
         }
         .encode_to_vec(),
-        20 => RespondQueryTaskCompletedRequest {
+        21 => RespondQueryTaskCompletedRequest {
             namespace,
             task_token: if rng.random() {
                 wft_token
@@ -507,7 +574,7 @@ fn random_request(rng: &mut StdRng, known: &Known) -> (usize, Vec<u8>) {
     (kind, bytes)
 }
 
-const RPCS: usize = 22;
+const RPCS: usize = 23;
 
 /// Damages an encoding: flips, inserts, deletes, duplicates or truncates bytes.
 fn mutate(rng: &mut StdRng, bytes: &mut Vec<u8>) {
@@ -620,11 +687,12 @@ async fn call(engine: &Engine, kind: usize, bytes: &[u8]) -> Option<Result<(), C
         ),
         17 => rpc!(QueryWorkflowRequest, query_workflow),
         18 => rpc!(UpdateWorkflowExecutionRequest, update_workflow_execution),
-        19 => rpc!(
+        19 => rpc!(ExecuteMultiOperationRequest, execute_multi_operation),
+        20 => rpc!(
             PollWorkflowExecutionUpdateRequest,
             poll_workflow_execution_update
         ),
-        20 => rpc!(
+        21 => rpc!(
             RespondQueryTaskCompletedRequest,
             respond_query_task_completed
         ),

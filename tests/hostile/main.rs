@@ -10,6 +10,7 @@ mod fuzz;
 #[allow(dead_code)]
 mod harness;
 mod poison;
+mod queries;
 mod requests;
 mod run_limits;
 mod store_faults;

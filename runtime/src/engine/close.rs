@@ -75,8 +75,13 @@ pub(crate) fn time_out_run(run: &mut Run, fx: &mut Effects, now: i64) {
 }
 
 /// Before the engine closes a run itself (terminate, timeout), a started task is failed so that
-/// its worker's late completion is rejected, and held events are written.
+/// its worker's late completion is rejected, and held events are written. A speculative task
+/// not yet started is forgotten (its event was never written); a started one is written and
+/// failed, as Temporal does.
 fn force_close_task(run: &mut Run, fx: &mut Effects, now: i64) {
+    if !run.wft_started() {
+        run.drop_speculative();
+    }
     if run.wft_started() {
         let cause = WorkflowTaskFailedCause::ForceCloseCommand as i32;
         run.fail_workflow_task(fx, now, cause, None, ENGINE_IDENTITY, false);

@@ -203,7 +203,13 @@ fn look(
         }
     };
     if let Some(run) = st.runs.get(run_id) {
-        let next_event_id = bounded(run.rec.next_event_id);
+        // The events of a speculative workflow task are read only by its worker, whose
+        // cursor is bounded by the task's end.
+        let next_event_id = if end > 0 {
+            bounded(run.rec.next_event_id)
+        } else {
+            run.durable_next_event_id()
+        };
         if from >= next_event_id {
             return Ok(None);
         }

@@ -35,14 +35,19 @@ pub struct Limits {
     /// `history.maximumSignalsPerExecution`).
     pub max_signals_per_run: usize,
     /// Most updates one run may have in flight (admitted, not yet completed or rejected) at
-    /// once; one more is refused with `ResourceExhausted`. Default 10 (Temporal:
+    /// once; one more is refused with `ResourceExhausted` (cause `CONCURRENT_LIMIT`). Default 10 (Temporal:
     /// `history.maxInFlightUpdates`).
     pub max_in_flight_updates: usize,
     /// Most updates the engine keeps for one open run, in flight or done (a done one answers
-    /// its duplicates without the history); one more is refused with `ResourceExhausted`.
+    /// its duplicates without the history); one more is refused with `FailedPrecondition`.
     /// Default 2,000 (Temporal: `history.maxTotalUpdates`, which it counts over the run's
     /// life; dacapo counts the updates it tracks since it started).
     pub max_updates_per_run: usize,
+    /// Most queries the engine has waiting for a worker's answer at once, over all runs and
+    /// namespaces; one more is refused with `ResourceExhausted` (cause `CONCURRENT_LIMIT`),
+    /// which clients retry. Each waits at most `EngineConfig::query_timeout`. Default 1,000
+    /// (Temporal bounds queries by its frontend's rate limits instead).
+    pub max_in_flight_queries: usize,
     /// History size at which the engine logs a warning for a run. Default 10 MiB (Temporal:
     /// `limit.historySize.warn`).
     pub history_size_warn_bytes: u64,
@@ -80,6 +85,7 @@ impl Default for Limits {
             max_signals_per_run: 10_000,
             max_in_flight_updates: 10,
             max_updates_per_run: 2000,
+            max_in_flight_queries: 1000,
             history_size_warn_bytes: 10 * 1024 * 1024,
             history_size_limit_bytes: 50 * 1024 * 1024,
             history_count_warn: 10 * 1024,
@@ -112,6 +118,7 @@ impl Limits {
             max_signals_per_run,
             max_in_flight_updates,
             max_updates_per_run,
+            max_in_flight_queries,
             history_size_warn_bytes,
             history_size_limit_bytes,
             history_count_warn,
@@ -171,6 +178,11 @@ impl Limits {
                 "max_updates_per_run",
                 "most updates the engine keeps for one open run",
                 Usize(max_updates_per_run),
+            ),
+            (
+                "max_in_flight_queries",
+                "most queries waiting for a worker's answer at once, over all runs",
+                Usize(max_in_flight_queries),
             ),
             (
                 "history_size_warn_bytes",

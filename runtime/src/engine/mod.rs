@@ -47,6 +47,7 @@ mod state;
 mod terminate;
 mod token;
 mod update;
+mod update_with_start;
 mod updates;
 mod validate;
 mod visibility;

@@ -41,7 +41,7 @@ pub(crate) enum Done {
 }
 
 /// The messages of one completion and what became of them.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Protocol {
     messages: Vec<Message>,
     used: HashSet<String>,

@@ -103,7 +103,6 @@ impl Queries {
     }
 
     /// How many queries wait for an answer.
-    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.pending.len()
     }

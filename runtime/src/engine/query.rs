@@ -6,7 +6,7 @@
 
 use super::core::Core;
 use super::queries::Answer;
-use super::rpc_error::{clip, failed_precondition, invalid, not_found};
+use super::rpc_error::{clip, invalid, not_found, workflow_not_ready};
 use super::run::Run;
 use super::token::QueryToken;
 use super::validate;
@@ -71,6 +71,17 @@ pub(crate) async fn query(
             status,
             st.runs.get(&run_id),
         )?;
+        let cap = core.cfg.limits.max_in_flight_queries;
+        if st.queries.len() >= cap {
+            return Err(super::rpc_error::concurrent_limit(
+                format!(
+                    "limit on number of concurrent in-flight queries has been reached: {cap} \
+                     wait for a worker's answer (Limits::max_in_flight_queries); retry once \
+                     some are answered"
+                ),
+                true,
+            ));
+        }
         if let Some((key, entry)) = st.queries.add(&id, &run_id, queue, query, now, reply) {
             st.push_wft(key, entry);
         }
@@ -92,37 +103,42 @@ pub(crate) async fn query(
             query_result,
             ..Default::default()
         }),
-        // Temporal answers a query its handler failed as QueryFailed, an InvalidArgument.
+        // Temporal answers a query its handler failed as QueryFailed: an InvalidArgument with
+        // the worker's failure in a QueryFailedFailure detail.
         Ok(Ok(Answer::Failed { message, failure })) => {
-            Err(Status::invalid_argument(if message.is_empty() {
-                failure.map(|f| f.message).unwrap_or_default()
+            let message = if message.is_empty() {
+                failure
+                    .as_ref()
+                    .map(|f| f.message.clone())
+                    .unwrap_or_default()
             } else {
                 message
-            }))
+            };
+            Err(super::rpc_error::query_failed(message, failure.map(|f| *f)))
         }
     }
 }
 
-/// Refuses, as Temporal does (`WorkflowNotReady`, a FailedPrecondition), a query no worker
+/// Refuses, as Temporal does (`WorkflowNotReady`, a FailedPrecondition with its detail), a query no worker
 /// could answer: to a run that closed before any workflow task completed, to one whose first
 /// workflow task is not even scheduled (a start delay), or to one whose workflow task failed
 /// `FAILING_TASK_ATTEMPTS` times in a row (the query would fail the same way).
 fn not_ready(completed_any_task: bool, status: i32, run: Option<&Run>) -> Result<(), Status> {
     let open = status == WorkflowExecutionStatus::Running as i32;
     if !open && !completed_any_task {
-        return Err(failed_precondition(
+        return Err(workflow_not_ready(
             "the workflow closed before any workflow task completed: no worker can answer a query",
         ));
     }
     let task = run.and_then(Run::wft);
     if open && !completed_any_task && task.is_none() {
-        return Err(failed_precondition(
+        return Err(workflow_not_ready(
             "the workflow's first workflow task is not scheduled yet (a start delay): no worker \
              can answer a query before it",
         ));
     }
     if task.is_some_and(|t| t.attempt >= FAILING_TASK_ATTEMPTS) {
-        return Err(failed_precondition(
+        return Err(workflow_not_ready(
             "Unable to query workflow due to Workflow Task in failed state: it failed its last \
              attempts, and a query would fail the same way",
         ));

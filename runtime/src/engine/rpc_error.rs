@@ -5,7 +5,12 @@
 use prost::Message;
 use std::borrow::Cow;
 use temporalio_protos::google::rpc::Status as RpcStatus;
-use temporalio_protos::temporal::api::errordetails::v1::WorkflowExecutionAlreadyStartedFailure;
+use temporalio_protos::temporal::api::enums::v1::{ResourceExhaustedCause, ResourceExhaustedScope};
+use temporalio_protos::temporal::api::errordetails::v1::{
+    NotFoundFailure, QueryFailedFailure, ResourceExhaustedFailure,
+    WorkflowExecutionAlreadyStartedFailure, WorkflowNotReadyFailure,
+};
+use temporalio_protos::temporal::api::failure::v1::Failure;
 use tonic::{Code, Status};
 
 /// How many characters of a client-supplied value a status message quotes at most.
@@ -48,9 +53,16 @@ pub(crate) fn workflow_not_found(workflow_id: &str, run_id: &str) -> Status {
     }
 }
 
-/// `NotFound` for a request that needs a running execution but found a closed one.
+/// `NotFound` for a request that needs a running execution but found a closed one, with the
+/// `NotFoundFailure` detail Temporal's carries.
 pub(crate) fn workflow_completed() -> Status {
-    not_found("workflow execution already completed")
+    closed_run("workflow execution already completed")
+}
+
+/// `NotFound` with a `NotFoundFailure` detail, as Temporal answers a request that finds (or
+/// is overtaken by) a closed run.
+pub(crate) fn closed_run(message: impl Into<String>) -> Status {
+    with_detail(Code::NotFound, message.into(), &NotFoundFailure::default())
 }
 
 /// `NotFound` for a workflow task token that no longer matches the pending task.
@@ -95,6 +107,22 @@ pub(crate) fn internal(message: impl Into<String>) -> Status {
     Status::internal(message)
 }
 
+/// A status carrying one `temporal.api.errordetails.v1` detail, as Temporal's server sends it:
+/// SDK clients tell the kind of error by the detail's type (the Go SDK's `serviceerror`, the
+/// Python client's typed errors).
+fn with_detail<D: prost::Name>(code: Code, message: String, detail: &D) -> Status {
+    let any = prost_wkt_types::Any {
+        type_url: format!("type.googleapis.com/{}", D::full_name()),
+        value: detail.encode_to_vec(),
+    };
+    let status = RpcStatus {
+        code: code as i32,
+        message: message.clone(),
+        details: vec![any],
+    };
+    Status::with_details(code, message, status.encode_to_vec().into())
+}
+
 /// `AlreadyExists` carrying a `WorkflowExecutionAlreadyStartedFailure` detail, as Temporal does,
 /// so that SDK clients can read the running run's id from it.
 pub(crate) fn already_started(message: String, run_id: &str, start_request_id: &str) -> Status {
@@ -103,17 +131,43 @@ pub(crate) fn already_started(message: String, run_id: &str, start_request_id: &
         run_id: run_id.to_string(),
         first_execution_run_id: run_id.to_string(),
     };
-    let any = prost_wkt_types::Any {
-        type_url: "type.googleapis.com/temporal.api.errordetails.v1.WorkflowExecutionAlreadyStartedFailure"
-            .to_string(),
-        value: detail.encode_to_vec(),
+    with_detail(Code::AlreadyExists, message, &detail)
+}
+
+/// Temporal's `QueryFailed`: `InvalidArgument` with a `QueryFailedFailure` detail carrying the
+/// worker's failure, for a query whose handler failed.
+pub(crate) fn query_failed(message: String, failure: Option<Failure>) -> Status {
+    with_detail(
+        Code::InvalidArgument,
+        message,
+        &QueryFailedFailure { failure },
+    )
+}
+
+/// Temporal's `WorkflowNotReady`: `FailedPrecondition` with a `WorkflowNotReadyFailure` detail,
+/// for a query or update no worker can take yet (or now).
+pub(crate) fn workflow_not_ready(message: impl Into<String>) -> Status {
+    with_detail(
+        Code::FailedPrecondition,
+        message.into(),
+        &WorkflowNotReadyFailure {},
+    )
+}
+
+/// `ResourceExhausted` with a `ResourceExhaustedFailure` detail: a concurrency limit of the
+/// engine (cause `CONCURRENT_LIMIT`, as Temporal's in-flight limits say), of a namespace (a
+/// run's limit, as Temporal scopes its update limits) or of the whole engine (`system`).
+pub(crate) fn concurrent_limit(message: impl Into<String>, system: bool) -> Status {
+    let scope = if system {
+        ResourceExhaustedScope::System
+    } else {
+        ResourceExhaustedScope::Namespace
     };
-    let status = RpcStatus {
-        code: Code::AlreadyExists as i32,
-        message: message.clone(),
-        details: vec![any],
+    let detail = ResourceExhaustedFailure {
+        cause: ResourceExhaustedCause::ConcurrentLimit as i32,
+        scope: scope as i32,
     };
-    Status::with_details(Code::AlreadyExists, message, status.encode_to_vec().into())
+    with_detail(Code::ResourceExhausted, message.into(), &detail)
 }
 
 /// `InvalidArgument` for a payload over the configured limit.

@@ -50,7 +50,25 @@ pub(crate) struct Run {
     /// How to undo the changes since [`Run::checkpoint`], while one is taken.
     journal: Option<Journal>,
     dirty: Dirty,
+    /// The run as it was before its speculative workflow task, while it has one.
+    speculative: Option<Speculative>,
 }
+
+/// What a run was before its speculative workflow task (one scheduled for an update to an idle
+/// run, as Temporal's): that task's `WorkflowTaskScheduled` and `WorkflowTaskStarted` are in
+/// memory only, never written to the store, and are dropped when the worker only rejects the
+/// update; they become durable when the task does anything else (accepts the update, issues a
+/// command, fails or times out). A restart forgets the task.
+#[derive(Debug, Clone, Copy)]
+struct Speculative {
+    events_len: usize,
+    next_event_id: i64,
+    history_size_bytes: i64,
+}
+
+/// How long a speculative workflow task may wait for a worker to start it (Temporal's
+/// `SpeculativeWorkflowTaskScheduleToStartTimeout`); then it times out and a normal one follows.
+pub(crate) const SPECULATIVE_SCHEDULE_TO_START_MS: i64 = 5_000;
 
 /// A run's pending activities by scheduled event id, indexed by activity id too (a pending
 /// activity's id is unique in its run). Read through `Deref`; changed only by [`Run`].
@@ -159,6 +177,7 @@ impl Run {
             checked_extent: (0, 0),
             journal: None,
             dirty: Dirty::default(),
+            speculative: None,
         }
     }
 
@@ -216,6 +235,59 @@ impl Run {
         self.rec
             .workflow_task
             .is_some_and(|w| w.started_event_id > 0)
+    }
+
+    /// Whether the pending workflow task is speculative (in memory only).
+    pub(crate) fn is_speculative(&self) -> bool {
+        self.speculative.is_some()
+    }
+
+    /// The id the next durable event gets: the history's end without the events of a
+    /// speculative workflow task, which readers of the history do not see.
+    pub(crate) fn durable_next_event_id(&self) -> i64 {
+        self.speculative
+            .map_or(self.rec.next_event_id, |s| s.next_event_id)
+    }
+
+    /// The history's size in bytes without the events of a speculative workflow task.
+    pub(crate) fn durable_history_size_bytes(&self) -> i64 {
+        self.speculative
+            .map_or(self.rec.history_size_bytes, |s| s.history_size_bytes)
+    }
+
+    /// Schedules a speculative workflow task (for an update to an idle run) unless a workflow
+    /// task is pending or the start delay has not passed: its `WorkflowTaskScheduled` is kept
+    /// in memory only, see [`Speculative`].
+    pub(crate) fn ensure_speculative_task(&mut self, fx: &mut Effects, now: i64) {
+        if self.is_open()
+            && self.rec.workflow_task.is_none()
+            && now >= self.rec.first_task_not_before_ms
+        {
+            let base = Speculative {
+                events_len: self.events.len(),
+                next_event_id: self.rec.next_event_id,
+                history_size_bytes: self.rec.history_size_bytes,
+            };
+            self.schedule_workflow_task(fx, now, 1, 0);
+            self.speculative = Some(base);
+        }
+    }
+
+    /// Forgets the speculative workflow task and its events, as if it had never been
+    /// scheduled; nothing else pending changes.
+    pub(crate) fn drop_speculative(&mut self) {
+        if let Some(base) = self.speculative.take() {
+            self.events.truncate(base.events_len);
+            self.rec.next_event_id = base.next_event_id;
+            self.rec.history_size_bytes = base.history_size_bytes;
+            self.rec.workflow_task = None;
+        }
+    }
+
+    /// Makes the speculative workflow task a normal one: its events are written with the next
+    /// change.
+    pub(crate) fn make_speculative_durable(&mut self) {
+        self.speculative = None;
     }
 
     /// Appends events to the history, in order, wiring activity close events to the
@@ -478,17 +550,28 @@ impl Run {
         self.journal = None;
         let run_id = &self.rec.run_id;
         let mut ops = Vec::new();
+        // The store sees the run without its speculative workflow task.
+        let (rec, events_len) = match self.speculative {
+            None => (std::borrow::Cow::Borrowed(&self.rec), self.events.len()),
+            Some(base) => {
+                let mut rec = self.rec.clone();
+                rec.next_event_id = base.next_event_id;
+                rec.history_size_bytes = base.history_size_bytes;
+                rec.workflow_task = None;
+                (std::borrow::Cow::Owned(rec), base.events_len)
+            }
+        };
         // Many changes (an activity starting, a heartbeat) leave the record as it was.
-        if self.dirty.written_rec.as_ref() != Some(&self.rec) {
-            ops.push(WriteOp::PutExecution(Box::new(self.rec.clone())));
-            self.dirty.written_rec = Some(self.rec.clone());
+        if self.dirty.written_rec.as_ref() != Some(&*rec) {
+            ops.push(WriteOp::PutExecution(Box::new(rec.clone().into_owned())));
+            self.dirty.written_rec = Some(rec.into_owned());
         }
-        if self.dirty.persisted_events < self.events.len() {
+        if self.dirty.persisted_events < events_len {
             ops.push(WriteOp::AppendEvents {
                 run_id: run_id.clone(),
-                events: self.events[self.dirty.persisted_events..].to_vec(),
+                events: self.events[self.dirty.persisted_events..events_len].to_vec(),
             });
-            self.dirty.persisted_events = self.events.len();
+            self.dirty.persisted_events = events_len;
         }
         if std::mem::take(&mut self.dirty.held) {
             ops.push(WriteOp::SetHeldEvents {
@@ -648,6 +731,8 @@ impl Run {
         reschedule: bool,
     ) {
         let Some(wft) = self.wft() else { return };
+        // A failed speculative task is written, as on Temporal.
+        self.make_speculative_durable();
         let attrs = WorkflowTaskFailedEventAttributes {
             scheduled_event_id: wft.scheduled_event_id,
             started_event_id: wft.started_event_id,
@@ -675,7 +760,10 @@ impl Run {
 
     /// Records events that need the workflow to react (signals, cancel requests, activity and
     /// timer outcomes): held while a workflow task runs, else written with a new workflow task.
+    /// A speculative task becomes a normal one first (its events are written before these), as
+    /// Temporal converts it when new events arrive.
     pub(crate) fn add_events(&mut self, fx: &mut Effects, now: i64, batch: Vec<EventAttributes>) {
+        self.make_speculative_durable();
         if self.wft_started() {
             self.hold_all(now, batch);
         } else {
@@ -744,6 +832,8 @@ impl Run {
         if wft.started_event_id > 0 {
             (self.rec.workflow_task_timeout_ms > 0)
                 .then(|| wft.started_time_ms + self.rec.workflow_task_timeout_ms)
+        } else if self.is_speculative() {
+            Some(wft.scheduled_time_ms + SPECULATIVE_SCHEDULE_TO_START_MS)
         } else {
             (wft.not_before_ms > 0).then_some(wft.not_before_ms)
         }

@@ -7,7 +7,10 @@ use super::clock::dur;
 use super::ids::{self, Ids};
 use super::rpc_error::clip;
 use super::token::{NamespaceCursor, TaskKind, TaskToken};
-use super::{cancel, history, query, signal, start, terminate, update, visibility, workflow_task};
+use super::{
+    cancel, history, query, signal, start, terminate, update, update_with_start, visibility,
+    workflow_task,
+};
 use crate::proto::WorkflowService;
 use crate::proto::enums::NamespaceState;
 use crate::proto::namespace::{NamespaceConfig, NamespaceInfo, namespace_info};
@@ -216,6 +219,16 @@ impl WorkflowService for Engine {
         let req = request.into_inner();
         self.check_ids(&req)?;
         update::update(self.core(), req).await.map(Response::new)
+    }
+
+    async fn execute_multi_operation(
+        &self,
+        request: Request<ExecuteMultiOperationRequest>,
+    ) -> Rpc<ExecuteMultiOperationResponse> {
+        let req = request.into_inner();
+        update_with_start::execute(self.core(), req)
+            .await
+            .map(Response::new)
     }
 
     async fn poll_workflow_execution_update(

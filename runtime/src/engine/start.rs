@@ -28,9 +28,9 @@ use prost::Message;
 use tonic::Status;
 
 /// The validated parts of a start or signal-with-start request.
-struct StartParams {
+pub(crate) struct StartParams {
     namespace: String,
-    workflow_id: String,
+    pub(crate) workflow_id: String,
     workflow_type: String,
     task_queue: String,
     input: Option<Payloads>,
@@ -39,9 +39,9 @@ struct StartParams {
     task_timeout_ms: i64,
     start_delay_ms: i64,
     identity: String,
-    request_id: String,
+    pub(crate) request_id: String,
     reuse: WorkflowIdReusePolicy,
-    conflict: WorkflowIdConflictPolicy,
+    pub(crate) conflict: WorkflowIdConflictPolicy,
     retry_policy: Option<RetryPolicy>,
     memo: Option<Memo>,
     search_attributes: Option<SearchAttributes>,
@@ -185,13 +185,22 @@ pub(crate) async fn signal_with_start(
     })
 }
 
-struct Started {
-    run_id: String,
-    started: bool,
+/// The validated parts of a start request (for update-with-start).
+pub(crate) fn params(
+    core: &Core,
+    req: &StartWorkflowExecutionRequest,
+) -> Result<StartParams, Status> {
+    Ok(start_params!(core, req))
+}
+
+/// The run a start found or made.
+pub(crate) struct Started {
+    pub(crate) run_id: String,
+    pub(crate) started: bool,
 }
 
 /// Starts a run, or (with a signal and the limits it is held to) signals the running one.
-fn start_locked(
+pub(crate) fn start_locked(
     st: &mut State,
     fx: &mut Effects,
     p: StartParams,

@@ -1,8 +1,9 @@
 //! `UpdateWorkflowExecution` and `PollWorkflowExecutionUpdate`.
 //!
 //! An update to an open run is admitted, deduplicated by its update id within the run, and
-//! sent to a worker in the `messages` of the next workflow task that starts (one is scheduled
-//! if none is due). The worker answers in its completion's messages: an acceptance (written as
+//! sent to a worker in the `messages` of the next workflow task that starts (when none is
+//! pending, a speculative one is scheduled, which a worker that only rejects leaves out of the
+//! history: see `Run::ensure_speculative_task` and `docs/semantics.md` §12.2). The worker answers in its completion's messages: an acceptance (written as
 //! `WorkflowExecutionUpdateAccepted`), a rejection (nothing written), then a response (written as
 //! `WorkflowExecutionUpdateCompleted`); see [`super::protocol`]. A caller waits for the stage it
 //! asks for (Accepted or Completed), at most the long-poll timeout, after which it is answered
@@ -15,7 +16,8 @@ use super::core::Core;
 use super::effects::Effects;
 use super::protocol::accepted_in_history;
 use super::rpc_error::{
-    clip, failed_precondition, invalid, not_found, unavailable, workflow_completed,
+    clip, concurrent_limit, failed_precondition, invalid, not_found, unavailable,
+    workflow_completed, workflow_not_ready,
 };
 use super::run::Run;
 use super::updates::Progress;
@@ -29,7 +31,7 @@ use crate::proto::service::{
     PollWorkflowExecutionUpdateRequest, PollWorkflowExecutionUpdateResponse,
     UpdateWorkflowExecutionRequest, UpdateWorkflowExecutionResponse,
 };
-use crate::proto::update::{Outcome, UpdateRef, WaitPolicy, outcome};
+use crate::proto::update::{Outcome, Request, UpdateRef, WaitPolicy, outcome};
 use tokio::sync::watch;
 use tonic::Status;
 
@@ -37,7 +39,7 @@ use tonic::Status;
 const FAILING_TASK_ATTEMPTS: i32 = 3;
 
 /// What a look at the state found for an update.
-enum Found {
+pub(crate) enum Found {
     /// Tracked in memory: wait on it.
     Tracked(watch::Receiver<Progress>),
     /// Completed: its outcome, from the history.
@@ -46,15 +48,17 @@ enum Found {
     Closed,
 }
 
-/// `UpdateWorkflowExecution`.
-pub(crate) async fn update(
-    core: &Core,
-    req: UpdateWorkflowExecutionRequest,
-) -> Result<UpdateWorkflowExecutionResponse, Status> {
-    core.check_namespace(&req.namespace)?;
-    let exec = validate::execution(&req.workflow_execution)?;
+/// An update request, checked: the stage its caller waits for, the request and its update id.
+pub(crate) struct Checked {
+    pub wanted: LifecycleStage,
+    pub request: Request,
+    pub update_id: String,
+}
+
+/// Checks the fields of an update request that need no state.
+pub(crate) fn check(core: &Core, req: &UpdateWorkflowExecutionRequest) -> Result<Checked, Status> {
     let wanted = stage(&req.wait_policy, LifecycleStage::Accepted)?;
-    let Some(request) = req.request else {
+    let Some(request) = req.request.clone() else {
         return Err(invalid("request is not set"));
     };
     let update_id = request
@@ -70,6 +74,22 @@ pub(crate) async fn update(
         "request.input.args",
         core.cfg.limits.max_payload_bytes,
     )?;
+    Ok(Checked {
+        wanted,
+        request,
+        update_id,
+    })
+}
+
+/// `UpdateWorkflowExecution`.
+pub(crate) async fn update(
+    core: &Core,
+    req: UpdateWorkflowExecutionRequest,
+) -> Result<UpdateWorkflowExecutionResponse, Status> {
+    core.check_namespace(&req.namespace)?;
+    let exec = validate::execution(&req.workflow_execution)?;
+    let checked = check(core, &req)?;
+    let (wanted, update_id) = (checked.wanted, checked.update_id.clone());
     let (run_id, found, seq) = {
         let mut st = core.state.lock();
         let run_id = st.resolve(&req.namespace, &exec)?;
@@ -81,58 +101,86 @@ pub(crate) async fn update(
                 &req.first_execution_run_id,
             ));
         }
-        let Some(run) = st.runs.get(&run_id) else {
-            return Err(workflow_completed());
-        };
-        if run
-            .wft()
-            .is_some_and(|t| t.attempt >= FAILING_TASK_ATTEMPTS)
-        {
-            return Err(failed_precondition(
-                "Unable to perform workflow execution update due to Workflow Task in failed \
-                 state: it failed its last attempts, and the update would fail the same way",
-            ));
-        }
-        let mut seq = 0;
-        let found = match look(&mut st, &run_id, &update_id) {
-            Some(found) => found,
-            None => {
-                let limits = &core.cfg.limits;
-                let (in_flight, all) = st.updates.count(&run_id);
-                if in_flight >= limits.max_in_flight_updates {
-                    return Err(Status::resource_exhausted(format!(
-                        "workflow \"{}\" has {in_flight} updates in flight, the limit \
-                         (Limits::max_in_flight_updates); retry once some completed",
-                        clip(&exec.workflow_id)
-                    )));
-                }
-                if all >= limits.max_updates_per_run {
-                    return Err(Status::resource_exhausted(format!(
-                        "workflow \"{}\" has had {all} updates, the limit \
-                         (Limits::max_updates_per_run)",
-                        clip(&exec.workflow_id)
-                    )));
-                }
-                let rx = st.updates.admit(&run_id, request);
-                if let Some(run) = st.runs.get_mut(&run_id) {
-                    let mut fx = Effects::default();
-                    fx.touch(&run_id);
-                    run.ensure_workflow_task(&mut fx, now_ms());
-                    seq = core.finish(&mut st, fx);
-                }
-                Found::Tracked(rx)
-            }
-        };
-        (run_id, found, seq)
+        let mut fx = Effects::default();
+        let found = admit(core, &mut st, &mut fx, &run_id, checked)?;
+        (run_id, found, core.finish(&mut st, fx))
     };
     core.committed(seq).await?;
-    let progress = settle(core, &run_id, &update_id, found, wanted).await?;
+    answer(core, &exec.workflow_id, &run_id, &update_id, found, wanted).await
+}
+
+/// Waits for update `update_id` of `run_id` as `found` says, up to stage `wanted`, and gives
+/// the response that says where it is.
+pub(crate) async fn answer(
+    core: &Core,
+    workflow_id: &str,
+    run_id: &str,
+    update_id: &str,
+    found: Found,
+    wanted: LifecycleStage,
+) -> Result<UpdateWorkflowExecutionResponse, Status> {
+    let progress = settle(core, run_id, update_id, found, wanted).await?;
     Ok(UpdateWorkflowExecutionResponse {
-        update_ref: Some(update_ref(&exec.workflow_id, &run_id, &update_id)),
+        update_ref: Some(update_ref(workflow_id, run_id, update_id)),
         outcome: progress.outcome,
         stage: progress.stage as i32,
         link: None,
     })
+}
+
+/// Finds the update of `checked` in the open run `run_id`, or admits it there (held to the
+/// run's update limits), scheduling a speculative workflow task when none is pending; its
+/// changes go to `fx`.
+pub(crate) fn admit(
+    core: &Core,
+    st: &mut super::state::State,
+    fx: &mut Effects,
+    run_id: &str,
+    checked: Checked,
+) -> Result<Found, Status> {
+    let Some(run) = st.runs.get(run_id) else {
+        return Err(workflow_completed());
+    };
+    let workflow_id = run.rec.workflow_id.clone();
+    if run
+        .wft()
+        .is_some_and(|t| t.attempt >= FAILING_TASK_ATTEMPTS)
+    {
+        return Err(workflow_not_ready(
+            "Unable to perform workflow execution update due to Workflow Task in failed \
+             state: it failed its last attempts, and the update would fail the same way",
+        ));
+    }
+    if let Some(found) = look(st, run_id, &checked.update_id) {
+        return Ok(found);
+    }
+    let limits = &core.cfg.limits;
+    let (in_flight, all) = st.updates.count(run_id);
+    if in_flight >= limits.max_in_flight_updates {
+        return Err(concurrent_limit(
+            format!(
+                "limit on number of concurrent in-flight updates has been reached: workflow \
+                 \"{}\" has {in_flight} (Limits::max_in_flight_updates); retry once some \
+                 completed",
+                clip(&workflow_id)
+            ),
+            false,
+        ));
+    }
+    if all >= limits.max_updates_per_run {
+        // Temporal refuses this one for good: FailedPrecondition.
+        return Err(failed_precondition(format!(
+            "The limit on the total number of distinct updates in this workflow has been \
+             reached: workflow \"{}\" has had {all} (Limits::max_updates_per_run)",
+            clip(&workflow_id)
+        )));
+    }
+    let rx = st.updates.admit(run_id, checked.request);
+    if let Some(run) = st.runs.get_mut(run_id) {
+        fx.touch(run_id);
+        run.ensure_speculative_task(fx, now_ms());
+    }
+    Ok(Found::Tracked(rx))
 }
 
 /// `PollWorkflowExecutionUpdate`: waits for an update's stage, or gives its outcome.
@@ -186,6 +234,17 @@ fn look(st: &mut super::state::State, run_id: &str, update_id: &str) -> Option<F
 
 fn decoded(run: &Run) -> impl Iterator<Item = HistoryEvent> + '_ {
     run.events.iter().filter_map(|e| e.decode().ok())
+}
+
+/// The outcome of update `update_id` of the closed run `run_id`, read from the store, when it
+/// completed there.
+pub(crate) async fn completed_in_store(
+    core: &Core,
+    run_id: &str,
+    update_id: &str,
+) -> Result<Option<Outcome>, Status> {
+    let events = super::history::read_store(core, run_id, 1, usize::MAX, usize::MAX).await?;
+    Ok(completed_in(events.into_iter(), update_id))
 }
 
 /// The outcome of update `update_id` in a history, when it completed there.
@@ -253,7 +312,11 @@ async fn settle(
             // Not there yet: answer with the stage reached, as Temporal does.
             let progress = waited.unwrap_or_else(|| rx.borrow().clone());
             if let Some((code, message)) = progress.error {
-                return Err(Status::new(code, message));
+                return Err(if code == tonic::Code::NotFound {
+                    super::rpc_error::closed_run(message)
+                } else {
+                    Status::new(code, message)
+                });
             }
             core.committed(progress.seq).await?;
             Ok(progress)

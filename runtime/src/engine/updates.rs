@@ -264,7 +264,7 @@ impl Updates {
 }
 
 /// Answers an update still in flight when its run closed: one not yet accepted with
-/// `NotFound` (the run is completed, as for a new update), an accepted one with a failed
+/// `NotFound` ("workflow update was aborted by closing workflow", as Temporal's), an accepted one with a failed
 /// outcome (its handler can no longer finish), as Temporal does.
 fn abort(e: Entry, seq: u64) {
     match e.stage {
@@ -284,7 +284,7 @@ fn abort(e: Entry, seq: u64) {
         Stage::Admitted | Stage::Sent(_) => e.progress.send_modify(|p| {
             p.error = Some((
                 tonic::Code::NotFound,
-                "workflow execution already completed".to_string(),
+                "workflow update was aborted by closing workflow".to_string(),
             ));
             p.seq = p.seq.max(seq);
         }),

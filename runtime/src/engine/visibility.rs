@@ -70,6 +70,11 @@ fn describe_record(rec: &ExecutionRecord) -> DescribeWorkflowExecutionResponse {
 
 fn describe_open(run: &Run) -> DescribeWorkflowExecutionResponse {
     let mut resp = describe_record(&run.rec);
+    // A speculative workflow task's events are not part of the history yet.
+    if let Some(info) = resp.workflow_execution_info.as_mut() {
+        info.history_length = run.durable_next_event_id() - 1;
+        info.history_size_bytes = run.durable_history_size_bytes();
+    }
     resp.pending_activities = run.activities.values().map(pending_activity).collect();
     resp.pending_workflow_task = run.wft().map(|w| {
         let started = w.started_event_id > 0;

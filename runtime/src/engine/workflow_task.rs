@@ -9,6 +9,11 @@
 //! new `WorkflowTaskScheduled` if anything new needs the workflow. A task that fails or times
 //! out is rescheduled; consecutive failures back off (attempt n waits 2^(n-2) s, at most a
 //! minute, from the third attempt on) and the run stays open.
+//!
+//! A speculative task (scheduled for an update to an idle run, see `Run::ensure_speculative_task`)
+//! is started and completed like any other, but its events are in memory only until the
+//! completion decides: one that only rejects updates is dropped, and the history is as before
+//! it; anything else writes it. One no worker starts in time times out (`SCHEDULE_TO_START`).
 
 use super::Limits;
 use super::clock::{now_ms, ts};
@@ -260,20 +265,23 @@ fn start_query(st: &mut State, query_id: &str, limits: &Limits) -> Option<(Start
     };
     let history = match st.runs.get(&run_id) {
         Some(run) => {
+            // Without a speculative task's events, which only that task's worker sees.
+            let durable = usize::try_from(run.durable_next_event_id() - 1).unwrap_or(0);
+            let events = run.events.get(..durable).unwrap_or_default();
             let first = page_len(
-                &run.events,
+                events,
                 limits.poll_history_page_events,
                 limits.history_page_bytes,
             );
-            if first < run.events.len() {
+            if first < events.len() {
                 resp.next_page_token = HistoryCursor {
                     run_id: run_id.clone(),
                     next_event_id: first as i64 + 1,
-                    end_event_id: run.events.len() as i64 + 1,
+                    end_event_id: events.len() as i64 + 1,
                 }
                 .encode();
             }
-            TaskHistory::Memory(run.events[..first].to_vec())
+            TaskHistory::Memory(events[..first].to_vec())
         }
         None => TaskHistory::Stored {
             next_event_id: rec.next_event_id,
@@ -323,7 +331,7 @@ pub(crate) async fn respond_completed(
     let token = TaskToken::decode(&req.task_token, TaskKind::Workflow, &req.namespace)?;
     let mut req = req;
     commands::truncate_failures(&mut req.commands, core.cfg.limits.max_failure_depth);
-    let (result, seq, next_task) = {
+    let (result, seq, next_task, reset_history_event_id) = {
         let mut st = core.state.lock();
         st.queries
             .answer_attached(&token.run_id, token.started_event_id, &req.query_results);
@@ -346,11 +354,13 @@ pub(crate) async fn respond_completed(
                 next_task = Some(start(run, now, &req.identity, 0, limits));
             }
         }
-        // A completion always writes its WorkflowTaskCompleted, so its commit is the next one:
-        // what it did to updates is durable with that commit.
-        let seq_next = st.last_seq + 1;
-        if let Ok(done) = &result {
-            for d in done.iter().cloned() {
+        // A completion writes its WorkflowTaskCompleted, so its commit is the next one: what
+        // it did to updates is durable with that commit. A dropped speculative task's writes
+        // nothing of its own, and its rejections need nothing durable.
+        let discarded = result.as_ref().is_ok_and(|c| c.discarded);
+        let seq_next = st.last_seq + u64::from(!discarded);
+        if let Ok(completion) = &result {
+            for d in completion.done.iter().cloned() {
                 match d {
                     Done::Accepted {
                         update_id,
@@ -377,7 +387,15 @@ pub(crate) async fn respond_completed(
             // Closed by the completion, or terminated for a history over a limit.
             next_task = None;
         }
-        (result, seq, next_task)
+        // A worker whose speculative task was dropped rolls its history back to the task it
+        // completed last (Temporal's reset_history_event_id).
+        let reset_history_event_id = if discarded {
+            st.record(&token.run_id)
+                .map_or(0, |r| r.previous_started_event_id)
+        } else {
+            0
+        };
+        (result, seq, next_task, reset_history_event_id)
     };
     core.committed(seq).await?;
     result.map_err(invalid)?;
@@ -387,6 +405,7 @@ pub(crate) async fn respond_completed(
     };
     Ok(RespondWorkflowTaskCompletedResponse {
         workflow_task,
+        reset_history_event_id,
         ..Default::default()
     })
 }
@@ -401,10 +420,24 @@ fn complete(
     limits: &Limits,
     protocol: Protocol,
     updates_admitted: bool,
-) -> Result<Vec<Done>, String> {
+) -> Result<Completion, String> {
     let Some(wft) = run.wft() else {
         return Err("no workflow task is pending".into());
     };
+    if run.is_speculative() {
+        if discardable(run, req) {
+            let mut rejections = protocol.clone();
+            if rejections.apply_rest(run, now).is_ok() {
+                let next = Next {
+                    needs_task: false,
+                    updates: updates_admitted,
+                    inline: req.return_new_workflow_task,
+                };
+                return Ok(discard(run, fx, now, rejections.done, next));
+            }
+        }
+        run.make_speculative_durable();
+    }
     let checkpoint = run.checkpoint();
     let completed = WorkflowTaskCompletedEventAttributes {
         scheduled_event_id: wft.scheduled_event_id,
@@ -433,17 +466,93 @@ fn complete(
         return Err(e.message);
     }
     run.keep(checkpoint);
-    // Updates admitted while the task ran need a task of their own.
-    let needs_task = ctx.activity_not_started_cancelled || updates_admitted;
+    let needs_task = ctx.activity_not_started_cancelled || req.force_create_new_workflow_task;
     let done = std::mem::take(&mut ctx.protocol.done);
     fx.extend(ctx.into_effects());
-    if run.is_open() {
-        let flushed = run.flush_held();
-        if flushed || needs_task || req.force_create_new_workflow_task {
-            run.schedule_workflow_task(fx, now, 1, 0);
-        }
+    let next = Next {
+        needs_task,
+        updates: updates_admitted,
+        inline: req.return_new_workflow_task,
+    };
+    schedule_next(run, fx, now, next);
+    Ok(Completion {
+        done,
+        discarded: false,
+    })
+}
+
+/// What a completion did: to updates, and whether it was a speculative task's that was
+/// dropped (its events never written).
+pub(crate) struct Completion {
+    done: Vec<Done>,
+    discarded: bool,
+}
+
+/// What a completion leaves for the next workflow task.
+#[derive(Clone, Copy)]
+struct Next {
+    /// The workflow has something new to see.
+    needs_task: bool,
+    /// Updates admitted while the task ran wait for a task.
+    updates: bool,
+    /// The worker asked for the next task in the completion's answer.
+    inline: bool,
+}
+
+/// After a completion: writes the held events, and schedules the next workflow task when the
+/// workflow has something new to see (`needs_task`, or held events). When only updates admitted
+/// while the task ran wait for it, the task is speculative if the worker takes it in the
+/// completion's answer, else a normal one, as Temporal does (a speculative task is handed to a
+/// worker directly).
+fn schedule_next(run: &mut Run, fx: &mut Effects, now: i64, next: Next) {
+    if !run.is_open() {
+        return;
     }
-    Ok(done)
+    let flushed = run.flush_held();
+    if flushed || next.needs_task || (next.updates && !next.inline) {
+        run.schedule_workflow_task(fx, now, 1, 0);
+    } else if next.updates {
+        run.ensure_speculative_task(fx, now);
+    }
+}
+
+/// How many events written since the last completed workflow task still let a speculative task
+/// be dropped, for a worker that can see them again (Temporal's
+/// `DiscardSpeculativeWorkflowTaskMaximumEventsCount`).
+const DISCARD_SPECULATIVE_MAX_EVENTS: i64 = 10;
+
+/// Whether the completion of a speculative task leaves no trace, by Temporal's rules: no
+/// commands, no new task forced, only rejections among its messages, and no events written
+/// since the last completed task (a worker that declares it can take them twice may have a
+/// few), since the worker would be sent those events again.
+fn discardable(run: &Run, req: &RespondWorkflowTaskCompletedRequest) -> bool {
+    if !req.commands.is_empty() || req.force_create_new_workflow_task {
+        return false;
+    }
+    let since = run.durable_next_event_id() - (run.rec.previous_started_event_id + 2);
+    let repeatable = req
+        .capabilities
+        .as_ref()
+        .is_some_and(|c| c.discard_speculative_workflow_task_with_events);
+    if since > 0 && (!repeatable || since > DISCARD_SPECULATIVE_MAX_EVENTS) {
+        return false;
+    }
+    req.messages.iter().all(|m| {
+        m.body
+            .as_ref()
+            .is_some_and(|b| b.type_url == super::updates::REJECTION_TYPE)
+    })
+}
+
+/// Drops a speculative task whose worker only rejected updates: its events go, the history is
+/// as before it, and what arrived meanwhile is written with a new task.
+fn discard(run: &mut Run, fx: &mut Effects, now: i64, done: Vec<Done>, next: Next) -> Completion {
+    run.drop_speculative();
+    schedule_next(run, fx, now, next);
+    Completion {
+        done,
+        discarded: true,
+    }
 }
 
 /// Where each update the completion's messages name stood: sent with this task, or accepted
@@ -513,6 +622,23 @@ pub(crate) fn on_due(run: &mut Run, fx: &mut Effects, now: i64) {
         return;
     };
     if now < at {
+        return;
+    }
+    if wft.started_event_id == 0 && run.is_speculative() {
+        // No worker started the speculative task in time: it is written, timed out, and a
+        // normal task follows (which carries the update), as on Temporal.
+        run.make_speculative_durable();
+        let attrs = WorkflowTaskTimedOutEventAttributes {
+            scheduled_event_id: wft.scheduled_event_id,
+            started_event_id: 0,
+            timeout_type: TimeoutType::ScheduleToStart as i32,
+        };
+        run.append(
+            now,
+            EventAttributes::WorkflowTaskTimedOutEventAttributes(attrs),
+        );
+        run.rec.workflow_task = None;
+        run.schedule_workflow_task(fx, now, 1, 0);
         return;
     }
     if wft.started_event_id == 0 {

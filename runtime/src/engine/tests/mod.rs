@@ -25,9 +25,11 @@ mod queries;
 mod queues;
 mod restart;
 mod run_limits;
+mod speculative;
 mod store_faults;
 mod timers;
 mod tokens;
+mod update_with_start;
 mod updates;
 
 pub(super) const NS: &str = "default";
@@ -321,6 +323,21 @@ pub(super) fn expect_code<T: std::fmt::Debug>(result: Result<T, Status>, code: C
         Err(status) if status.code() == code => status,
         other => panic!("expected {code:?}, got {other:?}"),
     }
+}
+
+/// The one `temporal.api.errordetails.v1` detail of a status: its type name (after
+/// `type.googleapis.com/`) and encoded value.
+pub(super) fn detail(status: &Status) -> (String, Vec<u8>) {
+    use prost::Message as _;
+    let rpc = temporalio_protos::google::rpc::Status::decode(status.details())
+        .expect("the status details are a google.rpc.Status");
+    assert_eq!(rpc.details.len(), 1, "{rpc:?}");
+    let any = &rpc.details[0];
+    let name = any
+        .type_url
+        .strip_prefix("type.googleapis.com/")
+        .unwrap_or_else(|| panic!("type url {}", any.type_url));
+    (name.to_string(), any.value.clone())
 }
 
 pub(super) fn schedule_activity(id: &str, activity_type: &str, heartbeat_ms: i64) -> Command {

@@ -6,7 +6,9 @@
 use super::*;
 use crate::proto::enums::{QueryRejectCondition, QueryResultType, WorkflowExecutionStatus};
 use crate::proto::query::{WorkflowQuery, WorkflowQueryResult};
+use prost::Message as _;
 use std::collections::HashMap;
+use temporalio_protos::temporal::api::errordetails::v1::QueryFailedFailure;
 use tokio::task::JoinHandle;
 
 fn query_request(workflow_id: &str, query_type: &str) -> QueryWorkflowRequest {
@@ -411,6 +413,11 @@ async fn a_failed_query_is_an_invalid_argument_with_the_workers_message() {
         task_token: task.task_token.clone(),
         completed_type: QueryResultType::Failed as i32,
         error_message: "unknown query type \"nope\"".into(),
+        failure: Some(crate::proto::failure::Failure {
+            message: "unknown query type \"nope\"".into(),
+            stack_trace: "at the handler".into(),
+            ..Default::default()
+        }),
         ..Default::default()
     };
     h.engine
@@ -419,6 +426,14 @@ async fn a_failed_query_is_an_invalid_argument_with_the_workers_message() {
         .expect("respond");
     let status = expect_code(call.await.expect("join"), Code::InvalidArgument);
     assert_eq!(status.message(), "unknown query type \"nope\"");
+    // Temporal's QueryFailed: the worker's failure rides a QueryFailedFailure detail.
+    let (name, value) = detail(&status);
+    assert_eq!(name, "temporal.api.errordetails.v1.QueryFailedFailure");
+    let failed = QueryFailedFailure::decode(value.as_slice()).expect("decode");
+    assert_eq!(
+        failed.failure.map(|f| f.stack_trace).as_deref(),
+        Some("at the handler")
+    );
 
     // The same through a workflow task's query results.
     h.signal("q-fail", "poke").await;
@@ -435,6 +450,8 @@ async fn a_failed_query_is_an_invalid_argument_with_the_workers_message() {
         .expect("complete");
     let status = expect_code(call.await.expect("join"), Code::InvalidArgument);
     assert_eq!(status.message(), "handler panicked");
+    let (name, _) = detail(&status);
+    assert_eq!(name, "temporal.api.errordetails.v1.QueryFailedFailure");
 }
 
 #[tokio::test]
@@ -560,6 +577,9 @@ async fn queries_no_worker_could_answer_fail_fast_as_not_ready() {
             "{id}: {}",
             status.message()
         );
+        // Temporal's WorkflowNotReady, which SDK clients tell by its detail.
+        let (name, _) = detail(&status);
+        assert_eq!(name, "temporal.api.errordetails.v1.WorkflowNotReadyFailure");
     }
     assert_eq!(h.engine.core().state.lock().queries.len(), 0);
 }
@@ -589,5 +609,65 @@ async fn a_query_to_a_cancel_requested_run_rides_the_task_the_cancel_scheduled()
     assert_eq!(
         answer_of(&call.await.expect("join").expect("answered")),
         serde_json::json!("cleaning up")
+    );
+}
+
+#[tokio::test]
+async fn queries_past_the_in_flight_cap_are_refused_until_some_are_answered() {
+    let mut cfg = config();
+    cfg.limits.max_in_flight_queries = 2;
+    let h = Harness::on(Engine::in_memory(cfg));
+    idle_run(&h, "q-cap-1").await;
+    idle_run(&h, "q-cap-2").await;
+    // The cap counts over all runs.
+    let first = ask(&h, query_request("q-cap-1", "status")).await;
+    let second = ask(&h, query_request("q-cap-2", "status")).await;
+    let third = h
+        .engine
+        .query_workflow(Request::new(query_request("q-cap-1", "status")))
+        .await;
+    let status = expect_code(third, Code::ResourceExhausted);
+    assert!(
+        status.message().contains("max_in_flight_queries"),
+        "{}",
+        status.message()
+    );
+    let (name, value) = detail(&status);
+    assert_eq!(
+        name,
+        "temporal.api.errordetails.v1.ResourceExhaustedFailure"
+    );
+    let exhausted =
+        temporalio_protos::temporal::api::errordetails::v1::ResourceExhaustedFailure::decode(
+            value.as_slice(),
+        )
+        .expect("decode");
+    assert_eq!(
+        exhausted.cause,
+        crate::proto::enums::ResourceExhaustedCause::ConcurrentLimit as i32
+    );
+    assert_eq!(
+        exhausted.scope,
+        crate::proto::enums::ResourceExhaustedScope::System as i32
+    );
+    // Nothing of the refused query is kept.
+    assert_eq!(h.engine.core().state.lock().queries.len(), 2);
+    // One answered: room for one more.
+    let task = h.poll_wft().await;
+    answer_task(&h, &task, "1").await.expect("answer");
+    first.await.expect("join").expect("answered");
+    let again = ask(&h, query_request("q-cap-1", "status")).await;
+    for answer in ["0", "2"] {
+        // The second run's query task first, then the new one.
+        let task = h.poll_wft().await;
+        answer_task(&h, &task, answer).await.expect("answer");
+    }
+    assert_eq!(
+        answer_of(&again.await.expect("join").expect("answered")),
+        serde_json::json!(2)
+    );
+    assert_eq!(
+        answer_of(&second.await.expect("join").expect("answered")),
+        serde_json::json!(0)
     );
 }

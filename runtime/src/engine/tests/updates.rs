@@ -18,9 +18,9 @@ use prost::Message as _;
 use std::sync::Arc;
 use tokio::task::JoinHandle;
 
-type UpdateCall = JoinHandle<Result<UpdateWorkflowExecutionResponse, Status>>;
+pub(super) type UpdateCall = JoinHandle<Result<UpdateWorkflowExecutionResponse, Status>>;
 
-fn update_request(
+pub(super) fn update_request(
     workflow_id: &str,
     update_id: &str,
     stage: Stage,
@@ -51,7 +51,7 @@ fn update_request(
 }
 
 /// Sends an update in the background, once the engine tracks it.
-async fn ask(h: &Harness, req: UpdateWorkflowExecutionRequest) -> UpdateCall {
+pub(super) async fn ask(h: &Harness, req: UpdateWorkflowExecutionRequest) -> UpdateCall {
     let before = h.engine.core().state.lock().updates.len();
     let engine = h.engine.clone();
     let call = tokio::spawn(async move {
@@ -79,7 +79,7 @@ fn any(type_name: &str, value: Vec<u8>) -> Message {
     }
 }
 
-fn acceptance(request: &Message) -> Message {
+pub(super) fn acceptance(request: &Message) -> Message {
     let Some(SequencingId::EventId(seq)) = request.sequencing_id else {
         panic!("the request is sequenced by event id");
     };
@@ -95,7 +95,7 @@ fn acceptance(request: &Message) -> Message {
     }
 }
 
-fn rejection(request: &Message, why: &str) -> Message {
+pub(super) fn rejection(request: &Message, why: &str) -> Message {
     let rej = Rejection {
         rejected_request_message_id: request.id.clone(),
         failure: Some(crate::proto::failure::Failure {
@@ -111,7 +111,7 @@ fn rejection(request: &Message, why: &str) -> Message {
     }
 }
 
-fn response(update_id: &str, json: &str) -> Message {
+pub(super) fn response(update_id: &str, json: &str) -> Message {
     let resp = Response {
         meta: Some(Meta {
             update_id: update_id.into(),
@@ -140,7 +140,7 @@ fn protocol_command(message: &Message) -> Command {
     }
 }
 
-async fn complete_with(
+pub(super) async fn complete_with(
     h: &Harness,
     task: &PollWorkflowTaskQueueResponse,
     mut commands: Vec<Command>,
@@ -193,7 +193,7 @@ async fn poll_update(
         .map(tonic::Response::into_inner)
 }
 
-fn success(outcome: &Option<Outcome>) -> serde_json::Value {
+pub(super) fn success(outcome: &Option<Outcome>) -> serde_json::Value {
     match outcome.as_ref().and_then(|o| o.value.as_ref()) {
         Some(outcome::Value::Success(p)) => {
             serde_json::from_slice(&p.payloads[0].data).expect("json")
@@ -202,7 +202,7 @@ fn success(outcome: &Option<Outcome>) -> serde_json::Value {
     }
 }
 
-fn failure_message(outcome: &Option<Outcome>) -> String {
+pub(super) fn failure_message(outcome: &Option<Outcome>) -> String {
     match outcome.as_ref().and_then(|o| o.value.as_ref()) {
         Some(outcome::Value::Failure(f)) => f.message.clone(),
         other => panic!("expected a failed outcome, got {other:?}"),
@@ -210,7 +210,7 @@ fn failure_message(outcome: &Option<Outcome>) -> String {
 }
 
 /// A run whose first workflow task completed with a timer: open, with no workflow task due.
-async fn idle_run(h: &Harness, workflow_id: &str) {
+pub(super) async fn idle_run(h: &Harness, workflow_id: &str) {
     h.start(workflow_id).await;
     let task = h.poll_wft().await;
     h.complete(&task, vec![start_timer("t", 3_600_000)])
@@ -219,7 +219,7 @@ async fn idle_run(h: &Harness, workflow_id: &str) {
 }
 
 /// The one update request a workflow task carries.
-fn the_request(task: &PollWorkflowTaskQueueResponse) -> Message {
+pub(super) fn the_request(task: &PollWorkflowTaskQueueResponse) -> Message {
     assert_eq!(task.messages.len(), 1, "{:?}", task.messages);
     task.messages[0].clone()
 }
@@ -427,9 +427,13 @@ async fn updates_to_closed_runs_are_refused_and_in_flight_ones_are_answered_at_c
     h.terminate("u-term").await.expect("terminate");
     let status = expect_code(call.await.expect("join"), Code::NotFound);
     assert!(
-        status.message().contains("already completed"),
+        status.message().contains("aborted by closing workflow"),
         "{}",
         status.message()
+    );
+    assert_eq!(
+        detail(&status).0,
+        "temporal.api.errordetails.v1.NotFoundFailure"
     );
     // A new update to the closed run.
     let late = h
@@ -715,6 +719,21 @@ async fn updates_past_the_run_limits_are_refused() {
         "{}",
         status.message()
     );
+    // As Temporal's: cause CONCURRENT_LIMIT, scope namespace, so that SDKs retry it.
+    let (name, value) = detail(&status);
+    assert_eq!(
+        name,
+        "temporal.api.errordetails.v1.ResourceExhaustedFailure"
+    );
+    let exhausted =
+        temporalio_protos::temporal::api::errordetails::v1::ResourceExhaustedFailure::decode(
+            value.as_slice(),
+        )
+        .expect("decode");
+    assert_eq!(
+        exhausted.cause,
+        crate::proto::enums::ResourceExhaustedCause::ConcurrentLimit as i32
+    );
     let task = h.poll_wft().await;
     let request = the_request(&task);
     complete_with(&h, &task, vec![], vec![rejection(&request, "no")])
@@ -745,10 +764,46 @@ async fn updates_past_the_run_limits_are_refused() {
             Stage::Completed,
         )))
         .await;
-    let status = expect_code(third, Code::ResourceExhausted);
+    // Refused for good, as Temporal refuses an update past its total limit.
+    let status = expect_code(third, Code::FailedPrecondition);
     assert!(
         status.message().contains("max_updates_per_run"),
         "{}",
         status.message()
     );
+}
+
+#[tokio::test]
+async fn an_update_to_a_run_whose_task_keeps_failing_is_not_ready() {
+    let h = Harness::new();
+    h.start("u-failing").await;
+    for _ in 0..2 {
+        let task = h.poll_wft().await;
+        let req = RespondWorkflowTaskFailedRequest {
+            namespace: NS.into(),
+            task_token: task.task_token.clone(),
+            identity: "test-worker".into(),
+            ..Default::default()
+        };
+        h.engine
+            .respond_workflow_task_failed(Request::new(req))
+            .await
+            .expect("fail");
+    }
+    let result = h
+        .engine
+        .update_workflow_execution(Request::new(update_request(
+            "u-failing",
+            "up-1",
+            Stage::Completed,
+        )))
+        .await;
+    let status = expect_code(result, Code::FailedPrecondition);
+    assert!(
+        status.message().contains("Workflow Task in failed state"),
+        "{}",
+        status.message()
+    );
+    let (name, _) = detail(&status);
+    assert_eq!(name, "temporal.api.errordetails.v1.WorkflowNotReadyFailure");
 }
