@@ -227,6 +227,7 @@ mod tests {
 
     const ADD: Signal<u32> = Signal::new("add");
     const COUNT: Query<(), u32> = Query::new("count");
+    const ADD_NOW: crate::message::Update<u32, u32> = crate::message::Update::new("add_now");
 
     /// How many times each run's body started: once, unless a worker replayed it.
     static STARTS: parking_lot::Mutex<std::collections::BTreeMap<String, usize>> =
@@ -252,6 +253,8 @@ mod tests {
                     let count = count.clone();
                     move |()| Ok::<_, String>(count.get())
                 });
+                ctx.on_update(ADD_NOW, |n: u32| async move { Ok::<_, String>(n) })
+                    .validator(|_: &u32| Err::<(), _>("adding now is closed"));
                 let mut adds = ctx.signal_channel(ADD);
                 loop {
                     let n = adds.recv().await?;
@@ -378,6 +381,43 @@ mod tests {
         assert_eq!(service.attached.load(Ordering::SeqCst), 1, "rode the task");
         assert_eq!(service.query_tasks.load(Ordering::SeqCst), 1);
         second.shutdown();
+        runner.await.unwrap();
+        rt.shutdown().await;
+    }
+
+    /// A task that only rejected an update rides a speculative task the engine drops: the
+    /// history loses the events the cached run applied last, so the worker drops the run (it
+    /// is rebuilt from the history on its next task), and the run goes on.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dropped_speculative_task_evicts_the_cached_run() {
+        let rt = Embedded::builder().in_memory().start().await.unwrap();
+        let client = rt.client();
+        let service = counting(&rt);
+        let (worker, runner) = worker(&service);
+        let h = client
+            .start_workflow(Counter, (), StartOptions::new("wf", "q"))
+            .await
+            .unwrap();
+        h.signal(ADD, 2).await.unwrap();
+        assert_eq!(h.query(COUNT, ()).await.unwrap(), 2);
+        wait_for("the run in the cache", || {
+            worker.inner.cache.holds(&h.run_id)
+        })
+        .await;
+        let before = client.history("wf", None).await.unwrap().len();
+        let refused = h.update(ADD_NOW, 1).await.unwrap_err();
+        assert!(
+            refused.to_string().contains("adding now is closed"),
+            "{refused}"
+        );
+        assert_eq!(client.history("wf", None).await.unwrap().len(), before);
+        wait_for("the cached run dropped", || {
+            !worker.inner.cache.holds(&h.run_id)
+        })
+        .await;
+        h.signal(ADD, 3).await.unwrap();
+        assert_eq!(h.query(COUNT, ()).await.unwrap(), 5, "rebuilt, and on");
+        worker.shutdown();
         runner.await.unwrap();
         rt.shutdown().await;
     }

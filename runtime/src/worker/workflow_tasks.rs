@@ -7,6 +7,7 @@ use super::inner::WorkerInner;
 use super::runs::new_run;
 use crate::failure::application_failure;
 use crate::proto::enums::WorkflowTaskFailedCause;
+use crate::proto::service::respond_workflow_task_completed_request::Capabilities;
 use crate::proto::service::{
     PollWorkflowTaskQueueRequest, PollWorkflowTaskQueueResponse,
     RespondWorkflowTaskCompletedRequest, RespondWorkflowTaskFailedRequest,
@@ -105,6 +106,12 @@ async fn handle_task(w: &WorkerInner, mut task: PollWorkflowTaskQueueResponse) {
                 query_results: super::queries::answer_attached(&run, &task.queries),
                 identity: w.identity.clone(),
                 namespace: w.namespace.clone(),
+                // As Temporal's SDKs: a speculative task that only rejected updates may be
+                // dropped even when events were written since the last task; the answer's
+                // `reset_history_event_id` then says so.
+                capabilities: Some(Capabilities {
+                    discard_speculative_workflow_task_with_events: true,
+                }),
                 ..Default::default()
             };
             // Cached before the answer goes out: the query tasks the completion releases, and
@@ -117,14 +124,22 @@ async fn handle_task(w: &WorkerInner, mut task: PollWorkflowTaskQueueResponse) {
                     w.options.max_cached_workflows,
                 );
             }
-            if let Err(status) = w
+            match w
                 .service
                 .respond_workflow_task_completed(tonic::Request::new(req))
                 .await
             {
-                // The run is rebuilt from history on its next task.
-                w.cache.evict_at(&execution.run_id, processed);
-                tracing::debug!(workflow_id = %execution.workflow_id, "workflow task completion rejected: {status}");
+                // The server dropped the (speculative) task: the history no longer holds the
+                // events the cached run applied last, so it is rebuilt on its next task.
+                Ok(answer) if answer.get_ref().reset_history_event_id > 0 => {
+                    w.cache.evict_at(&execution.run_id, processed);
+                }
+                Ok(_) => {}
+                Err(status) => {
+                    // The run is rebuilt from history on its next task.
+                    w.cache.evict_at(&execution.run_id, processed);
+                    tracing::debug!(workflow_id = %execution.workflow_id, "workflow task completion rejected: {status}");
+                }
             }
         }
         Err(err) => {
