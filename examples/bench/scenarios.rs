@@ -2,8 +2,9 @@
 
 use crate::backend::{Backend, Setup, rand_suffix, remove_db};
 use crate::workload::{
-    BUMP, PING, cancellable, clean_up, heartbeat_until_cancelled, heartbeating, many_steps, noop,
-    step, takes_updates, three_steps, wait_an_hour, wait_for_ping,
+    BUMP, PING, PROGRESS, cancellable, clean_up, heartbeat_until_cancelled, heartbeating,
+    many_steps, noop, queried_after_steps, step, takes_updates, three_steps, wait_an_hour,
+    wait_for_ping,
 };
 use dacapo::worker::{WorkerBuilder, WorkerOptions};
 use dacapo::{ClientError, Embedded, StartOptions};
@@ -232,7 +233,10 @@ pub async fn cancel_latency(
 // Messages
 
 fn register_messages(b: WorkerBuilder) -> WorkerBuilder {
-    b.workflow(wait_for_ping).workflow(takes_updates)
+    b.workflow(wait_for_ping)
+        .workflow(takes_updates)
+        .workflow(queried_after_steps)
+        .activity(step)
 }
 
 /// p50 and p99 lines of one figure per backend, each backend's p50 then its p99.
@@ -285,8 +289,8 @@ async fn first_task_done(client: &dacapo::Client, id: &str) -> Result<(), String
 }
 
 /// Messages: signal round trip (signal sent -> the waiting workflow reacted -> its result
-/// seen) and update latency (update sent -> its handler's result seen, the Completed stage),
-/// `n` of each, one at a time.
+/// seen), query latency on a run with a 1,000-event history, and update latency (update sent ->
+/// its handler's result seen, the Completed stage), `n` of each, one at a time.
 pub async fn messages(
     dir: &Path,
     chosen: &[Backend],
@@ -297,9 +301,9 @@ pub async fn messages(
     let temporal_n = temporal_n.unwrap_or(n);
     println!(
         "\n== messages: signal round trip (signal sent -> workflow reacted -> result seen), \
-         update latency (sent -> handler's result seen)"
+         query latency (1,000-event history), update latency (sent -> handler's result seen)"
     );
-    let (mut round_trips, mut updates) = (Vec::new(), Vec::new());
+    let (mut round_trips, mut queries, mut updates) = (Vec::new(), Vec::new(), Vec::new());
     for &backend in chosen {
         let count = size_on(backend, n, temporal_n);
         let queue = format!("messages-{}", rand_suffix());
@@ -310,6 +314,11 @@ pub async fn messages(
             .map_err(named)?;
         print_latency(backend, "signal round trips", &samples);
         round_trips.push((backend, samples));
+        let samples = query_latencies(&setup.client, &queue, count)
+            .await
+            .map_err(named)?;
+        print_latency(backend, "queries", &samples);
+        queries.push((backend, samples));
         let samples = update_latencies(&setup.client, &queue, count)
             .await
             .map_err(named)?;
@@ -318,6 +327,7 @@ pub async fn messages(
         setup.stop().await;
     }
     let mut lines = latency_summary("signal round trip", &round_trips);
+    lines.extend(latency_summary("query latency", &queries));
     lines.extend(latency_summary("update latency", &updates));
     Ok(lines)
 }
@@ -353,6 +363,69 @@ async fn signal_round_trips(
             samples.push(sent.elapsed());
         }
     }
+    samples.sort();
+    Ok(samples)
+}
+
+/// Steps of the query-latency run: 4 events to its first task, 6 per activity, 1,000 in all.
+const QUERIED_STEPS: u64 = 166;
+
+/// `count` queries to one waiting run with a 1,000-event history, one at a time; sorted. The
+/// first answers, unmeasured, wait for the run to finish its steps.
+async fn query_latencies(
+    client: &dacapo::Client,
+    queue: &str,
+    count: usize,
+) -> Result<Vec<Duration>, String> {
+    let id = format!("{queue}-queries");
+    let handle = client
+        .start_workflow(
+            queried_after_steps,
+            QUERIED_STEPS,
+            StartOptions::new(&id, queue),
+        )
+        .await
+        .map_err(|e| format!("start {id}: {e}"))?;
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let done = handle
+            .query(PROGRESS, ())
+            .await
+            .map_err(|e| format!("query {id}: {e}"))?;
+        if done == QUERIED_STEPS {
+            break;
+        }
+        if Instant::now() > deadline {
+            return Err(format!("{id}: {done} of {QUERIED_STEPS} steps after 300 s"));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let events = client
+        .history(&id, None)
+        .await
+        .map_err(|e| format!("history of {id}: {e}"))?
+        .len();
+    println!("  (queried run: {events} events)");
+    let mut samples = Vec::with_capacity(count);
+    for _ in 0..count {
+        let sent = Instant::now();
+        let done = handle
+            .query(PROGRESS, ())
+            .await
+            .map_err(|e| format!("query {id}: {e}"))?;
+        samples.push(sent.elapsed());
+        if done != QUERIED_STEPS {
+            return Err(format!("{id} answered {done}, expected {QUERIED_STEPS}"));
+        }
+    }
+    handle
+        .signal(PING, 0)
+        .await
+        .map_err(|e| format!("signal {id}: {e}"))?;
+    handle
+        .result()
+        .await
+        .map_err(|e| format!("result of {id}: {e}"))?;
     samples.sort();
     Ok(samples)
 }

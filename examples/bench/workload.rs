@@ -115,3 +115,19 @@ pub async fn takes_updates(ctx: WorkflowContext) -> WorkflowResult<u64> {
     ctx.on_update(BUMP, |n: u64| async move { Ok::<_, String>(n + 1) });
     ctx.signal_channel(PING).recv().await
 }
+
+/// The query the messages benchmark asks: how many steps the run has done.
+pub const PROGRESS: Query<(), u64> = Query::new("progress");
+
+/// The query-latency workflow: `steps` activities one after the other (six events each), each
+/// result shared with the `progress` query, then waits for a `ping`.
+#[workflow]
+pub async fn queried_after_steps(ctx: WorkflowContext, steps: u64) -> WorkflowResult<u64> {
+    let done = ctx.state(0u64);
+    ctx.on_query(PROGRESS, done.reader());
+    for _ in 0..steps {
+        let n = ctx.activity(step, done.get()).await?;
+        done.set(n);
+    }
+    ctx.signal_channel(PING).recv().await
+}

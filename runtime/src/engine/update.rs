@@ -14,7 +14,6 @@
 use super::clock::now_ms;
 use super::core::Core;
 use super::effects::Effects;
-use super::protocol::accepted_in_history;
 use super::rpc_error::{
     clip, concurrent_limit, failed_precondition, invalid, not_found, unavailable,
     workflow_completed, workflow_not_ready,
@@ -42,8 +41,6 @@ const FAILING_TASK_ATTEMPTS: i32 = 3;
 pub(crate) enum Found {
     /// Tracked in memory: wait on it.
     Tracked(watch::Receiver<Progress>),
-    /// Completed: its outcome, from the history.
-    Completed(Box<Outcome>),
     /// The run is closed: look in its stored history.
     Closed,
 }
@@ -215,21 +212,62 @@ pub(crate) async fn poll(
     })
 }
 
-/// Finds update `update_id` of the open run `run_id`: tracked in memory, completed in its
-/// history, or accepted in its history before a restart (then tracked from now on). `None` when
-/// the run has no such update.
+/// Finds update `update_id` of the open run `run_id`: tracked in memory, or in its history
+/// (completed, or accepted before a restart). The history is read once per run and engine
+/// (at the run's first update call): every update it records is tracked from then on, so that
+/// later calls never decode it again. `None` when the run has no such update.
 fn look(st: &mut super::state::State, run_id: &str, update_id: &str) -> Option<Found> {
     if let Some(rx) = st.updates.find(run_id, update_id) {
         return Some(Found::Tracked(rx));
     }
-    let run = st.runs.get(run_id)?;
-    if let Some(outcome) = completed_in(decoded(run), update_id) {
-        return Some(Found::Completed(Box::new(outcome)));
+    if st.updates.history_read(run_id) {
+        return None;
     }
-    let accepted = accepted_in_history(run, update_id)?;
-    st.updates
-        .accepted(run_id, update_id, accepted, st.seq_of(run_id));
+    let run = st.runs.get(run_id)?;
+    let InHistory {
+        accepted,
+        completed,
+    } = updates_in(decoded(run));
+    let seq = st.seq_of(run_id);
+    for (id, event_id) in accepted {
+        st.updates.accepted(run_id, &id, event_id, seq);
+    }
+    for (id, outcome) in completed {
+        st.updates.completed_before(run_id, &id, outcome);
+    }
+    st.updates.mark_history_read(run_id);
     st.updates.find(run_id, update_id).map(Found::Tracked)
+}
+
+/// The updates a history records, by update id.
+struct InHistory {
+    /// Accepted and not completed, with the acceptance's event id.
+    accepted: Vec<(String, i64)>,
+    /// Completed, with the outcome.
+    completed: Vec<(String, Outcome)>,
+}
+
+/// Reads the updates `events` record.
+fn updates_in(events: impl Iterator<Item = HistoryEvent>) -> InHistory {
+    let (mut accepted, mut completed) = (Vec::new(), Vec::new());
+    for e in events {
+        match e.attributes {
+            Some(EventAttributes::WorkflowExecutionUpdateAcceptedEventAttributes(a)) => {
+                accepted.push((a.protocol_instance_id, e.event_id));
+            }
+            Some(EventAttributes::WorkflowExecutionUpdateCompletedEventAttributes(a)) => {
+                if let (Some(meta), Some(outcome)) = (a.meta, a.outcome) {
+                    completed.push((meta.update_id, outcome));
+                }
+            }
+            _ => {}
+        }
+    }
+    accepted.retain(|(id, _)| !completed.iter().any(|(done, _)| done == id));
+    InHistory {
+        accepted,
+        completed,
+    }
 }
 
 fn decoded(run: &Run) -> impl Iterator<Item = HistoryEvent> + '_ {
@@ -274,7 +312,6 @@ async fn settle(
         seq: 0,
     };
     match found {
-        Found::Completed(outcome) => Ok(completed(*outcome)),
         Found::Closed => {
             let events =
                 super::history::read_store(core, run_id, 1, usize::MAX, usize::MAX).await?;

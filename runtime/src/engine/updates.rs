@@ -11,7 +11,7 @@ use crate::proto::failure::Failure;
 use crate::proto::protocol::{Message, message::SequencingId};
 use crate::proto::update::{Outcome, Request, outcome};
 use prost::Message as _;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use tokio::sync::watch;
 
 /// The type URL of an update request in a protocol message's body.
@@ -56,6 +56,9 @@ struct Entry {
 #[derive(Debug, Default)]
 pub(crate) struct Updates {
     runs: HashMap<String, Vec<(String, Entry)>>,
+    /// The open runs whose history's updates are tracked here (read at their first update
+    /// call in this engine).
+    history_read: HashSet<String>,
 }
 
 impl Updates {
@@ -205,6 +208,44 @@ impl Updates {
         }
     }
 
+    /// Whether the updates `run_id`'s history records are tracked already.
+    pub(crate) fn history_read(&self, run_id: &str) -> bool {
+        self.history_read.contains(run_id)
+    }
+
+    /// Notes that the updates `run_id`'s history records are tracked from now on.
+    pub(crate) fn mark_history_read(&mut self, run_id: &str) {
+        self.history_read.insert(run_id.to_string());
+    }
+
+    /// Tracks update `update_id`, which the run's history records as completed with `outcome`
+    /// (durable already), unless it is tracked.
+    pub(crate) fn completed_before(&mut self, run_id: &str, update_id: &str, outcome: Outcome) {
+        if let Some(e) = self.entry_mut(run_id, update_id) {
+            e.stage = Stage::Done;
+            e.progress.send_modify(|p| {
+                p.stage = LifecycleStage::Completed;
+                p.outcome = Some(outcome);
+            });
+            return;
+        }
+        let (progress, _) = watch::channel(Progress {
+            stage: LifecycleStage::Completed,
+            outcome: Some(outcome),
+            error: None,
+            seq: 0,
+        });
+        let entry = Entry {
+            request: Request::default(),
+            stage: Stage::Done,
+            progress,
+        };
+        self.runs
+            .entry(run_id.to_string())
+            .or_default()
+            .push((update_id.to_string(), entry));
+    }
+
     /// Records the outcome of update `update_id` (a completion or a rejection), durable once
     /// commit `seq` is.
     pub(crate) fn completed(&mut self, run_id: &str, update_id: &str, outcome: Outcome, seq: u64) {
@@ -224,6 +265,7 @@ impl Updates {
     /// updates are forgotten (completed ones are then found in the history).
     pub(crate) fn reconcile(&mut self, run_id: &str, now: TaskNow, open: bool, seq: u64) {
         if !open {
+            self.history_read.remove(run_id);
             for (_, e) in self.runs.remove(run_id).into_iter().flatten() {
                 abort(e, seq);
             }
