@@ -239,3 +239,16 @@ pub fn kill_at_exit(proc: &Proc, litter: &Path) {
         .unwrap_or_else(|e| e.into_inner())
         .push(watchdog);
 }
+
+/// Runs the `temporal` CLI (up to 60 s); returns its stdout, failing with all it printed when
+/// it fails.
+pub fn temporal(args: &[&str]) -> String {
+    let out = run(&tool("temporal"), args, Duration::from_secs(60));
+    assert!(
+        out.status.success(),
+        "temporal {args:?} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
