@@ -13,7 +13,7 @@ use dacapo_tests::backends::{
     Backend, Env, RunningWorker, WFT, dacapo_server_address, grpc_address, history, wait_for_count,
     within,
 };
-use dacapo_tests::procs::{binaries, run, tool};
+use dacapo_tests::procs::{binaries, python_client, run, tool};
 use dacapo_tests::{assert_same_lists, event_types, names};
 use std::fmt;
 use std::time::Duration;
@@ -543,29 +543,8 @@ async fn the_python_client_queries_a_dacapo_workflow_on_dacapo_server() {
     let env = Env::open(Backend::DacapoServer).await;
     let id = env.unique("python-queries");
     let worker = start_worker(&env, &id);
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("interop/python_query_client.py");
     let address = dacapo_server_address().await;
-    let out = tokio::task::spawn_blocking({
-        let id = id.clone();
-        move || {
-            run(
-                &tool("python3"),
-                &[script.to_str().unwrap(), &address, &id, &id],
-                Duration::from_secs(90),
-            )
-        }
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "python client failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let seen: serde_json::Value =
-        serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap();
+    let seen = python_client("python_query_client", &[&address, &id, &id]).await;
     assert_eq!(
         seen,
         serde_json::json!({
@@ -580,7 +559,7 @@ async fn the_python_client_queries_a_dacapo_workflow_on_dacapo_server() {
             "result": ["kiwi"],
             "closed": ["kiwi"],
         }),
-        "{stdout}"
+        "what python_query_client saw"
     );
     worker.stop().await;
     env.close().await;

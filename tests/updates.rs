@@ -15,7 +15,7 @@ use dacapo_tests::backends::{
     Backend, Env, RunningWorker, WFT, dacapo_server_address, history, wait_for_count, with_tasks,
     within,
 };
-use dacapo_tests::procs::{binaries, run, tool};
+use dacapo_tests::procs::{binaries, python_client, run, tool};
 use dacapo_tests::{assert_same_lists, event_types, wait_until};
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -520,29 +520,8 @@ async fn the_python_client_updates_a_dacapo_workflow_on_dacapo_server() {
     let env = Env::open(Backend::DacapoServer).await;
     let id = env.unique("python-updates");
     let worker = start_worker(&env, &id);
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("interop/python_update_client.py");
     let address = dacapo_server_address().await;
-    let out = tokio::task::spawn_blocking({
-        let id = id.clone();
-        move || {
-            run(
-                &tool("python3"),
-                &[script.to_str().unwrap(), &address, &id, &id],
-                Duration::from_secs(90),
-            )
-        }
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "python client failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let seen: serde_json::Value =
-        serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap();
+    let seen = python_client("python_update_client", &[&address, &id, &id]).await;
     assert_eq!(seen["add"], 5, "{seen}");
     assert!(
         seen["zero"]
