@@ -161,6 +161,26 @@ fn holder(ctx: WorkflowContext) -> BoxFuture<Result<String, WorkflowError>> {
     })
 }
 
+/// The non-determinism `body` meets replaying a history in which `holder` accepted and
+/// completed update `u1` (`set` 5) in its first workflow task.
+fn replayed_after_holder_set_5(
+    body: fn(WorkflowContext) -> BoxFuture<Result<String, WorkflowError>>,
+) -> String {
+    let mut hist = History::in_first_task();
+    let a = run_of(holder)
+        .activate_with_messages(&hist.0, &[request("u1", "set", Some(5.into()), 2)])
+        .unwrap();
+    record(&mut hist, &a);
+    hist.task();
+    let err = run_of(body)
+        .activate_with_messages(&hist.0, &[])
+        .unwrap_err();
+    let ActivationError::NonDeterminism(msg) = err else {
+        panic!("expected non-determinism, got {err:?}");
+    };
+    msg
+}
+
 #[test]
 fn an_update_in_the_first_task_reaches_the_handler_the_body_registers_and_replays() {
     let mut hist = History::in_first_task();
@@ -380,18 +400,7 @@ fn an_accepted_update_without_a_handler_on_replay_is_non_determinism() {
             Ok(String::new())
         })
     }
-    let mut hist = History::in_first_task();
-    let a = run_of(holder)
-        .activate_with_messages(&hist.0, &[request("u1", "set", Some(5.into()), 2)])
-        .unwrap();
-    record(&mut hist, &a);
-    hist.task();
-    let err = run_of(no_handler)
-        .activate_with_messages(&hist.0, &[])
-        .unwrap_err();
-    let ActivationError::NonDeterminism(msg) = err else {
-        panic!("expected non-determinism, got {err:?}");
-    };
+    let msg = replayed_after_holder_set_5(no_handler);
     assert!(
         msg.contains("accepts update `set` (id \"u1\")") && msg.contains("no handler"),
         "{msg}"
@@ -524,18 +533,7 @@ fn a_handler_that_issues_other_commands_on_replay_is_non_determinism_naming_both
             Ok(String::new())
         })
     }
-    let mut hist = History::in_first_task();
-    let a = run_of(holder)
-        .activate_with_messages(&hist.0, &[request("u1", "set", Some(5.into()), 2)])
-        .unwrap();
-    record(&mut hist, &a);
-    hist.task();
-    let err = run_of(sleeps_first)
-        .activate_with_messages(&hist.0, &[])
-        .unwrap_err();
-    let ActivationError::NonDeterminism(msg) = err else {
-        panic!("expected non-determinism, got {err:?}");
-    };
+    let msg = replayed_after_holder_set_5(sleeps_first);
     assert!(
         msg.contains("WorkflowExecutionUpdateCompleted (update id \"u1\")")
             && msg.contains("StartTimer (timer id 2"),
