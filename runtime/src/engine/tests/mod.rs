@@ -323,6 +323,39 @@ pub(super) fn expect_code<T: std::fmt::Debug>(result: Result<T, Status>, code: C
     }
 }
 
+/// Runs `call` on a task of its own and returns once `held` (how many calls of its kind the
+/// engine holds) has grown, or the call has finished, so that what the test does next happens
+/// after the call arrived.
+pub(super) async fn in_background<T: Send + 'static>(
+    what: &str,
+    held: impl Fn() -> usize,
+    call: impl std::future::Future<Output = T> + Send + 'static,
+) -> tokio::task::JoinHandle<T> {
+    let before = held();
+    let call = tokio::spawn(call);
+    for _ in 0..10_000 {
+        if held() > before || call.is_finished() {
+            return call;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    panic!("the {what} never reached the engine");
+}
+
+/// Fails unless `result` is a refusal with `code` whose message says `says`.
+pub(super) fn expect_refusal<T: std::fmt::Debug>(
+    result: Result<T, Status>,
+    code: Code,
+    says: &str,
+) {
+    let status = expect_code(result, code);
+    assert!(
+        status.message().contains(says),
+        "expected {code:?} saying {says:?}, got: {}",
+        status.message()
+    );
+}
+
 pub(super) fn schedule_activity(id: &str, activity_type: &str, heartbeat_ms: i64) -> Command {
     command(
         CommandType::ScheduleActivityTask,

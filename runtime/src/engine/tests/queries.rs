@@ -31,21 +31,14 @@ async fn ask(
     h: &Harness,
     req: QueryWorkflowRequest,
 ) -> JoinHandle<Result<QueryWorkflowResponse, Status>> {
-    let before = h.engine.core().state.lock().queries.len();
     let engine = h.engine.clone();
-    let call = tokio::spawn(async move {
+    let call = async move {
         engine
             .query_workflow(Request::new(req))
             .await
             .map(tonic::Response::into_inner)
-    });
-    for _ in 0..10_000 {
-        if h.engine.core().state.lock().queries.len() > before || call.is_finished() {
-            return call;
-        }
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-    panic!("the query never reached the engine");
+    };
+    in_background("query", || h.engine.core().state.lock().queries.len(), call).await
 }
 
 fn answered(json: &str) -> WorkflowQueryResult {
@@ -507,12 +500,7 @@ async fn bad_queries_are_refused_by_name() {
         .engine
         .respond_query_task_completed(Request::new(respond(task.task_token.clone(), 0)))
         .await;
-    let status = expect_code(r, Code::InvalidArgument);
-    assert!(
-        status.message().contains("completed_type"),
-        "{}",
-        status.message()
-    );
+    expect_refusal(r, Code::InvalidArgument, "completed_type");
     answer_task(&h, &task, "0").await.expect("answer");
     call.await.expect("join").expect("answered");
 }

@@ -50,23 +50,36 @@ fn update_request(
     }
 }
 
+/// Sends update `update_id` to `workflow_id` and waits, in the foreground, until it completes.
+async fn update_now(
+    h: &Harness,
+    workflow_id: &str,
+    update_id: &str,
+) -> Result<tonic::Response<UpdateWorkflowExecutionResponse>, Status> {
+    h.engine
+        .update_workflow_execution(Request::new(update_request(
+            workflow_id,
+            update_id,
+            Stage::Completed,
+        )))
+        .await
+}
+
 /// Sends an update in the background, once the engine tracks it.
 async fn ask(h: &Harness, req: UpdateWorkflowExecutionRequest) -> UpdateCall {
-    let before = h.engine.core().state.lock().updates.len();
     let engine = h.engine.clone();
-    let call = tokio::spawn(async move {
+    let call = async move {
         engine
             .update_workflow_execution(Request::new(req))
             .await
             .map(tonic::Response::into_inner)
-    });
-    for _ in 0..10_000 {
-        if h.engine.core().state.lock().updates.len() > before || call.is_finished() {
-            return call;
-        }
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-    panic!("the update never reached the engine");
+    };
+    in_background(
+        "update",
+        || h.engine.core().state.lock().updates.len(),
+        call,
+    )
+    .await
 }
 
 fn any(type_name: &str, value: Vec<u8>) -> Message {
@@ -302,13 +315,7 @@ async fn an_update_is_delivered_accepted_and_completed_with_temporals_events() {
     assert_eq!(c.meta.as_ref().map(|m| m.update_id.as_str()), Some("up-1"));
 
     // The same update id again: the same outcome, nothing sent, nothing written.
-    let again = h
-        .engine
-        .update_workflow_execution(Request::new(update_request(
-            "u-ok",
-            "up-1",
-            Stage::Completed,
-        )))
+    let again = update_now(&h, "u-ok", "up-1")
         .await
         .expect("dedup")
         .into_inner();
@@ -377,13 +384,7 @@ async fn a_rejected_update_writes_no_update_event_and_keeps_its_rejection() {
         !types.contains(&EventType::WorkflowExecutionUpdateCompleted),
         "{types:?}"
     );
-    let again = h
-        .engine
-        .update_workflow_execution(Request::new(update_request(
-            "u-reject",
-            "up-3",
-            Stage::Completed,
-        )))
+    let again = update_now(&h, "u-reject", "up-3")
         .await
         .expect("dedup")
         .into_inner();
@@ -425,27 +426,14 @@ async fn updates_to_closed_runs_are_refused_and_in_flight_ones_are_answered_at_c
     idle_run(&h, "u-term").await;
     let call = ask(&h, update_request("u-term", "up-5", Stage::Completed)).await;
     h.terminate("u-term").await.expect("terminate");
-    let status = expect_code(call.await.expect("join"), Code::NotFound);
-    assert!(
-        status.message().contains("already completed"),
-        "{}",
-        status.message()
+    expect_refusal(
+        call.await.expect("join"),
+        Code::NotFound,
+        "already completed",
     );
     // A new update to the closed run.
-    let late = h
-        .engine
-        .update_workflow_execution(Request::new(update_request(
-            "u-term",
-            "up-6",
-            Stage::Completed,
-        )))
-        .await;
-    let status = expect_code(late, Code::NotFound);
-    assert!(
-        status.message().contains("already completed"),
-        "{}",
-        status.message()
-    );
+    let late = update_now(&h, "u-term", "up-6").await;
+    expect_refusal(late, Code::NotFound, "already completed");
 
     // Accepted, then the workflow completes before the update does.
     idle_run(&h, "u-done").await;
@@ -553,8 +541,7 @@ async fn bad_update_messages_fail_the_task_and_bad_requests_are_refused_by_name(
     the_request(&task);
     // A response to an update that was never accepted.
     let err = complete_with(&h, &task, vec![], vec![response("up-10", "1")]).await;
-    let status = expect_code(err, Code::InvalidArgument);
-    assert!(status.message().contains("up-10"), "{}", status.message());
+    expect_refusal(err, Code::InvalidArgument, "up-10");
     let events = h.events("u-bad").await;
     let failed = events
         .iter()
@@ -621,12 +608,7 @@ async fn a_run_may_not_close_over_an_update_that_arrived_while_its_task_ran() {
     let task = h.poll_wft().await;
     let call = ask(&h, update_request("u-close", "up-11", Stage::Completed)).await;
     let err = complete_with(&h, &task, vec![complete_workflow()], vec![]).await;
-    let status = expect_code(err, Code::InvalidArgument);
-    assert!(
-        status.message().contains("update arrived"),
-        "{}",
-        status.message()
-    );
+    expect_refusal(err, Code::InvalidArgument, "update arrived");
     let events = h.events("u-close").await;
     let failed = events
         .iter()
@@ -701,20 +683,8 @@ async fn updates_past_the_run_limits_are_refused() {
     let h = Harness::on(Engine::with_store(Arc::new(MemoryStore::new()), cfg).expect("engine"));
     idle_run(&h, "u-limits").await;
     let first = ask(&h, update_request("u-limits", "a", Stage::Completed)).await;
-    let second = h
-        .engine
-        .update_workflow_execution(Request::new(update_request(
-            "u-limits",
-            "b",
-            Stage::Completed,
-        )))
-        .await;
-    let status = expect_code(second, Code::ResourceExhausted);
-    assert!(
-        status.message().contains("max_in_flight_updates"),
-        "{}",
-        status.message()
-    );
+    let second = update_now(&h, "u-limits", "b").await;
+    expect_refusal(second, Code::ResourceExhausted, "max_in_flight_updates");
     let task = h.poll_wft().await;
     let request = the_request(&task);
     complete_with(&h, &task, vec![], vec![rejection(&request, "no")])
@@ -737,18 +707,6 @@ async fn updates_past_the_run_limits_are_refused() {
     complete_with(&h, &task, vec![], vec![rejection(&request, "no")])
         .await
         .expect("complete");
-    let third = h
-        .engine
-        .update_workflow_execution(Request::new(update_request(
-            "u-limits-2",
-            "e",
-            Stage::Completed,
-        )))
-        .await;
-    let status = expect_code(third, Code::ResourceExhausted);
-    assert!(
-        status.message().contains("max_updates_per_run"),
-        "{}",
-        status.message()
-    );
+    let third = update_now(&h, "u-limits-2", "e").await;
+    expect_refusal(third, Code::ResourceExhausted, "max_updates_per_run");
 }
