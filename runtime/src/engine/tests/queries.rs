@@ -87,6 +87,11 @@ async fn answer_task(
         .map(|_| ())
 }
 
+/// The answer a background query call got, as JSON.
+async fn answer_to(call: JoinHandle<Result<QueryWorkflowResponse, Status>>) -> serde_json::Value {
+    answer_of(&call.await.expect("join").expect("answered"))
+}
+
 fn answer_of(resp: &QueryWorkflowResponse) -> serde_json::Value {
     let p = &resp.query_result.as_ref().expect("a query result").payloads[0];
     serde_json::from_slice(&p.data).expect("json")
@@ -198,10 +203,7 @@ async fn query_during_a_running_task_rides_the_next_one_or_becomes_a_query_task(
     complete_with_answers(&h, &next, vec![], HashMap::from([(id, answered("1"))]))
         .await
         .expect("complete");
-    assert_eq!(
-        answer_of(&call.await.expect("join").expect("answered")),
-        serde_json::json!(1)
-    );
+    assert_eq!(answer_to(call).await, serde_json::json!(1));
 
     // With no next task, the waiting query becomes a query task once the running one ends.
     h.signal("q-running", "poke").await;
@@ -211,10 +213,7 @@ async fn query_during_a_running_task_rides_the_next_one_or_becomes_a_query_task(
     let query_task = h.poll_wft().await;
     assert!(query_task.query.is_some(), "a query task");
     answer_task(&h, &query_task, "2").await.expect("answer");
-    assert_eq!(
-        answer_of(&call.await.expect("join").expect("answered")),
-        serde_json::json!(2)
-    );
+    assert_eq!(answer_to(call).await, serde_json::json!(2));
 }
 
 #[tokio::test]
@@ -240,10 +239,7 @@ async fn query_on_a_failed_task_rides_the_retry() {
     complete_with_answers(&h, &retry, vec![], HashMap::from([(id, answered("3"))]))
         .await
         .expect("complete");
-    assert_eq!(
-        answer_of(&call.await.expect("join").expect("answered")),
-        serde_json::json!(3)
-    );
+    assert_eq!(answer_to(call).await, serde_json::json!(3));
 }
 
 #[tokio::test]
@@ -263,10 +259,7 @@ async fn query_on_a_closed_run_is_answered_by_a_worker_from_the_stored_history()
     answer_task(&h, &query_task, "\"done\"")
         .await
         .expect("answer");
-    assert_eq!(
-        answer_of(&call.await.expect("join").expect("answered")),
-        serde_json::json!("done")
-    );
+    assert_eq!(answer_to(call).await, serde_json::json!("done"));
     assert_eq!(h.events("q-closed").await, before);
 }
 
@@ -443,10 +436,7 @@ async fn stack_trace_query_is_passed_to_the_worker() {
     answer_task(&h, &task, "\"at order.rs:12\"")
         .await
         .expect("answer");
-    assert_eq!(
-        answer_of(&call.await.expect("join").expect("answered")),
-        serde_json::json!("at order.rs:12")
-    );
+    assert_eq!(answer_to(call).await, serde_json::json!("at order.rs:12"));
 }
 
 #[tokio::test]
@@ -574,8 +564,5 @@ async fn a_query_to_a_cancel_requested_run_rides_the_task_the_cancel_scheduled()
     )
     .await
     .expect("complete");
-    assert_eq!(
-        answer_of(&call.await.expect("join").expect("answered")),
-        serde_json::json!("cleaning up")
-    );
+    assert_eq!(answer_to(call).await, serde_json::json!("cleaning up"));
 }

@@ -153,6 +153,31 @@ fn protocol_command(message: &Message) -> Command {
     }
 }
 
+/// Completes `task`, accepting the update it carries and answering it (`update_id`) with
+/// `json`, with `commands` after the messages' own.
+async fn accept_and_answer(
+    h: &Harness,
+    task: &PollWorkflowTaskQueueResponse,
+    commands: Vec<Command>,
+    update_id: &str,
+    json: &str,
+) {
+    let request = the_request(task);
+    complete_with(
+        h,
+        task,
+        commands,
+        vec![acceptance(&request), response(update_id, json)],
+    )
+    .await
+    .expect("complete");
+}
+
+/// The successful outcome a background update call got, as JSON.
+async fn outcome_of(call: UpdateCall) -> serde_json::Value {
+    success(&call.await.expect("join").expect("answered").outcome)
+}
+
 async fn complete_with(
     h: &Harness,
     task: &PollWorkflowTaskQueueResponse,
@@ -266,14 +291,7 @@ async fn an_update_is_delivered_accepted_and_completed_with_temporals_events() {
         Some("up-1")
     );
 
-    complete_with(
-        &h,
-        &task,
-        vec![],
-        vec![acceptance(&request), response("up-1", "\"quoted\"")],
-    )
-    .await
-    .expect("complete");
+    accept_and_answer(&h, &task, vec![], "up-1", "\"quoted\"").await;
     let resp = call.await.expect("join").expect("update answered");
     assert_eq!(resp.stage, Stage::Completed as i32);
     assert_eq!(success(&resp.outcome), serde_json::json!("quoted"));
@@ -471,19 +489,8 @@ async fn a_completed_update_is_found_in_the_closed_runs_history() {
     idle_run(&h, "u-closed").await;
     let call = ask(&h, update_request("u-closed", "up-8", Stage::Completed)).await;
     let task = h.poll_wft().await;
-    let request = the_request(&task);
-    complete_with(
-        &h,
-        &task,
-        vec![complete_workflow()],
-        vec![acceptance(&request), response("up-8", "1")],
-    )
-    .await
-    .expect("complete");
-    assert_eq!(
-        success(&call.await.expect("join").expect("answered").outcome),
-        serde_json::json!(1)
-    );
+    accept_and_answer(&h, &task, vec![complete_workflow()], "up-8", "1").await;
+    assert_eq!(outcome_of(call).await, serde_json::json!(1));
     let polled = poll_update(&h, "u-closed", "up-8", Stage::Completed)
         .await
         .expect("poll");
@@ -557,19 +564,8 @@ async fn bad_update_messages_fail_the_task_and_bad_requests_are_refused_by_name(
     );
     // The update rides the retry.
     let retry = h.poll_wft().await;
-    let request = the_request(&retry);
-    complete_with(
-        &h,
-        &retry,
-        vec![],
-        vec![acceptance(&request), response("up-10", "2")],
-    )
-    .await
-    .expect("complete");
-    assert_eq!(
-        success(&call.await.expect("join").expect("answered").outcome),
-        serde_json::json!(2)
-    );
+    accept_and_answer(&h, &retry, vec![], "up-10", "2").await;
+    assert_eq!(outcome_of(call).await, serde_json::json!(2));
 
     let mut no_request = update_request("u-bad", "x", Stage::Completed);
     no_request.request = None;
@@ -621,19 +617,8 @@ async fn a_run_may_not_close_over_an_update_that_arrived_while_its_task_ran() {
     assert_eq!(f.cause, WorkflowTaskFailedCause::UnhandledCommand as i32);
     // The next task carries the update; the workflow handles it, then closes.
     let next = h.poll_wft().await;
-    let request = the_request(&next);
-    complete_with(
-        &h,
-        &next,
-        vec![complete_workflow()],
-        vec![acceptance(&request), response("up-11", "5")],
-    )
-    .await
-    .expect("complete");
-    assert_eq!(
-        success(&call.await.expect("join").expect("answered").outcome),
-        serde_json::json!(5)
-    );
+    accept_and_answer(&h, &next, vec![complete_workflow()], "up-11", "5").await;
+    assert_eq!(outcome_of(call).await, serde_json::json!(5));
 }
 
 #[tokio::test]
@@ -650,19 +635,8 @@ async fn a_cancel_requested_run_takes_updates_with_the_cancel_in_the_same_task()
             .iter()
             .any(|e| event_type(e) == EventType::WorkflowExecutionCancelRequested)
     );
-    let request = the_request(&task);
-    complete_with(
-        &h,
-        &task,
-        vec![cancel_workflow()],
-        vec![acceptance(&request), response("up-12", "\"cleaned\"")],
-    )
-    .await
-    .expect("complete");
-    assert_eq!(
-        success(&call.await.expect("join").expect("answered").outcome),
-        serde_json::json!("cleaned")
-    );
+    accept_and_answer(&h, &task, vec![cancel_workflow()], "up-12", "\"cleaned\"").await;
+    assert_eq!(outcome_of(call).await, serde_json::json!("cleaned"));
     let types = h.types("u-cancel").await;
     let n = types.len();
     assert_eq!(
