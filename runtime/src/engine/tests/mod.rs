@@ -136,6 +136,21 @@ impl Harness {
             .map(tonic::Response::into_inner)
     }
 
+    /// Fails a workflow task (no cause given), as a worker whose code broke does; expects the
+    /// engine to take it.
+    pub(super) async fn fail_task(&self, task: &PollWorkflowTaskQueueResponse) {
+        let req = RespondWorkflowTaskFailedRequest {
+            namespace: NS.into(),
+            task_token: task.task_token.clone(),
+            identity: "test-worker".into(),
+            ..Default::default()
+        };
+        self.engine
+            .respond_workflow_task_failed(Request::new(req))
+            .await
+            .expect("fail");
+    }
+
     /// Polls for an activity task and expects one.
     pub(super) async fn poll_activity(&self) -> PollActivityTaskQueueResponse {
         let resp = self.try_poll_activity().await;

@@ -223,16 +223,7 @@ async fn query_on_a_failed_task_rides_the_retry() {
     let call = ask(&h, query_request("q-retry", "status")).await;
     let task = h.poll_wft().await;
     the_query(&task);
-    let req = RespondWorkflowTaskFailedRequest {
-        namespace: NS.into(),
-        task_token: task.task_token.clone(),
-        identity: "test-worker".into(),
-        ..Default::default()
-    };
-    h.engine
-        .respond_workflow_task_failed(Request::new(req))
-        .await
-        .expect("fail");
+    h.fail_task(&task).await;
     let retry = h.poll_wft().await;
     assert_eq!(retry.attempt, 2);
     let (id, _) = the_query(&retry);
@@ -512,16 +503,7 @@ async fn queries_no_worker_could_answer_fail_fast_as_not_ready() {
     h.start("q-failing").await;
     for _ in 0..2 {
         let task = h.poll_wft().await;
-        let req = RespondWorkflowTaskFailedRequest {
-            namespace: NS.into(),
-            task_token: task.task_token.clone(),
-            identity: "test-worker".into(),
-            ..Default::default()
-        };
-        h.engine
-            .respond_workflow_task_failed(Request::new(req))
-            .await
-            .expect("fail");
+        h.fail_task(&task).await;
     }
     for (id, says) in [
         ("q-early", "closed before any workflow task completed"),

@@ -417,16 +417,7 @@ async fn an_update_the_worker_did_not_handle_is_rejected_and_one_on_a_failed_tas
     let task = h.poll_wft().await;
     the_request(&task);
     // A failed task: the update rides the retry.
-    let req = RespondWorkflowTaskFailedRequest {
-        namespace: NS.into(),
-        task_token: task.task_token.clone(),
-        identity: "test-worker".into(),
-        ..Default::default()
-    };
-    h.engine
-        .respond_workflow_task_failed(Request::new(req))
-        .await
-        .expect("fail");
+    h.fail_task(&task).await;
     let retry = h.poll_wft().await;
     the_request(&retry);
     // Completed without a word about it: rejected, as Temporal does.
