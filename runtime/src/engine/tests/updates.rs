@@ -82,11 +82,15 @@ async fn ask(h: &Harness, req: UpdateWorkflowExecutionRequest) -> UpdateCall {
     .await
 }
 
-fn any(type_name: &str, value: Vec<u8>) -> Message {
+/// Message `{update_id}/{step}` of an update's protocol, carrying `value`, an encoded
+/// `temporal.api.update.v1.{type_name}`.
+fn protocol_message(update_id: &str, step: &str, type_name: &str, value: Vec<u8>) -> Message {
     let mut body = Message::default().body.unwrap_or_default();
     body.type_url = format!("type.googleapis.com/temporal.api.update.v1.{type_name}");
     body.value = value;
     Message {
+        id: format!("{update_id}/{step}"),
+        protocol_instance_id: update_id.into(),
         body: Some(body),
         ..Default::default()
     }
@@ -101,11 +105,12 @@ fn acceptance(request: &Message) -> Message {
         accepted_request_sequencing_event_id: seq,
         accepted_request: None,
     };
-    Message {
-        id: format!("{}/accept", request.protocol_instance_id),
-        protocol_instance_id: request.protocol_instance_id.clone(),
-        ..any("Acceptance", acc.encode_to_vec())
-    }
+    protocol_message(
+        &request.protocol_instance_id,
+        "accept",
+        "Acceptance",
+        acc.encode_to_vec(),
+    )
 }
 
 fn rejection(request: &Message, why: &str) -> Message {
@@ -117,11 +122,12 @@ fn rejection(request: &Message, why: &str) -> Message {
         }),
         ..Default::default()
     };
-    Message {
-        id: format!("{}/reject", request.protocol_instance_id),
-        protocol_instance_id: request.protocol_instance_id.clone(),
-        ..any("Rejection", rej.encode_to_vec())
-    }
+    protocol_message(
+        &request.protocol_instance_id,
+        "reject",
+        "Rejection",
+        rej.encode_to_vec(),
+    )
 }
 
 fn response(update_id: &str, json: &str) -> Message {
@@ -134,11 +140,7 @@ fn response(update_id: &str, json: &str) -> Message {
             value: Some(outcome::Value::Success(payloads(json).expect("payloads"))),
         }),
     };
-    Message {
-        id: format!("{update_id}/complete"),
-        protocol_instance_id: update_id.into(),
-        ..any("Response", resp.encode_to_vec())
-    }
+    protocol_message(update_id, "complete", "Response", resp.encode_to_vec())
 }
 
 fn protocol_command(message: &Message) -> Command {
