@@ -138,6 +138,20 @@ fn record(hist: &mut History, a: &Activation) {
     }
 }
 
+/// Registers a `set` handler that sleeps `secs` of workflow time, then answers its argument.
+fn set_after_sleeping(ctx: &WorkflowContext, secs: u64) {
+    let c = ctx.clone();
+    ctx.on_update(SET, move |n: u32| {
+        let c = c.clone();
+        async move {
+            c.sleep(Duration::from_secs(secs))
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok::<_, String>(n)
+        }
+    });
+}
+
 /// Registers `set` (returns the old value; the validator refuses 0), then waits an hour and
 /// returns the value.
 fn holder(ctx: WorkflowContext) -> BoxFuture<Result<String, WorkflowError>> {
@@ -428,16 +442,7 @@ fn the_same_update_twice_in_a_task_is_handled_once() {
 fn a_body_that_returns_drops_the_handlers_still_running() {
     fn quick(ctx: WorkflowContext) -> BoxFuture<Result<String, WorkflowError>> {
         Box::pin(async move {
-            let c = ctx.clone();
-            ctx.on_update(SET, move |n: u32| {
-                let c = c.clone();
-                async move {
-                    c.sleep(Duration::from_secs(60))
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    Ok::<_, String>(n)
-                }
-            });
+            set_after_sleeping(&ctx, 60);
             ctx.sleep(Duration::from_secs(1)).await?;
             Ok("done".into())
         })
@@ -519,16 +524,7 @@ fn an_update_on_a_cancel_requested_run_is_delivered_and_its_root_context_calls_a
 fn a_handler_that_issues_other_commands_on_replay_is_non_determinism_naming_both() {
     fn sleeps_first(ctx: WorkflowContext) -> BoxFuture<Result<String, WorkflowError>> {
         Box::pin(async move {
-            let c = ctx.clone();
-            ctx.on_update(SET, move |n: u32| {
-                let c = c.clone();
-                async move {
-                    c.sleep(Duration::from_secs(5))
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    Ok::<_, String>(n)
-                }
-            });
+            set_after_sleeping(&ctx, 5);
             ctx.sleep(Duration::from_secs(3600)).await?;
             Ok(String::new())
         })
