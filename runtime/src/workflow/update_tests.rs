@@ -2,7 +2,7 @@
 //! coroutines of the run, and replay of the events the engine writes for them.
 
 use super::context::WorkflowContext;
-use super::executor::{Activation, ActivationError};
+use super::executor::{Activation, ActivationError, WorkflowRun};
 use super::test_support::{completed_with, kinds, logs_of, run_of};
 use crate::definition::BoxFuture;
 use crate::error::WorkflowError;
@@ -48,6 +48,21 @@ fn request(id: &str, name: &str, args: Option<serde_json::Value>, after: i64) ->
         body: Some(body),
         sequencing_id: Some(SequencingId::EventId(after)),
     }
+}
+
+/// `body`'s first workflow task, which carries update `u1`: `name` with `args`; the run, its
+/// history so far and what the task produced.
+fn first_task_update(
+    body: fn(WorkflowContext) -> BoxFuture<Result<String, WorkflowError>>,
+    name: &str,
+    args: Option<serde_json::Value>,
+) -> (WorkflowRun, History, Activation) {
+    let hist = History::in_first_task();
+    let mut run = run_of(body);
+    let a = run
+        .activate_with_messages(&hist.0, &[request("u1", name, args, 2)])
+        .unwrap();
+    (run, hist, a)
 }
 
 /// What a message of an activation says.
@@ -180,10 +195,7 @@ fn holder(ctx: WorkflowContext) -> BoxFuture<Result<String, WorkflowError>> {
 fn replayed_after_holder_set_5(
     body: fn(WorkflowContext) -> BoxFuture<Result<String, WorkflowError>>,
 ) -> String {
-    let mut hist = History::in_first_task();
-    let a = run_of(holder)
-        .activate_with_messages(&hist.0, &[request("u1", "set", Some(5.into()), 2)])
-        .unwrap();
+    let (_, mut hist, a) = first_task_update(holder, "set", Some(5.into()));
     record(&mut hist, &a);
     hist.task();
     let err = run_of(body)
@@ -197,11 +209,7 @@ fn replayed_after_holder_set_5(
 
 #[test]
 fn an_update_in_the_first_task_reaches_the_handler_the_body_registers_and_replays() {
-    let mut hist = History::in_first_task();
-    let mut run = run_of(holder);
-    let a = run
-        .activate_with_messages(&hist.0, &[request("u1", "set", Some(5.into()), 2)])
-        .unwrap();
+    let (run, mut hist, a) = first_task_update(holder, "set", Some(5.into()));
     // The body runs first (registering the handler), then the update is accepted and its
     // handler, which does not wait, completes in the same task.
     assert_eq!(
@@ -242,11 +250,7 @@ fn an_update_in_the_first_task_reaches_the_handler_the_body_registers_and_replay
 
 #[test]
 fn a_validator_that_refuses_rejects_and_nothing_is_commanded() {
-    let hist = History::in_first_task();
-    let mut run = run_of(holder);
-    let a = run
-        .activate_with_messages(&hist.0, &[request("u1", "set", Some(0.into()), 2)])
-        .unwrap();
+    let (_, _, a) = first_task_update(holder, "set", Some(0.into()));
     assert_eq!(kinds(&a.commands), vec![CommandType::StartTimer]);
     assert_eq!(
         said(&a.messages),
@@ -256,11 +260,7 @@ fn a_validator_that_refuses_rejects_and_nothing_is_commanded() {
 
 #[test]
 fn an_unknown_name_is_rejected_listing_the_known_ones() {
-    let hist = History::in_first_task();
-    let mut run = run_of(holder);
-    let a = run
-        .activate_with_messages(&hist.0, &[request("u1", "nope", None, 2)])
-        .unwrap();
+    let (_, _, a) = first_task_update(holder, "nope", None);
     assert_eq!(kinds(&a.commands), vec![CommandType::StartTimer]);
     assert_eq!(
         said(&a.messages),
@@ -273,11 +273,7 @@ fn an_unknown_name_is_rejected_listing_the_known_ones() {
 
 #[test]
 fn an_argument_that_does_not_decode_is_rejected_naming_the_update_and_the_type() {
-    let hist = History::in_first_task();
-    let mut run = run_of(holder);
-    let a = run
-        .activate_with_messages(&hist.0, &[request("u1", "set", Some("five".into()), 2)])
-        .unwrap();
+    let (_, _, a) = first_task_update(holder, "set", Some("five".into()));
     let [Said::Rejected(id, why)] = &said(&a.messages)[..] else {
         panic!("expected one rejection, got {:?}", said(&a.messages));
     };
@@ -298,11 +294,7 @@ fn a_validator_that_panics_rejects() {
             Ok(String::new())
         })
     }
-    let hist = History::in_first_task();
-    let mut run = run_of(body);
-    let a = run
-        .activate_with_messages(&hist.0, &[request("u1", "set", Some(1.into()), 2)])
-        .unwrap();
+    let (_, _, a) = first_task_update(body, "set", Some(1.into()));
     assert_eq!(
         said(&a.messages),
         vec![Said::Rejected(
@@ -332,11 +324,7 @@ fn echoer(ctx: WorkflowContext) -> BoxFuture<Result<String, WorkflowError>> {
 
 #[test]
 fn a_handler_that_runs_an_activity_completes_when_it_resolves_and_replays() {
-    let mut hist = History::in_first_task();
-    let mut run = run_of(echoer);
-    let a = run
-        .activate_with_messages(&hist.0, &[request("u1", "echo", Some("hi".into()), 2)])
-        .unwrap();
+    let (run, mut hist, a) = first_task_update(echoer, "echo", Some("hi".into()));
     assert_eq!(
         kinds(&a.commands),
         vec![
@@ -362,11 +350,7 @@ fn a_handler_that_runs_an_activity_completes_when_it_resolves_and_replays() {
 
 #[test]
 fn a_handler_error_is_a_failed_outcome() {
-    let hist = History::in_first_task();
-    let mut run = run_of(echoer);
-    let a = run
-        .activate_with_messages(&hist.0, &[request("u1", "echo", Some("".into()), 2)])
-        .unwrap();
+    let (_, _, a) = first_task_update(echoer, "echo", Some("".into()));
     assert_eq!(
         said(&a.messages),
         vec![
@@ -390,10 +374,7 @@ fn validators_do_not_run_on_replay() {
             Ok(String::new())
         })
     }
-    let mut hist = History::in_first_task();
-    let a = run_of(body)
-        .activate_with_messages(&hist.0, &[request("u1", "set", Some(3.into()), 2)])
-        .unwrap();
+    let (_, mut hist, a) = first_task_update(body, "set", Some(3.into()));
     assert_eq!(CALLS.load(Ordering::SeqCst), 1);
     record(&mut hist, &a);
     hist.task();
@@ -447,11 +428,7 @@ fn a_body_that_returns_drops_the_handlers_still_running() {
             Ok("done".into())
         })
     }
-    let mut hist = History::in_first_task();
-    let mut run = run_of(quick);
-    let a = run
-        .activate_with_messages(&hist.0, &[request("u1", "set", Some(5.into()), 2)])
-        .unwrap();
+    let (mut run, mut hist, a) = first_task_update(quick, "set", Some(5.into()));
     assert_eq!(
         kinds(&a.commands),
         vec![
@@ -545,10 +522,7 @@ fn an_update_waiting_for_a_handler_when_the_body_returns_is_rejected() {
             Ok("done".into())
         })
     }
-    let hist = History::in_first_task();
-    let a = run_of(returns_at_once)
-        .activate_with_messages(&hist.0, &[request("u1", "set", Some(5.into()), 2)])
-        .unwrap();
+    let (_, _, a) = first_task_update(returns_at_once, "set", Some(5.into()));
     assert_eq!(
         kinds(&a.commands),
         vec![CommandType::CompleteWorkflowExecution]
