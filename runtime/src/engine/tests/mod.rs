@@ -123,13 +123,14 @@ impl Harness {
         task: &PollWorkflowTaskQueueResponse,
         commands: Vec<Command>,
     ) -> Result<RespondWorkflowTaskCompletedResponse, Status> {
-        let req = RespondWorkflowTaskCompletedRequest {
-            namespace: NS.into(),
-            task_token: task.task_token.clone(),
-            commands,
-            identity: "test-worker".into(),
-            ..Default::default()
-        };
+        self.send_completion(completion(task, commands)).await
+    }
+
+    /// Sends a workflow task's completion, as built by [`completion`] and then added to.
+    pub(super) async fn send_completion(
+        &self,
+        req: RespondWorkflowTaskCompletedRequest,
+    ) -> Result<RespondWorkflowTaskCompletedResponse, Status> {
         self.engine
             .respond_workflow_task_completed(Request::new(req))
             .await
@@ -355,6 +356,20 @@ pub(super) async fn in_background<T: Send + 'static>(
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     panic!("the {what} never reached the engine");
+}
+
+/// The completion of `task` with `commands`, as a test worker sends it.
+pub(super) fn completion(
+    task: &PollWorkflowTaskQueueResponse,
+    commands: Vec<Command>,
+) -> RespondWorkflowTaskCompletedRequest {
+    RespondWorkflowTaskCompletedRequest {
+        namespace: NS.into(),
+        task_token: task.task_token.clone(),
+        commands,
+        identity: "test-worker".into(),
+        ..Default::default()
+    }
 }
 
 /// Fails unless `result` is a refusal with `code` whose message says `says`.

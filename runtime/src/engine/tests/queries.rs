@@ -55,18 +55,11 @@ async fn complete_with_answers(
     commands: Vec<Command>,
     query_results: HashMap<String, WorkflowQueryResult>,
 ) -> Result<RespondWorkflowTaskCompletedResponse, Status> {
-    let req = RespondWorkflowTaskCompletedRequest {
-        namespace: NS.into(),
-        task_token: task.task_token.clone(),
-        commands,
-        identity: "test-worker".into(),
+    h.send_completion(RespondWorkflowTaskCompletedRequest {
         query_results,
-        ..Default::default()
-    };
-    h.engine
-        .respond_workflow_task_completed(Request::new(req))
-        .await
-        .map(tonic::Response::into_inner)
+        ..completion(task, commands)
+    })
+    .await
 }
 
 async fn answer_task(

@@ -193,18 +193,11 @@ async fn complete_with(
         .map(protocol_command)
         .collect();
     commands.splice(0..0, named);
-    let req = RespondWorkflowTaskCompletedRequest {
-        namespace: NS.into(),
-        task_token: task.task_token.clone(),
-        commands,
+    h.send_completion(RespondWorkflowTaskCompletedRequest {
         messages,
-        identity: "test-worker".into(),
-        ..Default::default()
-    };
-    h.engine
-        .respond_workflow_task_completed(Request::new(req))
-        .await
-        .map(tonic::Response::into_inner)
+        ..completion(task, commands)
+    })
+    .await
 }
 
 async fn poll_update(
