@@ -8,7 +8,7 @@
 //! Needs `temporal` on PATH (scripts/test installs it).
 
 use dacapo::prelude::*;
-use dacapo::{Client, ClientError, QueryReject, StartOptions, WorkflowStatus};
+use dacapo::{Client, ClientError, QueryReject, StartOptions, WorkflowHandle, WorkflowStatus};
 use dacapo_tests::backends::{
     Backend, Env, RunningWorker, WFT, dacapo_server_address, grpc_address, history, wait_for_count,
     within,
@@ -87,6 +87,19 @@ fn start_worker(env: &Env, queue: &str) -> RunningWorker {
     env.worker_with(queue, |b| b.workflow(cart))
 }
 
+/// Starts a cart (its id made of `what`) on a queue of its own with a worker polling it; returns
+/// its id, the worker and a handle.
+async fn start_cart(env: &Env, what: &str) -> (String, RunningWorker, WorkflowHandle<Vec<String>>) {
+    let id = env.unique(what);
+    let worker = start_worker(env, &id);
+    let h = env
+        .client
+        .start_workflow(cart, (), StartOptions::new(&id, &id))
+        .await
+        .unwrap();
+    (id, worker, h)
+}
+
 /// The message of a failed query, or a panic naming what came instead.
 fn query_failure<T: fmt::Debug>(what: &str, outcome: Result<T, ClientError>) -> String {
     match outcome {
@@ -116,13 +129,8 @@ fn open_cart_history(signals: usize) -> Vec<String> {
 /// writes to the history.
 async fn queries_on_an_open_and_a_closed_run(env: &Env) {
     let what = format!("queries on {}", env.backend);
-    let id = env.unique("cart");
+    let (id, worker, h) = start_cart(env, "cart").await;
     let client = &env.client;
-    let worker = start_worker(env, &id);
-    let h = client
-        .start_workflow(cart, (), StartOptions::new(&id, &id))
-        .await
-        .unwrap();
     wait_for_count(client, &id, "WorkflowTaskCompleted", 1).await;
     let items = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     assert_eq!(h.query(ITEMS, ()).await.unwrap(), items(&[]), "{what}");
@@ -279,13 +287,8 @@ async fn queries_on_an_open_and_a_closed_run(env: &Env) {
 /// the signal the task delivers.
 async fn a_query_waits_for_the_task_in_flight(env: &Env) {
     let what = format!("a query while a workflow task is due, on {}", env.backend);
-    let id = env.unique("cart-busy");
+    let (id, worker, h) = start_cart(env, "cart-busy").await;
     let client = &env.client;
-    let worker = start_worker(env, &id);
-    let h = client
-        .start_workflow(cart, (), StartOptions::new(&id, &id))
-        .await
-        .unwrap();
     wait_for_count(client, &id, "WorkflowTaskCompleted", 1).await;
     worker.stop().await;
     // No worker: the signal's workflow task waits, and so does the query.
@@ -336,13 +339,8 @@ async fn a_query_waits_for_the_task_in_flight(env: &Env) {
 /// so, and the run's history is left as it was.
 async fn a_query_the_worker_cannot_replay_for(env: &Env) {
     let what = format!("a query the code cannot replay for, on {}", env.backend);
-    let id = env.unique("cart-changed");
+    let (id, worker, h) = start_cart(env, "cart-changed").await;
     let client = &env.client;
-    let worker = start_worker(env, &id);
-    let h = client
-        .start_workflow(cart, (), StartOptions::new(&id, &id))
-        .await
-        .unwrap();
     h.signal(CHECKOUT, ()).await.unwrap();
     let result = within(&what, Duration::from_secs(60), h.result()).await;
     assert_eq!(result.unwrap(), Vec::<String>::new(), "{what}");
@@ -399,13 +397,7 @@ async fn a_query_no_worker_answers_times_out_with_a_clear_message() {
         ..Default::default()
     };
     let env = Env::embedded(config).await;
-    let id = env.unique("cart-alone");
-    let worker = start_worker(&env, &id);
-    let h = env
-        .client
-        .start_workflow(cart, (), StartOptions::new(&id, &id))
-        .await
-        .unwrap();
+    let (id, worker, h) = start_cart(&env, "cart-alone").await;
     wait_for_count(&env.client, &id, "WorkflowTaskCompleted", 1).await;
     worker.stop().await;
     let outcome = within(
@@ -453,13 +445,7 @@ async fn cli(program: std::path::PathBuf, args: Vec<String>) -> (bool, String, S
 async fn the_temporal_cli_and_ours_query_a_dacapo_workflow_on_dacapo_server() {
     let env = Env::open(Backend::DacapoServer).await;
     let address = dacapo_server_address().await;
-    let id = env.unique("cli-query");
-    let worker = start_worker(&env, &id);
-    let h = env
-        .client
-        .start_workflow(cart, (), StartOptions::new(&id, &id))
-        .await
-        .unwrap();
+    let (id, worker, h) = start_cart(&env, "cli-query").await;
     h.signal(ADD_ITEM, "fig".to_string()).await.unwrap();
     // The query waits for the signal's task: the cart holds the fig when it answers.
     assert_eq!(h.query(ITEMS, ()).await.unwrap(), vec!["fig".to_string()]);

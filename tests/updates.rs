@@ -10,7 +10,7 @@
 use dacapo::prelude::*;
 use dacapo::proto::ServiceHandle;
 use dacapo::proto::history::HistoryEvent;
-use dacapo::{ClientError, Embedded, StartOptions, UpdateStage};
+use dacapo::{ClientError, Embedded, StartOptions, UpdateStage, WorkflowHandle};
 use dacapo_tests::backends::{
     Backend, Env, RunningWorker, WFT, dacapo_server_address, history, wait_for_count, with_tasks,
     within,
@@ -143,6 +143,19 @@ fn start_worker(env: &Env, queue: &str) -> RunningWorker {
             .workflow(late_handler)
             .activity(shout)
     })
+}
+
+/// Starts a counter (its id made of `what`) on a queue of its own with a worker polling it;
+/// returns its id, the worker and a handle.
+async fn start_counter(env: &Env, what: &str) -> (String, RunningWorker, WorkflowHandle<u32>) {
+    let id = env.unique(what);
+    let worker = start_worker(env, &id);
+    let h = env
+        .client
+        .start_workflow(counter, (), StartOptions::new(&id, &id))
+        .await
+        .unwrap();
+    (id, worker, h)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -462,13 +475,7 @@ async fn the_temporal_cli_updates_a_dacapo_workflow_on_dacapo_server() {
     let env = Env::open(Backend::DacapoServer).await;
     let address = dacapo_server_address().await;
     let a = address.as_str();
-    let id = env.unique("cli-update");
-    let worker = start_worker(&env, &id);
-    let h = env
-        .client
-        .start_workflow(counter, (), StartOptions::new(&id, &id))
-        .await
-        .unwrap();
+    let (id, worker, h) = start_counter(&env, "cli-update").await;
     wait_for_count(&env.client, &id, "WorkflowTaskCompleted", 1).await;
     let update = |name: &str, input: &str| {
         temporal(&[
@@ -555,13 +562,7 @@ async fn the_dacapo_cli_updates_a_dacapo_workflow_on_dacapo_server() {
     let env = Env::open(Backend::DacapoServer).await;
     let address = dacapo_server_address().await;
     let a = address.as_str();
-    let id = env.unique("dacapo-cli-update");
-    let worker = start_worker(&env, &id);
-    let h = env
-        .client
-        .start_workflow(counter, (), StartOptions::new(&id, &id))
-        .await
-        .unwrap();
+    let (id, worker, h) = start_counter(&env, "dacapo-cli-update").await;
     wait_for_count(&env.client, &id, "WorkflowTaskCompleted", 1).await;
     let dacapo = |args: &[&str]| {
         let mut all = vec!["workflow", "update"];
