@@ -16,6 +16,7 @@ use dacapo::{
     Client, ClientError, Embedded, StartOptions, Worker, WorkflowDefinition, WorkflowHandle,
     WorkflowStatus, payload,
 };
+use dacapo_tests::backends::{RunningWorker, WFT, history, with_tasks, within};
 use dacapo_tests::dev_server::shared_dev_server;
 use dacapo_tests::procs::python_worker;
 use dacapo_tests::{
@@ -23,11 +24,9 @@ use dacapo_tests::{
 };
 use serde::{Deserialize, Serialize};
 use std::fmt;
-use std::future::Future;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
-use tokio::task::JoinHandle;
 
 // ---------------------------------------------------------------------------------------------
 // The code under test: the seed and the scenario workflows, and what their activities did.
@@ -254,12 +253,9 @@ impl Env {
     /// own worker already polls it.
     fn worker(&self, queue: &str) -> RunningWorker {
         if self.backend == Backend::EmbeddedOwnWorker && queue == OWN_WORKER_QUEUE {
-            return RunningWorker {
-                worker: None,
-                runner: None,
-            };
+            return RunningWorker::not_ours();
         }
-        self.start_worker(register_all!(self.worker_builder(queue)))
+        RunningWorker::start(register_all!(self.worker_builder(queue)))
     }
 
     /// A builder of a worker polling `queue`. On the embedded engine, as `Embedded`'s own worker
@@ -272,38 +268,9 @@ impl Env {
         }
     }
 
-    fn start_worker(&self, builder: WorkerBuilder) -> RunningWorker {
-        let worker = builder.build();
-        let runner = tokio::spawn({
-            let w = worker.clone();
-            async move { w.run().await }
-        });
-        RunningWorker {
-            worker: Some(worker),
-            runner: Some(runner),
-        }
-    }
-
     async fn close(self) {
         if let Some(rt) = self.embedded {
             rt.shutdown().await;
-        }
-    }
-}
-
-/// A worker this file started (`None`: the embedded runtime's own, which stops with it).
-struct RunningWorker {
-    worker: Option<Worker>,
-    runner: Option<JoinHandle<()>>,
-}
-
-impl RunningWorker {
-    async fn stop(self) {
-        if let Some(worker) = &self.worker {
-            worker.shutdown();
-        }
-        if let Some(runner) = self.runner {
-            runner.await.expect("the worker panicked");
         }
     }
 }
@@ -360,20 +327,6 @@ async fn status(client: &Client, id: &str) -> WorkflowStatus {
         .status
 }
 
-async fn history(client: &Client, id: &str) -> Vec<HistoryEvent> {
-    client
-        .history(id, None)
-        .await
-        .unwrap_or_else(|e| panic!("history of {id}: {e}"))
-}
-
-/// `fut`, or a failure naming `what` when it takes longer than `limit`.
-async fn within<T>(what: &str, limit: Duration, fut: impl Future<Output = T>) -> T {
-    tokio::time::timeout(limit, fut)
-        .await
-        .unwrap_or_else(|_| panic!("{what} did not finish within {limit:?}"))
-}
-
 /// One line per event: id, type and, for activity events, the activity type.
 fn described(events: &[HistoryEvent]) -> Vec<String> {
     dacapo::proto::describe_history(events)
@@ -381,19 +334,6 @@ fn described(events: &[HistoryEvent]) -> Vec<String> {
 
 // ---------------------------------------------------------------------------------------------
 // The scenarios (docs/semantics.md §10), each written once for every backend.
-
-const WFT: [&str; 3] = [
-    "WorkflowTaskScheduled",
-    "WorkflowTaskStarted",
-    "WorkflowTaskCompleted",
-];
-
-fn with_tasks(parts: &[&[&str]]) -> Vec<String> {
-    parts
-        .iter()
-        .flat_map(|p| p.iter().map(|s| s.to_string()))
-        .collect()
-}
 
 #[derive(Debug, Clone, Copy)]
 enum Scenario {
@@ -980,7 +920,7 @@ async fn a_dacapo_workflow_calls_an_activity_a_python_worker_serves() {
     .await;
     let env = Env::open(Backend::Temporal).await;
     let id = env.unique("rust-calls-python");
-    let worker = env.start_worker(env.worker_builder(&id).workflow(greet_in_python));
+    let worker = RunningWorker::start(env.worker_builder(&id).workflow(greet_in_python));
     let h = env
         .client
         .start_workflow(

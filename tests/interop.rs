@@ -6,7 +6,8 @@ use dacapo::Client;
 use dacapo::remote::{ConnectOptions, connect};
 use dacapo_tests::dev_server::shared_dev_server;
 use dacapo_tests::procs::{
-    Proc, binaries, free_port, python_worker, run, spawn, start_dacapo_server, tool, wait_for_port,
+    Proc, binaries, free_port, python_worker, run, spawn, start_dacapo_server, temporal, tool,
+    wait_for_port,
 };
 use dacapo_tests::{event_types, seed_history, wait_for_event};
 use std::path::Path;
@@ -76,18 +77,6 @@ impl Stack {
         .unwrap();
         Client::new(service)
     }
-}
-
-/// Runs the `temporal` CLI; returns stdout, failing with its stderr when it fails.
-fn temporal(args: &[&str]) -> String {
-    let out = run(&tool("temporal"), args, Duration::from_secs(60));
-    assert!(
-        out.status.success(),
-        "temporal {args:?} failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn json(text: &str) -> serde_json::Value {

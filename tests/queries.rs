@@ -8,22 +8,15 @@
 //! Needs `temporal` on PATH (scripts/test installs it).
 
 use dacapo::prelude::*;
-use dacapo::proto::ServiceHandle;
-use dacapo::proto::history::HistoryEvent;
-use dacapo::remote::{ConnectOptions, connect};
-use dacapo::worker::WorkerBuilder;
-use dacapo::{Client, ClientError, Embedded, QueryReject, StartOptions, Worker, WorkflowStatus};
-use dacapo_tests::dev_server::shared_dev_server;
-use dacapo_tests::procs::{
-    Proc, binaries, free_port, kill_at_exit, run, spawn, tool, wait_for_port,
+use dacapo::{Client, ClientError, QueryReject, StartOptions, WorkflowHandle, WorkflowStatus};
+use dacapo_tests::backends::{
+    Backend, Env, RunningWorker, WFT, dacapo_server_address, grpc_address, history, wait_for_count,
+    within,
 };
-use dacapo_tests::{assert_same_lists, event_types, names, wait_until};
+use dacapo_tests::procs::{binaries, python_client, run, tool};
+use dacapo_tests::{assert_same_lists, event_types, names};
 use std::fmt;
-use std::future::Future;
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
-use tokio::task::JoinHandle;
 
 // ---------------------------------------------------------------------------------------------
 // The messages and the workflow under test.
@@ -89,194 +82,22 @@ fn empty_the_cart(items: &dacapo::WorkflowState<Vec<String>>) -> Result<usize, S
     Ok(0)
 }
 
-// ---------------------------------------------------------------------------------------------
-// Backends.
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Backend {
-    Embedded,
-    DacapoServer,
-    Temporal,
+/// A worker polling `queue` with the cart.
+fn start_worker(env: &Env, queue: &str) -> RunningWorker {
+    env.worker_with(queue, |b| b.workflow(cart))
 }
 
-impl fmt::Display for Backend {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Backend::Embedded => "the embedded engine",
-            Backend::DacapoServer => "dacapo server",
-            Backend::Temporal => "the Temporal dev server",
-        })
-    }
-}
-
-/// The `dacapo server` of this test process (in memory), started on first use and killed when
-/// the process exits.
-fn dacapo_server() -> &'static (Proc, u16) {
-    static SERVER: OnceLock<(Proc, u16)> = OnceLock::new();
-    SERVER.get_or_init(|| {
-        let bin = binaries();
-        let dir = tempfile::tempdir()
-            .expect("a folder for the server's log")
-            .keep();
-        let port = free_port();
-        let port_text = port.to_string();
-        let args = [
-            "server",
-            "--in-memory",
-            "--ip",
-            "127.0.0.1",
-            "--port",
-            &port_text,
-        ];
-        let server = spawn(&dir, "dacapo-server", &bin.join("dacapo"), &args);
-        kill_at_exit(&server, &dir);
-        wait_for_port(port, &server);
-        (server, port)
-    })
-}
-
-async fn dacapo_server_address() -> String {
-    let port = tokio::task::spawn_blocking(|| dacapo_server().1)
+/// Starts a cart (its id made of `what`) on a queue of its own with a worker polling it; returns
+/// its id, the worker and a handle.
+async fn start_cart(env: &Env, what: &str) -> (String, RunningWorker, WorkflowHandle<Vec<String>>) {
+    let id = env.unique(what);
+    let worker = start_worker(env, &id);
+    let h = env
+        .client
+        .start_workflow(cart, (), StartOptions::new(&id, &id))
         .await
-        .expect("starting dacapo server panicked");
-    format!("127.0.0.1:{port}")
-}
-
-struct Env {
-    backend: Backend,
-    client: Client,
-    service: ServiceHandle,
-    embedded: Option<Embedded>,
-}
-
-impl Env {
-    async fn open(backend: Backend) -> Env {
-        match backend {
-            Backend::Embedded => Self::embedded(dacapo::engine::EngineConfig::default()).await,
-            Backend::DacapoServer => {
-                let url = format!("http://{}", dacapo_server_address().await);
-                let service = connect(&url, ConnectOptions::default())
-                    .await
-                    .expect("connect to dacapo server");
-                Env {
-                    backend,
-                    client: Client::new(service.clone()),
-                    service,
-                    embedded: None,
-                }
-            }
-            Backend::Temporal => {
-                let service = shared_dev_server().await.connect().await;
-                Env {
-                    backend,
-                    client: Client::new(service.clone()),
-                    service,
-                    embedded: None,
-                }
-            }
-        }
-    }
-
-    async fn embedded(config: dacapo::engine::EngineConfig) -> Env {
-        let rt = Embedded::builder()
-            .in_memory()
-            .engine_config(config)
-            .start()
-            .await
-            .expect("the in-memory engine starts");
-        Env {
-            backend: Backend::Embedded,
-            client: rt.client(),
-            service: rt.service(),
-            embedded: Some(rt),
-        }
-    }
-
-    /// A name nothing else in this process uses, for a workflow id and its own task queue.
-    fn unique(&self, what: &str) -> String {
-        static NEXT: AtomicU32 = AtomicU32::new(1);
-        let tag = match self.backend {
-            Backend::Embedded => "embedded",
-            Backend::DacapoServer => "dacapo-server",
-            Backend::Temporal => "temporal",
-        };
-        // Ids must not repeat across runs on a long-lived dev server either.
-        let nonce = std::process::id();
-        format!(
-            "{what}-{tag}-{nonce}-{}",
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        )
-    }
-
-    fn worker(&self, queue: &str) -> RunningWorker {
-        self.worker_with(queue, |b| b.workflow(cart))
-    }
-
-    /// A worker polling `queue` with what `register` adds.
-    fn worker_with(
-        &self,
-        queue: &str,
-        register: impl FnOnce(WorkerBuilder) -> WorkerBuilder,
-    ) -> RunningWorker {
-        let builder: WorkerBuilder = match &self.embedded {
-            Some(rt) => rt.worker_builder(queue),
-            None => Worker::builder(self.service.clone(), queue),
-        };
-        let worker = register(builder).build();
-        let runner = tokio::spawn({
-            let w = worker.clone();
-            async move { w.run().await }
-        });
-        RunningWorker { worker, runner }
-    }
-
-    async fn close(self) {
-        if let Some(rt) = self.embedded {
-            rt.shutdown().await;
-        }
-    }
-}
-
-struct RunningWorker {
-    worker: Worker,
-    runner: JoinHandle<()>,
-}
-
-impl RunningWorker {
-    async fn stop(self) {
-        self.worker.shutdown();
-        self.runner.await.expect("the worker panicked");
-    }
-}
-
-async fn history(client: &Client, id: &str) -> Vec<HistoryEvent> {
-    client
-        .history(id, None)
-        .await
-        .unwrap_or_else(|e| panic!("history of {id}: {e}"))
-}
-
-async fn within<T>(what: &str, limit: Duration, fut: impl Future<Output = T>) -> T {
-    tokio::time::timeout(limit, fut)
-        .await
-        .unwrap_or_else(|_| panic!("{what} did not finish within {limit:?}"))
-}
-
-/// Waits until the run's history holds `n` events of type `name`.
-async fn wait_for_count(client: &Client, id: &str, name: &str, n: usize) {
-    wait_until(
-        &format!("{id}: {n} {name}"),
-        Duration::from_secs(30),
-        async || {
-            let types = event_types(&client.history(id, None).await.unwrap_or_default());
-            if types.iter().filter(|t| *t == name).count() >= n {
-                Ok(())
-            } else {
-                Err(format!("{types:?}"))
-            }
-        },
-    )
-    .await;
+        .unwrap();
+    (id, worker, h)
 }
 
 /// The message of a failed query, or a panic naming what came instead.
@@ -286,12 +107,6 @@ fn query_failure<T: fmt::Debug>(what: &str, outcome: Result<T, ClientError>) -> 
         other => panic!("{what}: expected a failed query, got {other:?}"),
     }
 }
-
-const WFT: [&str; 3] = [
-    "WorkflowTaskScheduled",
-    "WorkflowTaskStarted",
-    "WorkflowTaskCompleted",
-];
 
 /// The history of a cart that got `signals` signals, each in a workflow task of its own, and
 /// is still open.
@@ -314,13 +129,8 @@ fn open_cart_history(signals: usize) -> Vec<String> {
 /// writes to the history.
 async fn queries_on_an_open_and_a_closed_run(env: &Env) {
     let what = format!("queries on {}", env.backend);
-    let id = env.unique("cart");
+    let (id, worker, h) = start_cart(env, "cart").await;
     let client = &env.client;
-    let worker = env.worker(&id);
-    let h = client
-        .start_workflow(cart, (), StartOptions::new(&id, &id))
-        .await
-        .unwrap();
     wait_for_count(client, &id, "WorkflowTaskCompleted", 1).await;
     let items = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     assert_eq!(h.query(ITEMS, ()).await.unwrap(), items(&[]), "{what}");
@@ -395,7 +205,7 @@ async fn queries_on_an_open_and_a_closed_run(env: &Env) {
 
     // A new worker has no cached run: it answers from a replay of the history.
     worker.stop().await;
-    let worker = env.worker(&id);
+    let worker = start_worker(env, &id);
     assert_eq!(
         h.query(ITEMS, ()).await.unwrap(),
         items(&["apple"]),
@@ -436,7 +246,7 @@ async fn queries_on_an_open_and_a_closed_run(env: &Env) {
     let mutate = query_failure(&what, h.query(EMPTY, ()).await);
     assert!(mutate.contains("cannot change workflow state"), "{what}");
     worker.stop().await;
-    let worker = env.worker(&id);
+    let worker = start_worker(env, &id);
     assert_eq!(h.query(ITEM, 1).await.unwrap(), "pear", "{what}");
 
     // Reject conditions: the run completed, so it is not open but completed cleanly.
@@ -477,13 +287,8 @@ async fn queries_on_an_open_and_a_closed_run(env: &Env) {
 /// the signal the task delivers.
 async fn a_query_waits_for_the_task_in_flight(env: &Env) {
     let what = format!("a query while a workflow task is due, on {}", env.backend);
-    let id = env.unique("cart-busy");
+    let (id, worker, h) = start_cart(env, "cart-busy").await;
     let client = &env.client;
-    let worker = env.worker(&id);
-    let h = client
-        .start_workflow(cart, (), StartOptions::new(&id, &id))
-        .await
-        .unwrap();
     wait_for_count(client, &id, "WorkflowTaskCompleted", 1).await;
     worker.stop().await;
     // No worker: the signal's workflow task waits, and so does the query.
@@ -492,7 +297,7 @@ async fn a_query_waits_for_the_task_in_flight(env: &Env) {
         let h = h.clone();
         async move { h.query(ITEMS, ()).await }
     });
-    let worker = env.worker(&id);
+    let worker = start_worker(env, &id);
     let answer = within(&what, Duration::from_secs(60), asked)
         .await
         .unwrap()
@@ -534,13 +339,8 @@ async fn a_query_waits_for_the_task_in_flight(env: &Env) {
 /// so, and the run's history is left as it was.
 async fn a_query_the_worker_cannot_replay_for(env: &Env) {
     let what = format!("a query the code cannot replay for, on {}", env.backend);
-    let id = env.unique("cart-changed");
+    let (id, worker, h) = start_cart(env, "cart-changed").await;
     let client = &env.client;
-    let worker = env.worker(&id);
-    let h = client
-        .start_workflow(cart, (), StartOptions::new(&id, &id))
-        .await
-        .unwrap();
     h.signal(CHECKOUT, ()).await.unwrap();
     let result = within(&what, Duration::from_secs(60), h.result()).await;
     assert_eq!(result.unwrap(), Vec::<String>::new(), "{what}");
@@ -597,13 +397,7 @@ async fn a_query_no_worker_answers_times_out_with_a_clear_message() {
         ..Default::default()
     };
     let env = Env::embedded(config).await;
-    let id = env.unique("cart-alone");
-    let worker = env.worker(&id);
-    let h = env
-        .client
-        .start_workflow(cart, (), StartOptions::new(&id, &id))
-        .await
-        .unwrap();
+    let (id, worker, h) = start_cart(&env, "cart-alone").await;
     wait_for_count(&env.client, &id, "WorkflowTaskCompleted", 1).await;
     worker.stop().await;
     let outcome = within(
@@ -651,13 +445,7 @@ async fn cli(program: std::path::PathBuf, args: Vec<String>) -> (bool, String, S
 async fn the_temporal_cli_and_ours_query_a_dacapo_workflow_on_dacapo_server() {
     let env = Env::open(Backend::DacapoServer).await;
     let address = dacapo_server_address().await;
-    let id = env.unique("cli-query");
-    let worker = env.worker(&id);
-    let h = env
-        .client
-        .start_workflow(cart, (), StartOptions::new(&id, &id))
-        .await
-        .unwrap();
+    let (id, worker, h) = start_cart(&env, "cli-query").await;
     h.signal(ADD_ITEM, "fig".to_string()).await.unwrap();
     // The query waits for the signal's task: the cart holds the fig when it answers.
     assert_eq!(h.query(ITEMS, ()).await.unwrap(), vec!["fig".to_string()]);
@@ -740,30 +528,9 @@ async fn the_temporal_cli_and_ours_query_a_dacapo_workflow_on_dacapo_server() {
 async fn the_python_client_queries_a_dacapo_workflow_on_dacapo_server() {
     let env = Env::open(Backend::DacapoServer).await;
     let id = env.unique("python-queries");
-    let worker = env.worker(&id);
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("interop/python_query_client.py");
+    let worker = start_worker(&env, &id);
     let address = dacapo_server_address().await;
-    let out = tokio::task::spawn_blocking({
-        let id = id.clone();
-        move || {
-            run(
-                &tool("python3"),
-                &[script.to_str().unwrap(), &address, &id, &id],
-                Duration::from_secs(90),
-            )
-        }
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "python client failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let seen: serde_json::Value =
-        serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap();
+    let seen = python_client("python_query_client", &[&address, &id, &id]).await;
     assert_eq!(
         seen,
         serde_json::json!({
@@ -778,7 +545,7 @@ async fn the_python_client_queries_a_dacapo_workflow_on_dacapo_server() {
             "result": ["kiwi"],
             "closed": ["kiwi"],
         }),
-        "{stdout}"
+        "what python_query_client saw"
     );
     worker.stop().await;
     env.close().await;
@@ -816,11 +583,7 @@ async fn a_dacapo_client_queries_a_python_workflow(backend: Backend) {
     const STATUS: Query<(), String> = Query::new("status");
     const FIELD: Query<String, String> = Query::new("approval_field");
     let env = Env::open(backend).await;
-    let address = match backend {
-        Backend::Temporal => shared_dev_server().await.address(),
-        Backend::DacapoServer => dacapo_server_address().await,
-        Backend::Embedded => unreachable!("Python connects over gRPC"),
-    };
+    let address = grpc_address(backend).await;
     let queue = env.unique("py-query");
     let logs = tempfile::tempdir().unwrap();
     let _python = dacapo_tests::procs::python_worker(

@@ -9,19 +9,16 @@
 use dacapo::prelude::*;
 use dacapo::proto::ServiceHandle;
 use dacapo::proto::history::{HistoryEvent, history_event::Attributes as EvAttr};
-use dacapo::remote::{ConnectOptions, connect};
-use dacapo::worker::WorkerBuilder;
-use dacapo::{Client, ClientError, Embedded, StartOptions, Worker};
-use dacapo_tests::dev_server::shared_dev_server;
-use dacapo_tests::procs::{Proc, kill_at_exit, run, start_dacapo_server, tool};
-use dacapo_tests::{assert_same_lists, event_types, names, wait_for_event, wait_until};
+use dacapo::{Client, ClientError, StartOptions};
+use dacapo_tests::backends::{
+    Backend, Env, RunningWorker, WFT, dacapo_server_address, grpc_address, history, wait_for_count,
+    with_tasks, within,
+};
+use dacapo_tests::procs::{python_client, run, temporal, tool};
+use dacapo_tests::{assert_same_lists, event_types, names, wait_for_event};
 use serde::{Deserialize, Serialize};
 use std::fmt;
-use std::future::Future;
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
-use tokio::task::JoinHandle;
 
 // ---------------------------------------------------------------------------------------------
 // The messages and workflows under test.
@@ -77,198 +74,18 @@ async fn note_approval(by: String) -> Result<String, ActivityError> {
     Ok(by)
 }
 
-// ---------------------------------------------------------------------------------------------
-// Backends.
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Backend {
-    Embedded,
-    DacapoServer,
-    Temporal,
-}
-
-impl fmt::Display for Backend {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Backend::Embedded => "the embedded engine",
-            Backend::DacapoServer => "dacapo server",
-            Backend::Temporal => "the Temporal dev server",
-        })
-    }
-}
-
-/// The `dacapo server` of this test process (in memory), started on first use and killed when
-/// the process exits.
-fn dacapo_server() -> &'static (Proc, u16) {
-    static SERVER: OnceLock<(Proc, u16)> = OnceLock::new();
-    SERVER.get_or_init(|| {
-        let dir = tempfile::tempdir()
-            .expect("a folder for the server's log")
-            .keep();
-        let (server, port) = start_dacapo_server(&dir, &[]);
-        kill_at_exit(&server, &dir);
-        (server, port)
+/// A worker polling `queue` with every workflow and activity of this file.
+fn start_worker(env: &Env, queue: &str) -> RunningWorker {
+    env.worker_with(queue, |b| {
+        b.workflow(approval_or_timeout)
+            .workflow(approve_when_told)
+            .workflow(approval_or_cleanup)
+            .activity(note_approval)
     })
-}
-
-async fn dacapo_server_address() -> String {
-    let port = tokio::task::spawn_blocking(|| dacapo_server().1)
-        .await
-        .expect("starting dacapo server panicked");
-    format!("127.0.0.1:{port}")
-}
-
-struct Env {
-    backend: Backend,
-    client: Client,
-    service: ServiceHandle,
-    embedded: Option<Embedded>,
-}
-
-impl Env {
-    async fn open(backend: Backend) -> Env {
-        match backend {
-            Backend::Embedded => {
-                let rt = Embedded::builder()
-                    .in_memory()
-                    .start()
-                    .await
-                    .expect("the in-memory engine starts");
-                Env {
-                    backend,
-                    client: rt.client(),
-                    service: rt.service(),
-                    embedded: Some(rt),
-                }
-            }
-            Backend::DacapoServer => {
-                let url = format!("http://{}", dacapo_server_address().await);
-                let service = connect(&url, ConnectOptions::default())
-                    .await
-                    .expect("connect to dacapo server");
-                Env {
-                    backend,
-                    client: Client::new(service.clone()),
-                    service,
-                    embedded: None,
-                }
-            }
-            Backend::Temporal => {
-                let service = shared_dev_server().await.connect().await;
-                Env {
-                    backend,
-                    client: Client::new(service.clone()),
-                    service,
-                    embedded: None,
-                }
-            }
-        }
-    }
-
-    /// A name nothing else in this process uses, for a workflow id and its own task queue.
-    fn unique(&self, what: &str) -> String {
-        static NEXT: AtomicU32 = AtomicU32::new(1);
-        let tag = match self.backend {
-            Backend::Embedded => "embedded",
-            Backend::DacapoServer => "dacapo-server",
-            Backend::Temporal => "temporal",
-        };
-        // Ids must not repeat across runs on a long-lived dev server either.
-        let nonce = std::process::id();
-        format!(
-            "{what}-{tag}-{nonce}-{}",
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        )
-    }
-
-    fn worker(&self, queue: &str) -> RunningWorker {
-        self.worker_with(queue, |b| {
-            b.workflow(approval_or_timeout)
-                .workflow(approve_when_told)
-                .workflow(approval_or_cleanup)
-                .activity(note_approval)
-        })
-    }
-
-    /// A worker polling `queue` with what `register` adds.
-    fn worker_with(
-        &self,
-        queue: &str,
-        register: impl FnOnce(WorkerBuilder) -> WorkerBuilder,
-    ) -> RunningWorker {
-        let builder: WorkerBuilder = match &self.embedded {
-            Some(rt) => rt.worker_builder(queue),
-            None => Worker::builder(self.service.clone(), queue),
-        };
-        let worker = register(builder).build();
-        let runner = tokio::spawn({
-            let w = worker.clone();
-            async move { w.run().await }
-        });
-        RunningWorker { worker, runner }
-    }
-
-    async fn close(self) {
-        if let Some(rt) = self.embedded {
-            rt.shutdown().await;
-        }
-    }
-}
-
-struct RunningWorker {
-    worker: Worker,
-    runner: JoinHandle<()>,
-}
-
-impl RunningWorker {
-    async fn stop(self) {
-        self.worker.shutdown();
-        self.runner.await.expect("the worker panicked");
-    }
-}
-
-async fn history(client: &Client, id: &str) -> Vec<HistoryEvent> {
-    client
-        .history(id, None)
-        .await
-        .unwrap_or_else(|e| panic!("history of {id}: {e}"))
-}
-
-async fn within<T>(what: &str, limit: Duration, fut: impl Future<Output = T>) -> T {
-    tokio::time::timeout(limit, fut)
-        .await
-        .unwrap_or_else(|_| panic!("{what} did not finish within {limit:?}"))
-}
-
-/// Waits until the run's history holds `n` events of type `name`.
-async fn wait_for_count(client: &Client, id: &str, name: &str, n: usize) {
-    wait_until(
-        &format!("{id}: {n} {name}"),
-        Duration::from_secs(30),
-        async || {
-            let types = event_types(&client.history(id, None).await.unwrap_or_default());
-            if types.iter().filter(|t| *t == name).count() >= n {
-                Ok(())
-            } else {
-                Err(format!("{types:?}"))
-            }
-        },
-    )
-    .await;
 }
 
 // ---------------------------------------------------------------------------------------------
 // The scenarios.
-
-const WFT: [&str; 3] = [
-    "WorkflowTaskScheduled",
-    "WorkflowTaskStarted",
-    "WorkflowTaskCompleted",
-];
-
-fn with_tasks(parts: &[&[&str]]) -> Vec<String> {
-    names(&parts.concat())
-}
 
 #[derive(Debug, Clone, Copy)]
 enum Scenario {
@@ -353,7 +170,7 @@ impl Scenario {
     async fn play(self, env: &Env) -> Vec<HistoryEvent> {
         let what = format!("{self} on {}", env.backend);
         let id = env.unique("signal");
-        let worker = env.worker(&id);
+        let worker = start_worker(env, &id);
         let client = &env.client;
         let approval = |by: &str| Approval { by: by.to_string() };
         let played = async {
@@ -504,7 +321,7 @@ async fn a_signal_that_does_not_decode(env: &Env) {
     let what = format!("a signal that does not decode, on {}", env.backend);
     let id = env.unique("bad-signal");
     let client = &env.client;
-    let broken = env.worker(&id);
+    let broken = start_worker(env, &id);
     let h = client
         .start_workflow(approval_or_timeout, 3600, StartOptions::new(&id, &id))
         .await
@@ -591,11 +408,7 @@ async fn the_embedded_engine_and_temporal_write_the_same_signal_histories() {
 /// handler, on `backend`, signalled by a dacapo client with the same constant as above.
 async fn a_dacapo_client_signals_a_python_workflow(backend: Backend) {
     let env = Env::open(backend).await;
-    let address = match backend {
-        Backend::Temporal => shared_dev_server().await.address(),
-        Backend::DacapoServer => dacapo_server_address().await,
-        Backend::Embedded => unreachable!("Python connects over gRPC"),
-    };
+    let address = grpc_address(backend).await;
     let queue = env.unique("py-signal");
     let logs = tempfile::tempdir().unwrap();
     let _python = dacapo_tests::procs::python_worker(
@@ -668,25 +481,13 @@ async fn a_dacapo_client_signals_a_python_workflow_on_dacapo_server() {
     a_dacapo_client_signals_a_python_workflow(Backend::DacapoServer).await;
 }
 
-/// Runs the `temporal` CLI; returns stdout, failing with its stderr when it fails.
-fn temporal(args: &[&str]) -> String {
-    let out = run(&tool("temporal"), args, Duration::from_secs(60));
-    assert!(
-        out.status.success(),
-        "temporal {args:?} failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_temporal_cli_signals_a_dacapo_workflow_on_dacapo_server() {
     let env = Env::open(Backend::DacapoServer).await;
     let address = dacapo_server_address().await;
     let a = address.as_str();
     let id = env.unique("cli-signal");
-    let worker = env.worker(&id);
+    let worker = start_worker(&env, &id);
     temporal(&[
         "workflow",
         "start",
@@ -760,30 +561,9 @@ async fn the_temporal_cli_signals_a_dacapo_workflow_on_dacapo_server() {
 async fn the_python_client_signals_a_dacapo_workflow_on_dacapo_server() {
     let env = Env::open(Backend::DacapoServer).await;
     let id = env.unique("python-signals");
-    let worker = env.worker(&id);
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("interop/python_signal_client.py");
+    let worker = start_worker(&env, &id);
     let address = dacapo_server_address().await;
-    let out = tokio::task::spawn_blocking({
-        let id = id.clone();
-        move || {
-            run(
-                &tool("python3"),
-                &[script.to_str().unwrap(), &address, &id, &id],
-                Duration::from_secs(90),
-            )
-        }
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "python client failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let seen: serde_json::Value =
-        serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap();
+    let seen = python_client("python_signal_client", &[&address, &id, &id]).await;
     assert_eq!(seen["result"], "approved by python", "{seen}");
     assert_eq!(seen["late_signal"]["status"], "NOT_FOUND", "{seen}");
     assert!(

@@ -10,20 +10,16 @@
 use dacapo::prelude::*;
 use dacapo::proto::ServiceHandle;
 use dacapo::proto::history::HistoryEvent;
-use dacapo::remote::{ConnectOptions, connect};
-use dacapo::worker::WorkerBuilder;
-use dacapo::{Client, ClientError, Embedded, StartOptions, UpdateStage, Worker};
-use dacapo_tests::dev_server::shared_dev_server;
-use dacapo_tests::procs::{
-    Proc, binaries, free_port, kill_at_exit, run, spawn, tool, wait_for_port,
+use dacapo::{ClientError, Embedded, StartOptions, UpdateStage, WorkflowHandle};
+use dacapo_tests::backends::{
+    Backend, Env, RunningWorker, WFT, dacapo_server_address, history, wait_for_count, with_tasks,
+    within,
 };
-use dacapo_tests::{assert_same_lists, event_types, names, wait_until};
+use dacapo_tests::procs::{binaries, python_client, run, tool};
+use dacapo_tests::{assert_same_lists, event_types, wait_until};
 use std::fmt;
-use std::future::Future;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::task::JoinHandle;
 
 // ---------------------------------------------------------------------------------------------
 // The messages and the workflow under test.
@@ -139,210 +135,31 @@ async fn shout(word: String) -> Result<String, ActivityError> {
     Ok(format!("{}!", word.to_uppercase()))
 }
 
-// ---------------------------------------------------------------------------------------------
-// Backends.
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Backend {
-    Embedded,
-    DacapoServer,
-    Temporal,
-}
-
-impl fmt::Display for Backend {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Backend::Embedded => "the embedded engine",
-            Backend::DacapoServer => "dacapo server",
-            Backend::Temporal => "the Temporal dev server",
-        })
-    }
-}
-
-/// The `dacapo server` of this test process (in memory), started on first use and killed when
-/// the process exits.
-fn dacapo_server() -> &'static (Proc, u16) {
-    static SERVER: OnceLock<(Proc, u16)> = OnceLock::new();
-    SERVER.get_or_init(|| {
-        let bin = binaries();
-        let dir = tempfile::tempdir()
-            .expect("a folder for the server's log")
-            .keep();
-        let port = free_port();
-        let port_text = port.to_string();
-        let args = [
-            "server",
-            "--in-memory",
-            "--ip",
-            "127.0.0.1",
-            "--port",
-            &port_text,
-        ];
-        let server = spawn(&dir, "dacapo-server", &bin.join("dacapo"), &args);
-        kill_at_exit(&server, &dir);
-        wait_for_port(port, &server);
-        (server, port)
+/// A worker polling `queue` with every workflow and activity of this file.
+fn start_worker(env: &Env, queue: &str) -> RunningWorker {
+    env.worker_with(queue, |b| {
+        b.workflow(counter)
+            .workflow(counter_with_cleanup)
+            .workflow(late_handler)
+            .activity(shout)
     })
 }
 
-async fn dacapo_server_address() -> String {
-    let port = tokio::task::spawn_blocking(|| dacapo_server().1)
+/// Starts a counter (its id made of `what`) on a queue of its own with a worker polling it;
+/// returns its id, the worker and a handle.
+async fn start_counter(env: &Env, what: &str) -> (String, RunningWorker, WorkflowHandle<u32>) {
+    let id = env.unique(what);
+    let worker = start_worker(env, &id);
+    let h = env
+        .client
+        .start_workflow(counter, (), StartOptions::new(&id, &id))
         .await
-        .expect("starting dacapo server panicked");
-    format!("127.0.0.1:{port}")
-}
-
-struct Env {
-    backend: Backend,
-    client: Client,
-    service: ServiceHandle,
-    embedded: Option<Embedded>,
-}
-
-impl Env {
-    async fn open(backend: Backend) -> Env {
-        match backend {
-            Backend::Embedded => {
-                let rt = Embedded::builder()
-                    .in_memory()
-                    .start()
-                    .await
-                    .expect("the in-memory engine starts");
-                Env {
-                    backend,
-                    client: rt.client(),
-                    service: rt.service(),
-                    embedded: Some(rt),
-                }
-            }
-            Backend::DacapoServer => {
-                let url = format!("http://{}", dacapo_server_address().await);
-                let service = connect(&url, ConnectOptions::default())
-                    .await
-                    .expect("connect to dacapo server");
-                Env {
-                    backend,
-                    client: Client::new(service.clone()),
-                    service,
-                    embedded: None,
-                }
-            }
-            Backend::Temporal => {
-                let service = shared_dev_server().await.connect().await;
-                Env {
-                    backend,
-                    client: Client::new(service.clone()),
-                    service,
-                    embedded: None,
-                }
-            }
-        }
-    }
-
-    /// A name nothing else in this process uses, for a workflow id and its own task queue.
-    fn unique(&self, what: &str) -> String {
-        static NEXT: AtomicU32 = AtomicU32::new(1);
-        let tag = match self.backend {
-            Backend::Embedded => "embedded",
-            Backend::DacapoServer => "dacapo-server",
-            Backend::Temporal => "temporal",
-        };
-        // Ids must not repeat across runs on a long-lived dev server either.
-        let nonce = std::process::id();
-        format!(
-            "{what}-{tag}-{nonce}-{}",
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        )
-    }
-
-    fn worker(&self, queue: &str) -> RunningWorker {
-        self.worker_with(queue, |b| {
-            b.workflow(counter)
-                .workflow(counter_with_cleanup)
-                .workflow(late_handler)
-                .activity(shout)
-        })
-    }
-
-    /// A worker polling `queue` with what `register` adds.
-    fn worker_with(
-        &self,
-        queue: &str,
-        register: impl FnOnce(WorkerBuilder) -> WorkerBuilder,
-    ) -> RunningWorker {
-        let builder: WorkerBuilder = match &self.embedded {
-            Some(rt) => rt.worker_builder(queue),
-            None => Worker::builder(self.service.clone(), queue),
-        };
-        let worker = register(builder).build();
-        let runner = tokio::spawn({
-            let w = worker.clone();
-            async move { w.run().await }
-        });
-        RunningWorker { worker, runner }
-    }
-
-    async fn close(self) {
-        if let Some(rt) = self.embedded {
-            rt.shutdown().await;
-        }
-    }
-}
-
-struct RunningWorker {
-    worker: Worker,
-    runner: JoinHandle<()>,
-}
-
-impl RunningWorker {
-    async fn stop(self) {
-        self.worker.shutdown();
-        self.runner.await.expect("the worker panicked");
-    }
-}
-
-async fn history(client: &Client, id: &str) -> Vec<HistoryEvent> {
-    client
-        .history(id, None)
-        .await
-        .unwrap_or_else(|e| panic!("history of {id}: {e}"))
-}
-
-async fn within<T>(what: &str, limit: Duration, fut: impl Future<Output = T>) -> T {
-    tokio::time::timeout(limit, fut)
-        .await
-        .unwrap_or_else(|_| panic!("{what} did not finish within {limit:?}"))
-}
-
-/// Waits until the run's history holds `n` events of type `name`.
-async fn wait_for_count(client: &Client, id: &str, name: &str, n: usize) {
-    wait_until(
-        &format!("{id}: {n} {name}"),
-        Duration::from_secs(30),
-        async || {
-            let types = event_types(&client.history(id, None).await.unwrap_or_default());
-            if types.iter().filter(|t| *t == name).count() >= n {
-                Ok(())
-            } else {
-                Err(format!("{types:?}"))
-            }
-        },
-    )
-    .await;
+        .unwrap();
+    (id, worker, h)
 }
 
 // ---------------------------------------------------------------------------------------------
 // The scenarios.
-
-const WFT: [&str; 3] = [
-    "WorkflowTaskScheduled",
-    "WorkflowTaskStarted",
-    "WorkflowTaskCompleted",
-];
-
-fn with_tasks(parts: &[&[&str]]) -> Vec<String> {
-    names(&parts.concat())
-}
 
 #[derive(Debug, Clone, Copy)]
 enum Scenario {
@@ -463,7 +280,7 @@ impl Scenario {
     async fn play(self, env: &Env) -> Vec<HistoryEvent> {
         let what = format!("{self} on {}", env.backend);
         let id = env.unique("update");
-        let worker = env.worker(&id);
+        let worker = start_worker(env, &id);
         let client = &env.client;
         let played = async {
             if let Scenario::DuringCleanup = self {
@@ -648,13 +465,7 @@ async fn the_temporal_cli_updates_a_dacapo_workflow_on_dacapo_server() {
     let env = Env::open(Backend::DacapoServer).await;
     let address = dacapo_server_address().await;
     let a = address.as_str();
-    let id = env.unique("cli-update");
-    let worker = env.worker(&id);
-    let h = env
-        .client
-        .start_workflow(counter, (), StartOptions::new(&id, &id))
-        .await
-        .unwrap();
+    let (id, worker, h) = start_counter(&env, "cli-update").await;
     wait_for_count(&env.client, &id, "WorkflowTaskCompleted", 1).await;
     let update = |name: &str, input: &str| {
         temporal(&[
@@ -705,30 +516,9 @@ async fn the_temporal_cli_updates_a_dacapo_workflow_on_dacapo_server() {
 async fn the_python_client_updates_a_dacapo_workflow_on_dacapo_server() {
     let env = Env::open(Backend::DacapoServer).await;
     let id = env.unique("python-updates");
-    let worker = env.worker(&id);
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("interop/python_update_client.py");
+    let worker = start_worker(&env, &id);
     let address = dacapo_server_address().await;
-    let out = tokio::task::spawn_blocking({
-        let id = id.clone();
-        move || {
-            run(
-                &tool("python3"),
-                &[script.to_str().unwrap(), &address, &id, &id],
-                Duration::from_secs(90),
-            )
-        }
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "python client failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let seen: serde_json::Value =
-        serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap();
+    let seen = python_client("python_update_client", &[&address, &id, &id]).await;
     assert_eq!(seen["add"], 5, "{seen}");
     assert!(
         seen["zero"]
@@ -762,13 +552,7 @@ async fn the_dacapo_cli_updates_a_dacapo_workflow_on_dacapo_server() {
     let env = Env::open(Backend::DacapoServer).await;
     let address = dacapo_server_address().await;
     let a = address.as_str();
-    let id = env.unique("dacapo-cli-update");
-    let worker = env.worker(&id);
-    let h = env
-        .client
-        .start_workflow(counter, (), StartOptions::new(&id, &id))
-        .await
-        .unwrap();
+    let (id, worker, h) = start_counter(&env, "dacapo-cli-update").await;
     wait_for_count(&env.client, &id, "WorkflowTaskCompleted", 1).await;
     let dacapo = |args: &[&str]| {
         let mut all = vec!["workflow", "update"];
@@ -874,7 +658,7 @@ async fn an_update_before_its_handler(env: &Env) -> Vec<HistoryEvent> {
     )
     .await;
     h.signal(GO, ()).await.unwrap();
-    let worker = env.worker(&id);
+    let worker = start_worker(env, &id);
     let played = async {
         let added = update.await.expect("the update call panicked");
         assert_eq!(added.unwrap(), 5, "{what}");

@@ -166,18 +166,14 @@ pub(crate) async fn update(cmd: UpdateCommand) -> Result<(), String> {
             update_id,
             conn,
         } => {
-            let client = client(&conn).await?;
-            let status = client
-                .update_workflow_raw(
-                    &target.workflow_id,
-                    target.run(),
-                    &message.name,
-                    message.payloads()?,
-                    update_id.as_deref(),
-                    UpdateStage::Completed,
-                )
-                .await
-                .map_err(|e| e.to_string())?;
+            let status = send_update(
+                &target,
+                &message,
+                update_id.as_deref(),
+                &conn,
+                UpdateStage::Completed,
+            )
+            .await?;
             print_outcome(&message.name, &status, conn.output)
         }
         UpdateCommand::Start {
@@ -187,18 +183,14 @@ pub(crate) async fn update(cmd: UpdateCommand) -> Result<(), String> {
             wait_for_stage: WaitStage::Accepted,
             conn,
         } => {
-            let client = client(&conn).await?;
-            let status = client
-                .update_workflow_raw(
-                    &target.workflow_id,
-                    target.run(),
-                    &message.name,
-                    message.payloads()?,
-                    update_id.as_deref(),
-                    UpdateStage::Accepted,
-                )
-                .await
-                .map_err(|e| e.to_string())?;
+            let status = send_update(
+                &target,
+                &message,
+                update_id.as_deref(),
+                &conn,
+                UpdateStage::Accepted,
+            )
+            .await?;
             if let Some(Err(why)) = &status.outcome {
                 return Err(format!("update {} was rejected: {why}", message.name));
             }
@@ -218,16 +210,7 @@ pub(crate) async fn update(cmd: UpdateCommand) -> Result<(), String> {
             update_id,
             conn,
         } => {
-            let client = client(&conn).await?;
-            let status = client
-                .poll_update_raw(
-                    &target.workflow_id,
-                    target.run(),
-                    &update_id,
-                    UpdateStage::Completed,
-                )
-                .await
-                .map_err(|e| e.to_string())?;
+            let status = poll_update(&target, &update_id, &conn, UpdateStage::Completed).await?;
             print_outcome(&update_id, &status, conn.output)
         }
         UpdateCommand::Describe {
@@ -235,16 +218,7 @@ pub(crate) async fn update(cmd: UpdateCommand) -> Result<(), String> {
             update_id,
             conn,
         } => {
-            let client = client(&conn).await?;
-            let status = client
-                .poll_update_raw(
-                    &target.workflow_id,
-                    target.run(),
-                    &update_id,
-                    UpdateStage::Accepted,
-                )
-                .await
-                .map_err(|e| e.to_string())?;
+            let status = poll_update(&target, &update_id, &conn, UpdateStage::Accepted).await?;
             let stage = match status.stage {
                 UpdateStage::Accepted => "accepted",
                 UpdateStage::Completed => "completed",
@@ -272,6 +246,42 @@ pub(crate) async fn update(cmd: UpdateCommand) -> Result<(), String> {
             Ok(())
         }
     }
+}
+
+/// Sends update `message` to `target` and waits until it reaches `stage`.
+async fn send_update(
+    target: &Target,
+    message: &Message,
+    update_id: Option<&str>,
+    conn: &Conn,
+    stage: UpdateStage,
+) -> Result<UpdateStatus, String> {
+    client(conn)
+        .await?
+        .update_workflow_raw(
+            &target.workflow_id,
+            target.run(),
+            &message.name,
+            message.payloads()?,
+            update_id,
+            stage,
+        )
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Waits until update `update_id` of `target` reaches `stage`.
+async fn poll_update(
+    target: &Target,
+    update_id: &str,
+    conn: &Conn,
+    stage: UpdateStage,
+) -> Result<UpdateStatus, String> {
+    client(conn)
+        .await?
+        .poll_update_raw(&target.workflow_id, target.run(), update_id, stage)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// Prints a completed update's result, or returns its failure as the command's error.

@@ -44,6 +44,50 @@ impl History {
         });
         id
     }
+    /// A run just started, its first workflow task scheduled and started.
+    pub(crate) fn in_first_task() -> History {
+        let mut hist = History::default();
+        hist.push(EventType::WorkflowExecutionStarted, None);
+        hist.task();
+        hist
+    }
+    /// A signal `name` carrying `value`; returns its event id.
+    pub(crate) fn signaled(&mut self, name: &str, value: &impl serde::Serialize) -> i64 {
+        self.push(
+            EventType::WorkflowExecutionSignaled,
+            Some(EventAttributes::WorkflowExecutionSignaledEventAttributes(
+                h::WorkflowExecutionSignaledEventAttributes {
+                    signal_name: name.into(),
+                    input: payload::to_payloads(vec![payload::encode(value).unwrap()]),
+                    ..Default::default()
+                },
+            )),
+        )
+    }
+    /// Timer `id` started.
+    pub(crate) fn timer_started(&mut self, id: &str) -> i64 {
+        self.push(
+            EventType::TimerStarted,
+            Some(EventAttributes::TimerStartedEventAttributes(
+                h::TimerStartedEventAttributes {
+                    timer_id: id.into(),
+                    ..Default::default()
+                },
+            )),
+        )
+    }
+    /// Timer `id` fired.
+    pub(crate) fn timer_fired(&mut self, id: &str) -> i64 {
+        self.push(
+            EventType::TimerFired,
+            Some(EventAttributes::TimerFiredEventAttributes(
+                h::TimerFiredEventAttributes {
+                    timer_id: id.into(),
+                    ..Default::default()
+                },
+            )),
+        )
+    }
     /// A workflow task scheduled and started (the one the code is run for).
     pub(crate) fn task(&mut self) {
         self.push(EventType::WorkflowTaskScheduled, None);

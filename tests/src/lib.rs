@@ -98,5 +98,6 @@ pub fn seed_history() -> Vec<String> {
     names(&v)
 }
 
+pub mod backends;
 pub mod dev_server;
 pub mod procs;

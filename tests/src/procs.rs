@@ -239,3 +239,42 @@ pub fn kill_at_exit(proc: &Proc, litter: &Path) {
         .unwrap_or_else(|e| e.into_inner())
         .push(watchdog);
 }
+
+/// Runs the `temporal` CLI (up to 60 s); returns its stdout, failing with all it printed when
+/// it fails.
+pub fn temporal(args: &[&str]) -> String {
+    let out = run(&tool("temporal"), args, Duration::from_secs(60));
+    assert!(
+        out.status.success(),
+        "temporal {args:?} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs `tests/interop/{script}.py` (a `temporalio` client) with `args` to completion (up to
+/// 90 s), failing with all it printed unless it succeeds; returns the JSON of its last line,
+/// which says what it saw.
+pub async fn python_client(script: &str, args: &[&str]) -> serde_json::Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("interop")
+        .join(format!("{script}.py"));
+    let mut all = vec![path.to_str().expect("a UTF-8 path").to_string()];
+    all.extend(args.iter().map(|a| a.to_string()));
+    let out = tokio::task::spawn_blocking(move || {
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        run(&tool("python3"), &all, Duration::from_secs(90))
+    })
+    .await
+    .expect("the thread running python panicked");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{script} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let last = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(last)
+        .unwrap_or_else(|e| panic!("{script} printed no JSON ({e}):\n{stdout}"))
+}

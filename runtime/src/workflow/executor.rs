@@ -789,11 +789,10 @@ fn warn_unfinished_updates(s: &RunState, handlers: &[RunningUpdate]) {
         .iter()
         .map(|h| format!("`{}` (id \"{}\")", h.name, h.update_id))
         .collect();
-    tracing::warn!(
-        workflow_id = %s.info.workflow_id,
-        run_id = %s.info.run_id,
-        "the workflow returned while update handlers were still running; their callers get a failure: {}",
-        names.join(", ")
+    warn_at_return(
+        s,
+        "the workflow returned while update handlers were still running; their callers get a failure",
+        &names,
     );
 }
 
@@ -811,10 +810,19 @@ fn log_unread_signals(s: &RunState) {
         .iter()
         .map(|(name, n)| format!("`{name}` ({n})"))
         .collect();
+    warn_at_return(
+        s,
+        "the workflow returned with signals it never read",
+        &names,
+    );
+}
+
+/// Warns `what`, then `names`, for the run behind `s` as its body returns.
+fn warn_at_return(s: &RunState, what: &str, names: &[String]) {
     tracing::warn!(
         workflow_id = %s.info.workflow_id,
         run_id = %s.info.run_id,
-        "the workflow returned with signals it never read: {}",
+        "{what}: {}",
         names.join(", ")
     );
 }

@@ -26,6 +26,8 @@ pub use update::UpdateRegistration;
 #[cfg(test)]
 mod query_tests;
 #[cfg(test)]
+mod test_support;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod update_tests;

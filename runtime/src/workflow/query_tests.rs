@@ -1,57 +1,24 @@
 //! Query tests on hand-built histories: answers from the run's state, failures, and refusals of
 //! everything that would change the run.
 
-use super::WorkflowInfo;
 use super::context::WorkflowContext;
 use super::executor::WorkflowRun;
-use super::state::RunState;
+use super::test_support::run_of;
 use crate::definition::BoxFuture;
 use crate::error::WorkflowError;
 use crate::message::{Query, Signal};
 use crate::payload;
+use crate::proto::CommandAttributes;
 use crate::proto::common::Payload as RawPayload;
 use crate::proto::enums::EventType;
-use crate::proto::history as h;
-use crate::proto::{CommandAttributes, EventAttributes};
 use crate::test_support::{Echo, History};
 use std::future::IntoFuture;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 const ADD: Signal<u32> = Signal::new("add");
 const TOTAL: Query<(), u32> = Query::new("total");
 const TIMES: Query<u32, u32> = Query::new("times");
 const FAILS: Query<(), u32> = Query::new("fails");
-
-fn info() -> WorkflowInfo {
-    WorkflowInfo {
-        namespace: "default".into(),
-        workflow_id: "wf".into(),
-        run_id: "run".into(),
-        workflow_type: "test".into(),
-        task_queue: "q".into(),
-        attempt: 1,
-        start_time: UNIX_EPOCH,
-    }
-}
-
-fn run_of(body: fn(WorkflowContext) -> BoxFuture<Result<u32, WorkflowError>>) -> WorkflowRun {
-    WorkflowRun::new(RunState::new(info(), 7), move |ctx| {
-        Box::pin(async move { Ok(vec![payload::encode(&body(ctx).await?)?]) })
-    })
-}
-
-fn signaled(hist: &mut History, value: u32) {
-    hist.push(
-        EventType::WorkflowExecutionSignaled,
-        Some(EventAttributes::WorkflowExecutionSignaledEventAttributes(
-            h::WorkflowExecutionSignaledEventAttributes {
-                signal_name: ADD.name().into(),
-                input: payload::to_payloads(vec![payload::encode(&value).unwrap()]),
-                ..Default::default()
-            },
-        )),
-    );
-}
 
 /// Sums the `add` signals until one of 0, answering `total` and `times` from the sum, and
 /// `fails` with an error.
@@ -89,14 +56,12 @@ fn arg(value: &impl serde::Serialize) -> Vec<RawPayload> {
 
 /// A history of `summer` that started and received `values`, one workflow task each.
 fn summer_history(values: &[u32]) -> (WorkflowRun, History) {
-    let mut hist = History::default();
-    hist.push(EventType::WorkflowExecutionStarted, None);
-    hist.task();
+    let mut hist = History::in_first_task();
     let mut run = run_of(summer);
     run.activate(&hist.0).unwrap();
     for v in values {
         hist.completed();
-        signaled(&mut hist, *v);
+        hist.signaled(ADD.name(), v);
         hist.task();
         run.activate(&hist.0).unwrap();
     }
@@ -149,9 +114,7 @@ fn arguments_that_do_not_decode_fail_the_query_naming_it_and_the_type() {
 #[test]
 fn a_panicking_handler_fails_its_query_and_the_handler_stays_registered() {
     const BOOM: Query<(), u32> = Query::new("boom");
-    let mut hist = History::default();
-    hist.push(EventType::WorkflowExecutionStarted, None);
-    hist.task();
+    let hist = History::in_first_task();
     let mut run = run_of(|ctx| {
         Box::pin(async move {
             ctx.on_query(BOOM, |()| -> Result<u32, String> { panic!("handler bug") });
@@ -168,9 +131,7 @@ fn a_panicking_handler_fails_its_query_and_the_handler_stays_registered() {
 
 #[test]
 fn a_later_registration_of_a_name_replaces_the_handler() {
-    let mut hist = History::default();
-    hist.push(EventType::WorkflowExecutionStarted, None);
-    hist.task();
+    let hist = History::in_first_task();
     let mut run = run_of(|ctx| {
         Box::pin(async move {
             ctx.on_query(TOTAL, |()| Ok::<_, String>(1));
@@ -247,36 +208,14 @@ fn mutator(ctx: WorkflowContext) -> BoxFuture<Result<u32, WorkflowError>> {
     })
 }
 
-fn timer(hist: &mut History, fired: bool) {
-    let attributes = if fired {
-        EventAttributes::TimerFiredEventAttributes(h::TimerFiredEventAttributes {
-            timer_id: "1".into(),
-            ..Default::default()
-        })
-    } else {
-        EventAttributes::TimerStartedEventAttributes(h::TimerStartedEventAttributes {
-            timer_id: "1".into(),
-            ..Default::default()
-        })
-    };
-    let kind = if fired {
-        EventType::TimerFired
-    } else {
-        EventType::TimerStarted
-    };
-    hist.push(kind, Some(attributes));
-}
-
 #[test]
 fn a_handler_that_tries_to_change_the_run_fails_its_query_and_changes_nothing() {
-    let mut hist = History::default();
-    hist.push(EventType::WorkflowExecutionStarted, None);
-    hist.task();
+    let mut hist = History::in_first_task();
     let mut queried = run_of(mutator);
     queried.activate(&hist.0).unwrap();
     hist.completed();
-    timer(&mut hist, false);
-    signaled(&mut hist, 1);
+    hist.timer_started("1");
+    hist.signaled(ADD.name(), &1u32);
     hist.task();
     assert!(queried.activate(&hist.0).unwrap().is_empty());
     // The signal waits unread in the inbox, the body sleeps.
@@ -308,7 +247,7 @@ fn a_handler_that_tries_to_change_the_run_fails_its_query_and_changes_nothing() 
         "the registration from a query was refused"
     );
     hist.completed();
-    timer(&mut hist, true);
+    hist.timer_fired("1");
     hist.task();
     let got = queried.activate(&hist.0).unwrap();
     let expected = run_of(mutator).activate(&hist.0).unwrap();
@@ -334,7 +273,7 @@ fn a_replay_for_a_query_answers_a_closed_run_as_replay_and_sends_nothing() {
     const SAW_NEW_WORK: Query<(), bool> = Query::new("saw_new_work");
     let (_, mut hist) = summer_history(&[3, 4]);
     hist.completed();
-    signaled(&mut hist, 0);
+    hist.signaled(ADD.name(), &0u32);
     hist.task();
     hist.completed();
     hist.push(EventType::WorkflowExecutionCompleted, None);
@@ -343,9 +282,7 @@ fn a_replay_for_a_query_answers_a_closed_run_as_replay_and_sends_nothing() {
         .unwrap();
     assert_eq!(ask(&run, "total", &[]).as_deref(), Ok("7"));
     // The last task ran as a replay too, though no WorkflowTaskCompleted follows its start.
-    let mut last = History::default();
-    last.push(EventType::WorkflowExecutionStarted, None);
-    last.task();
+    let last = History::in_first_task();
     let mut run = run_of(|ctx| {
         Box::pin(async move {
             let fresh = ctx.state(!ctx.is_replaying());
@@ -364,7 +301,7 @@ fn a_replay_for_a_query_stops_at_the_last_completed_task() {
     let (_, mut hist) = summer_history(&[3, 4]);
     let last_completed = hist.0.len() as i64;
     hist.completed();
-    signaled(&mut hist, 5);
+    hist.signaled(ADD.name(), &5u32);
     hist.task();
     let mut run = run_of(summer);
     run.replay_for_query(&hist.0, last_completed).unwrap();
@@ -378,9 +315,7 @@ fn a_replay_for_a_query_stops_at_the_last_completed_task() {
 #[test]
 fn a_replay_for_a_query_checks_the_last_tasks_commands() {
     // The code sleeps first, but the history's only task recorded no command at all.
-    let mut hist = History::default();
-    hist.push(EventType::WorkflowExecutionStarted, None);
-    hist.task();
+    let mut hist = History::in_first_task();
     hist.completed();
     let mut run = run_of(|ctx| {
         Box::pin(async move {
@@ -394,7 +329,7 @@ fn a_replay_for_a_query_checks_the_last_tasks_commands() {
         "{err}"
     );
     // And one whose recorded command differs is caught where it stands.
-    timer(&mut hist, false);
+    hist.timer_started("1");
     let mut run = run_of(|ctx| {
         Box::pin(async move {
             ctx.activity(Echo, "x".to_string()).await?;
@@ -408,9 +343,7 @@ fn a_replay_for_a_query_checks_the_last_tasks_commands() {
 #[test]
 fn a_state_reader_answers_with_the_current_value() {
     const NAME: Query<(), String> = Query::new("name");
-    let mut hist = History::default();
-    hist.push(EventType::WorkflowExecutionStarted, None);
-    hist.task();
+    let hist = History::in_first_task();
     let mut run = run_of(|ctx| {
         Box::pin(async move {
             let name = ctx.state("first".to_string());

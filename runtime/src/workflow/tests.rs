@@ -1,43 +1,17 @@
 //! Executor tests on hand-built histories: commands issued, replay matching, non-determinism.
 
-use super::WorkflowInfo;
 use super::context::WorkflowContext;
-use super::executor::{ActivationError, WorkflowRun};
+use super::executor::ActivationError;
 use super::state::RunState;
+use super::test_support::{completed_with, info, kinds, logs_of, run_of};
 use crate::activity::Cancellation;
 use crate::definition::BoxFuture;
 use crate::error::WorkflowError;
-use crate::payload::{self};
-use crate::proto::command::Command;
 use crate::proto::enums::{CommandType, EventType};
 use crate::proto::history as h;
 use crate::proto::{CommandAttributes, EventAttributes};
 use crate::test_support::{Echo, History};
 use std::time::UNIX_EPOCH;
-
-fn info() -> WorkflowInfo {
-    WorkflowInfo {
-        namespace: "default".into(),
-        workflow_id: "wf".into(),
-        run_id: "run".into(),
-        workflow_type: "test".into(),
-        task_queue: "q".into(),
-        attempt: 1,
-        start_time: UNIX_EPOCH,
-    }
-}
-
-fn run_of(body: fn(WorkflowContext) -> BoxFuture<Result<String, WorkflowError>>) -> WorkflowRun {
-    WorkflowRun::new(RunState::new(info(), 7), move |ctx| {
-        Box::pin(async move { Ok(vec![payload::encode(&body(ctx).await?)?]) })
-    })
-}
-
-fn kinds(cmds: &[Command]) -> Vec<CommandType> {
-    cmds.iter()
-        .map(|c| CommandType::try_from(c.command_type).unwrap())
-        .collect()
-}
 
 fn two_echoes(ctx: WorkflowContext) -> BoxFuture<Result<String, WorkflowError>> {
     Box::pin(async move {
@@ -49,9 +23,7 @@ fn two_echoes(ctx: WorkflowContext) -> BoxFuture<Result<String, WorkflowError>> 
 
 #[test]
 fn first_task_schedules_and_a_replay_matches_the_recorded_commands() {
-    let mut hist = History::default();
-    hist.push(EventType::WorkflowExecutionStarted, None);
-    hist.task();
+    let mut hist = History::in_first_task();
     let mut run = run_of(two_echoes);
     let cmds = run.activate(&hist.0).unwrap();
     assert_eq!(kinds(&cmds), vec![CommandType::ScheduleActivityTask]);
@@ -72,22 +44,12 @@ fn first_task_schedules_and_a_replay_matches_the_recorded_commands() {
     let mut fresh = run_of(two_echoes);
     let cmds = fresh.activate(&hist.0).unwrap();
     assert_eq!(kinds(&cmds), vec![CommandType::CompleteWorkflowExecution]);
-    let Some(CommandAttributes::CompleteWorkflowExecutionCommandAttributes(c)) =
-        &cmds[0].attributes
-    else {
-        panic!("no completion attributes");
-    };
-    assert_eq!(
-        payload::display(&c.result.as_ref().unwrap().payloads[0]),
-        "\"ab\""
-    );
+    assert_eq!(completed_with(&cmds), "\"ab\"");
 }
 
 #[test]
 fn a_different_command_on_replay_is_non_determinism_naming_both() {
-    let mut hist = History::default();
-    hist.push(EventType::WorkflowExecutionStarted, None);
-    hist.task();
+    let mut hist = History::in_first_task();
     hist.completed();
     hist.push(
         EventType::TimerStarted,
@@ -117,9 +79,7 @@ fn a_cancel_requests_cancel_of_a_wait_completed_activity_and_waits() {
                 .await
         })
     }
-    let mut hist = History::default();
-    hist.push(EventType::WorkflowExecutionStarted, None);
-    hist.task();
+    let mut hist = History::in_first_task();
     let mut run = run_of(body);
     run.activate(&hist.0).unwrap();
     hist.completed();
@@ -177,9 +137,7 @@ fn a_panic_fails_the_task_with_its_message() {
     fn body(_ctx: WorkflowContext) -> BoxFuture<Result<String, WorkflowError>> {
         Box::pin(async move { panic!("boom in workflow") })
     }
-    let mut hist = History::default();
-    hist.push(EventType::WorkflowExecutionStarted, None);
-    hist.task();
+    let hist = History::in_first_task();
     let mut run = run_of(body);
     let err = run.activate(&hist.0).unwrap_err();
     assert_eq!(err, ActivationError::Panic("boom in workflow".into()));
@@ -206,53 +164,6 @@ struct Approval {
 
 const APPROVE: crate::message::Signal<Approval> = crate::message::Signal::new("approve");
 
-fn signaled(hist: &mut History, name: &str, value: &impl serde::Serialize) -> i64 {
-    hist.push(
-        EventType::WorkflowExecutionSignaled,
-        Some(EventAttributes::WorkflowExecutionSignaledEventAttributes(
-            h::WorkflowExecutionSignaledEventAttributes {
-                signal_name: name.into(),
-                input: payload::to_payloads(vec![payload::encode(value).unwrap()]),
-                ..Default::default()
-            },
-        )),
-    )
-}
-
-fn timer_started(hist: &mut History, id: &str) {
-    hist.push(
-        EventType::TimerStarted,
-        Some(EventAttributes::TimerStartedEventAttributes(
-            h::TimerStartedEventAttributes {
-                timer_id: id.into(),
-                ..Default::default()
-            },
-        )),
-    );
-}
-
-fn timer_fired(hist: &mut History, id: &str) {
-    hist.push(
-        EventType::TimerFired,
-        Some(EventAttributes::TimerFiredEventAttributes(
-            h::TimerFiredEventAttributes {
-                timer_id: id.into(),
-                ..Default::default()
-            },
-        )),
-    );
-}
-
-/// The result a `CompleteWorkflowExecution` command carries, as JSON text.
-fn completed_with(cmds: &[Command]) -> String {
-    let Some(CommandAttributes::CompleteWorkflowExecutionCommandAttributes(c)) =
-        cmds.last().and_then(|c| c.attributes.as_ref())
-    else {
-        panic!("no completion in {:?}", kinds(cmds));
-    };
-    payload::display(&c.result.as_ref().unwrap().payloads[0])
-}
-
 /// Waits for an approval for a day of workflow time.
 fn approval_or_timeout(ctx: WorkflowContext) -> BoxFuture<Result<String, WorkflowError>> {
     Box::pin(async move {
@@ -269,15 +180,13 @@ fn approval_or_timeout(ctx: WorkflowContext) -> BoxFuture<Result<String, Workflo
 
 #[test]
 fn a_signal_wakes_a_waiting_receiver_and_a_replay_receives_it_again() {
-    let mut hist = History::default();
-    hist.push(EventType::WorkflowExecutionStarted, None);
-    hist.task();
+    let mut hist = History::in_first_task();
     let mut run = run_of(approval_or_timeout);
     let cmds = run.activate(&hist.0).unwrap();
     assert_eq!(kinds(&cmds), vec![CommandType::StartTimer]);
     hist.completed();
-    timer_started(&mut hist, "1");
-    signaled(&mut hist, "approve", &Approval { by: "ops".into() });
+    hist.timer_started("1");
+    hist.signaled("approve", &Approval { by: "ops".into() });
     hist.task();
     let cmds = run.activate(&hist.0).unwrap();
     assert_eq!(
@@ -293,12 +202,10 @@ fn a_signal_wakes_a_waiting_receiver_and_a_replay_receives_it_again() {
 
 #[test]
 fn without_a_signal_the_timer_branch_wins() {
-    let mut hist = History::default();
-    hist.push(EventType::WorkflowExecutionStarted, None);
-    hist.task();
+    let mut hist = History::in_first_task();
     hist.completed();
-    timer_started(&mut hist, "1");
-    timer_fired(&mut hist, "1");
+    hist.timer_started("1");
+    hist.timer_fired("1");
     hist.task();
     let cmds = run_of(approval_or_timeout).activate(&hist.0).unwrap();
     assert_eq!(completed_with(&cmds), "\"timed out\"");
@@ -318,19 +225,18 @@ fn signals_sent_before_the_channel_is_asked_for_are_kept_in_history_order() {
     }
     let mut hist = History::default();
     hist.push(EventType::WorkflowExecutionStarted, None);
-    signaled(&mut hist, "approve", &Approval { by: "first".into() });
+    hist.signaled("approve", &Approval { by: "first".into() });
     hist.task();
     hist.completed();
-    timer_started(&mut hist, "1");
-    signaled(&mut hist, "count", &7);
-    signaled(
-        &mut hist,
+    hist.timer_started("1");
+    hist.signaled("count", &7);
+    hist.signaled(
         "approve",
         &Approval {
             by: "second".into(),
         },
     );
-    timer_fired(&mut hist, "1");
+    hist.timer_fired("1");
     hist.task();
     let cmds = run_of(body).activate(&hist.0).unwrap();
     assert_eq!(completed_with(&cmds), "\"first, second, Some(7)\"");
@@ -340,7 +246,7 @@ fn signals_sent_before_the_channel_is_asked_for_are_kept_in_history_order() {
 fn a_signal_that_does_not_decode_fails_the_task_naming_the_signal_and_the_type() {
     let mut hist = History::default();
     hist.push(EventType::WorkflowExecutionStarted, None);
-    signaled(&mut hist, "approve", &"not an approval");
+    hist.signaled("approve", &"not an approval");
     hist.task();
     let err = run_of(approval_or_timeout).activate(&hist.0).unwrap_err();
     let ActivationError::SignalPayload(msg) = &err else {
@@ -363,9 +269,7 @@ fn a_receive_on_a_cancelled_context_returns_and_cleanup_receives_later_signals()
             Ok(in_cleanup.recv().await?.by)
         })
     }
-    let mut hist = History::default();
-    hist.push(EventType::WorkflowExecutionStarted, None);
-    hist.task();
+    let mut hist = History::in_first_task();
     let mut run = run_of(body);
     assert!(run.activate(&hist.0).unwrap().is_empty());
     hist.completed();
@@ -373,7 +277,7 @@ fn a_receive_on_a_cancelled_context_returns_and_cleanup_receives_later_signals()
     hist.task();
     assert!(run.activate(&hist.0).unwrap().is_empty(), "still waiting");
     hist.completed();
-    signaled(&mut hist, "approve", &Approval { by: "late".into() });
+    hist.signaled("approve", &Approval { by: "late".into() });
     hist.task();
     let cmds = run.activate(&hist.0).unwrap();
     assert_eq!(completed_with(&cmds), "\"late\"");
@@ -391,9 +295,7 @@ fn approval_if_any(ctx: WorkflowContext) -> BoxFuture<Result<String, WorkflowErr
 
 #[test]
 fn a_close_refused_for_a_held_signal_is_worked_out_again_with_the_signal_in_view() {
-    let mut hist = History::default();
-    hist.push(EventType::WorkflowExecutionStarted, None);
-    hist.task();
+    let mut hist = History::in_first_task();
     let mut first = run_of(approval_if_any);
     assert_eq!(
         completed_with(&first.activate(&hist.0).unwrap()),
@@ -401,34 +303,10 @@ fn a_close_refused_for_a_held_signal_is_worked_out_again_with_the_signal_in_view
     );
     // The engine refused that close (UnhandledCommand): the signal arrived while it ran.
     hist.push(EventType::WorkflowTaskFailed, None);
-    signaled(&mut hist, "approve", &Approval { by: "ops".into() });
+    hist.signaled("approve", &Approval { by: "ops".into() });
     hist.task();
     let mut again = run_of(approval_if_any);
     assert_eq!(completed_with(&again.activate(&hist.0).unwrap()), "\"ops\"");
-}
-
-/// Collects what `tracing` writes while `f` runs.
-fn logs_of<T>(f: impl FnOnce() -> T) -> (T, String) {
-    #[derive(Clone, Default)]
-    struct Buffer(std::sync::Arc<parking_lot::Mutex<Vec<u8>>>);
-    impl std::io::Write for Buffer {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let buffer = Buffer::default();
-    let writer = buffer.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let out = tracing::subscriber::with_default(subscriber, f);
-    let text = String::from_utf8_lossy(&buffer.0.lock()).into_owned();
-    (out, text)
 }
 
 #[test]
@@ -438,9 +316,9 @@ fn signals_never_read_are_logged_once_when_the_body_returns_and_not_on_replay() 
     }
     let mut hist = History::default();
     hist.push(EventType::WorkflowExecutionStarted, None);
-    signaled(&mut hist, "approve", &Approval { by: "a".into() });
-    signaled(&mut hist, "other", &1);
-    signaled(&mut hist, "approve", &Approval { by: "b".into() });
+    hist.signaled("approve", &Approval { by: "a".into() });
+    hist.signaled("other", &1);
+    hist.signaled("approve", &Approval { by: "b".into() });
     hist.task();
     let (cmds, logged) = logs_of(|| run_of(body).activate(&hist.0).unwrap());
     assert_eq!(completed_with(&cmds), "\"done\"");

@@ -1,15 +1,13 @@
 //! Executor tests of updates: requests in a task's messages, acceptance, rejection, handlers as
 //! coroutines of the run, and replay of the events the engine writes for them.
 
-use super::WorkflowInfo;
 use super::context::WorkflowContext;
 use super::executor::{Activation, ActivationError, WorkflowRun};
-use super::state::RunState;
+use super::test_support::{completed_with, kinds, logs_of, run_of};
 use crate::definition::BoxFuture;
 use crate::error::WorkflowError;
 use crate::message::Update;
 use crate::payload;
-use crate::proto::command::Command;
 use crate::proto::common::Payloads;
 use crate::proto::enums::{CommandType, EventType};
 use crate::proto::history as h;
@@ -20,28 +18,10 @@ use crate::test_support::{Echo, History};
 use prost::Message as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 const SET: Update<u32, u32> = Update::new("set");
 const ECHO: Update<String, String> = Update::new("echo");
-
-fn info() -> WorkflowInfo {
-    WorkflowInfo {
-        namespace: "default".into(),
-        workflow_id: "wf".into(),
-        run_id: "run".into(),
-        workflow_type: "test".into(),
-        task_queue: "q".into(),
-        attempt: 1,
-        start_time: UNIX_EPOCH,
-    }
-}
-
-fn run_of(body: fn(WorkflowContext) -> BoxFuture<Result<String, WorkflowError>>) -> WorkflowRun {
-    WorkflowRun::new(RunState::new(info(), 7), move |ctx| {
-        Box::pin(async move { Ok(vec![payload::encode(&body(ctx).await?)?]) })
-    })
-}
 
 /// The request message the engine sends for update `id` named `name` with `args`.
 fn request(id: &str, name: &str, args: Option<serde_json::Value>, after: i64) -> Message {
@@ -70,10 +50,19 @@ fn request(id: &str, name: &str, args: Option<serde_json::Value>, after: i64) ->
     }
 }
 
-fn kinds(cmds: &[Command]) -> Vec<CommandType> {
-    cmds.iter()
-        .map(|c| CommandType::try_from(c.command_type).unwrap())
-        .collect()
+/// `body`'s first workflow task, which carries update `u1`: `name` with `args`; the run, its
+/// history so far and what the task produced.
+fn first_task_update(
+    body: fn(WorkflowContext) -> BoxFuture<Result<String, WorkflowError>>,
+    name: &str,
+    args: Option<serde_json::Value>,
+) -> (WorkflowRun, History, Activation) {
+    let hist = History::in_first_task();
+    let mut run = run_of(body);
+    let a = run
+        .activate_with_messages(&hist.0, &[request("u1", name, args, 2)])
+        .unwrap();
+    (run, hist, a)
 }
 
 /// What a message of an activation says.
@@ -115,15 +104,7 @@ fn record(hist: &mut History, a: &Activation) {
     for c in &a.commands {
         match &c.attributes {
             Some(CommandAttributes::StartTimerCommandAttributes(t)) => {
-                hist.push(
-                    EventType::TimerStarted,
-                    Some(EventAttributes::TimerStartedEventAttributes(
-                        h::TimerStartedEventAttributes {
-                            timer_id: t.timer_id.clone(),
-                            ..Default::default()
-                        },
-                    )),
-                );
+                hist.timer_started(&t.timer_id);
             }
             Some(CommandAttributes::ScheduleActivityTaskCommandAttributes(s)) => {
                 let ty = s.activity_type.as_ref().unwrap().name.clone();
@@ -172,6 +153,20 @@ fn record(hist: &mut History, a: &Activation) {
     }
 }
 
+/// Registers a `set` handler that sleeps `secs` of workflow time, then answers its argument.
+fn set_after_sleeping(ctx: &WorkflowContext, secs: u64) {
+    let c = ctx.clone();
+    ctx.on_update(SET, move |n: u32| {
+        let c = c.clone();
+        async move {
+            c.sleep(Duration::from_secs(secs))
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok::<_, String>(n)
+        }
+    });
+}
+
 /// Registers `set` (returns the old value; the validator refuses 0), then waits an hour and
 /// returns the value.
 fn holder(ctx: WorkflowContext) -> BoxFuture<Result<String, WorkflowError>> {
@@ -195,15 +190,26 @@ fn holder(ctx: WorkflowContext) -> BoxFuture<Result<String, WorkflowError>> {
     })
 }
 
+/// The non-determinism `body` meets replaying a history in which `holder` accepted and
+/// completed update `u1` (`set` 5) in its first workflow task.
+fn replayed_after_holder_set_5(
+    body: fn(WorkflowContext) -> BoxFuture<Result<String, WorkflowError>>,
+) -> String {
+    let (_, mut hist, a) = first_task_update(holder, "set", Some(5.into()));
+    record(&mut hist, &a);
+    hist.task();
+    let err = run_of(body)
+        .activate_with_messages(&hist.0, &[])
+        .unwrap_err();
+    let ActivationError::NonDeterminism(msg) = err else {
+        panic!("expected non-determinism, got {err:?}");
+    };
+    msg
+}
+
 #[test]
 fn an_update_in_the_first_task_reaches_the_handler_the_body_registers_and_replays() {
-    let mut hist = History::default();
-    hist.push(EventType::WorkflowExecutionStarted, None);
-    hist.task();
-    let mut run = run_of(holder);
-    let a = run
-        .activate_with_messages(&hist.0, &[request("u1", "set", Some(5.into()), 2)])
-        .unwrap();
+    let (run, mut hist, a) = first_task_update(holder, "set", Some(5.into()));
     // The body runs first (registering the handler), then the update is accepted and its
     // handler, which does not wait, completes in the same task.
     assert_eq!(
@@ -238,27 +244,13 @@ fn an_update_in_the_first_task_reaches_the_handler_the_body_registers_and_replay
     for mut r in [run, run_of(holder)] {
         let cmds = r.activate(&hist.0).unwrap();
         assert_eq!(kinds(&cmds), vec![CommandType::CompleteWorkflowExecution]);
-        let Some(CommandAttributes::CompleteWorkflowExecutionCommandAttributes(c)) =
-            &cmds[0].attributes
-        else {
-            panic!("no completion attributes");
-        };
-        assert_eq!(
-            payload::display(&c.result.as_ref().unwrap().payloads[0]),
-            "\"5\""
-        );
+        assert_eq!(completed_with(&cmds), "\"5\"");
     }
 }
 
 #[test]
 fn a_validator_that_refuses_rejects_and_nothing_is_commanded() {
-    let mut hist = History::default();
-    hist.push(EventType::WorkflowExecutionStarted, None);
-    hist.task();
-    let mut run = run_of(holder);
-    let a = run
-        .activate_with_messages(&hist.0, &[request("u1", "set", Some(0.into()), 2)])
-        .unwrap();
+    let (_, _, a) = first_task_update(holder, "set", Some(0.into()));
     assert_eq!(kinds(&a.commands), vec![CommandType::StartTimer]);
     assert_eq!(
         said(&a.messages),
@@ -268,13 +260,7 @@ fn a_validator_that_refuses_rejects_and_nothing_is_commanded() {
 
 #[test]
 fn an_unknown_name_is_rejected_listing_the_known_ones() {
-    let mut hist = History::default();
-    hist.push(EventType::WorkflowExecutionStarted, None);
-    hist.task();
-    let mut run = run_of(holder);
-    let a = run
-        .activate_with_messages(&hist.0, &[request("u1", "nope", None, 2)])
-        .unwrap();
+    let (_, _, a) = first_task_update(holder, "nope", None);
     assert_eq!(kinds(&a.commands), vec![CommandType::StartTimer]);
     assert_eq!(
         said(&a.messages),
@@ -287,13 +273,7 @@ fn an_unknown_name_is_rejected_listing_the_known_ones() {
 
 #[test]
 fn an_argument_that_does_not_decode_is_rejected_naming_the_update_and_the_type() {
-    let mut hist = History::default();
-    hist.push(EventType::WorkflowExecutionStarted, None);
-    hist.task();
-    let mut run = run_of(holder);
-    let a = run
-        .activate_with_messages(&hist.0, &[request("u1", "set", Some("five".into()), 2)])
-        .unwrap();
+    let (_, _, a) = first_task_update(holder, "set", Some("five".into()));
     let [Said::Rejected(id, why)] = &said(&a.messages)[..] else {
         panic!("expected one rejection, got {:?}", said(&a.messages));
     };
@@ -314,13 +294,7 @@ fn a_validator_that_panics_rejects() {
             Ok(String::new())
         })
     }
-    let mut hist = History::default();
-    hist.push(EventType::WorkflowExecutionStarted, None);
-    hist.task();
-    let mut run = run_of(body);
-    let a = run
-        .activate_with_messages(&hist.0, &[request("u1", "set", Some(1.into()), 2)])
-        .unwrap();
+    let (_, _, a) = first_task_update(body, "set", Some(1.into()));
     assert_eq!(
         said(&a.messages),
         vec![Said::Rejected(
@@ -350,13 +324,7 @@ fn echoer(ctx: WorkflowContext) -> BoxFuture<Result<String, WorkflowError>> {
 
 #[test]
 fn a_handler_that_runs_an_activity_completes_when_it_resolves_and_replays() {
-    let mut hist = History::default();
-    hist.push(EventType::WorkflowExecutionStarted, None);
-    hist.task();
-    let mut run = run_of(echoer);
-    let a = run
-        .activate_with_messages(&hist.0, &[request("u1", "echo", Some("hi".into()), 2)])
-        .unwrap();
+    let (run, mut hist, a) = first_task_update(echoer, "echo", Some("hi".into()));
     assert_eq!(
         kinds(&a.commands),
         vec![
@@ -382,13 +350,7 @@ fn a_handler_that_runs_an_activity_completes_when_it_resolves_and_replays() {
 
 #[test]
 fn a_handler_error_is_a_failed_outcome() {
-    let mut hist = History::default();
-    hist.push(EventType::WorkflowExecutionStarted, None);
-    hist.task();
-    let mut run = run_of(echoer);
-    let a = run
-        .activate_with_messages(&hist.0, &[request("u1", "echo", Some("".into()), 2)])
-        .unwrap();
+    let (_, _, a) = first_task_update(echoer, "echo", Some("".into()));
     assert_eq!(
         said(&a.messages),
         vec![
@@ -412,12 +374,7 @@ fn validators_do_not_run_on_replay() {
             Ok(String::new())
         })
     }
-    let mut hist = History::default();
-    hist.push(EventType::WorkflowExecutionStarted, None);
-    hist.task();
-    let a = run_of(body)
-        .activate_with_messages(&hist.0, &[request("u1", "set", Some(3.into()), 2)])
-        .unwrap();
+    let (_, mut hist, a) = first_task_update(body, "set", Some(3.into()));
     assert_eq!(CALLS.load(Ordering::SeqCst), 1);
     record(&mut hist, &a);
     hist.task();
@@ -438,20 +395,7 @@ fn an_accepted_update_without_a_handler_on_replay_is_non_determinism() {
             Ok(String::new())
         })
     }
-    let mut hist = History::default();
-    hist.push(EventType::WorkflowExecutionStarted, None);
-    hist.task();
-    let a = run_of(holder)
-        .activate_with_messages(&hist.0, &[request("u1", "set", Some(5.into()), 2)])
-        .unwrap();
-    record(&mut hist, &a);
-    hist.task();
-    let err = run_of(no_handler)
-        .activate_with_messages(&hist.0, &[])
-        .unwrap_err();
-    let ActivationError::NonDeterminism(msg) = err else {
-        panic!("expected non-determinism, got {err:?}");
-    };
+    let msg = replayed_after_holder_set_5(no_handler);
     assert!(
         msg.contains("accepts update `set` (id \"u1\")") && msg.contains("no handler"),
         "{msg}"
@@ -460,9 +404,7 @@ fn an_accepted_update_without_a_handler_on_replay_is_non_determinism() {
 
 #[test]
 fn the_same_update_twice_in_a_task_is_handled_once() {
-    let mut hist = History::default();
-    hist.push(EventType::WorkflowExecutionStarted, None);
-    hist.task();
+    let hist = History::in_first_task();
     let mut run = run_of(holder);
     let msg = request("u1", "set", Some(5.into()), 2);
     let a = run
@@ -481,27 +423,12 @@ fn the_same_update_twice_in_a_task_is_handled_once() {
 fn a_body_that_returns_drops_the_handlers_still_running() {
     fn quick(ctx: WorkflowContext) -> BoxFuture<Result<String, WorkflowError>> {
         Box::pin(async move {
-            let c = ctx.clone();
-            ctx.on_update(SET, move |n: u32| {
-                let c = c.clone();
-                async move {
-                    c.sleep(Duration::from_secs(60))
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    Ok::<_, String>(n)
-                }
-            });
+            set_after_sleeping(&ctx, 60);
             ctx.sleep(Duration::from_secs(1)).await?;
             Ok("done".into())
         })
     }
-    let mut hist = History::default();
-    hist.push(EventType::WorkflowExecutionStarted, None);
-    hist.task();
-    let mut run = run_of(quick);
-    let a = run
-        .activate_with_messages(&hist.0, &[request("u1", "set", Some(5.into()), 2)])
-        .unwrap();
+    let (mut run, mut hist, a) = first_task_update(quick, "set", Some(5.into()));
     assert_eq!(
         kinds(&a.commands),
         vec![
@@ -539,9 +466,7 @@ fn a_body_that_returns_drops_the_handlers_still_running() {
 
 #[test]
 fn an_update_on_a_cancel_requested_run_is_delivered_and_its_root_context_calls_are_cancelled() {
-    let mut hist = History::default();
-    hist.push(EventType::WorkflowExecutionStarted, None);
-    hist.task();
+    let mut hist = History::in_first_task();
     let mut run = run_of(echoer);
     let a = run.activate_with_messages(&hist.0, &[]).unwrap();
     record(&mut hist, &a);
@@ -572,62 +497,16 @@ fn an_update_on_a_cancel_requested_run_is_delivered_and_its_root_context_calls_a
     );
 }
 
-/// Collects what `tracing` writes while `f` runs.
-fn logs_of<T>(f: impl FnOnce() -> T) -> (T, String) {
-    #[derive(Clone, Default)]
-    struct Buffer(Arc<parking_lot::Mutex<Vec<u8>>>);
-    impl std::io::Write for Buffer {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let buffer = Buffer::default();
-    let writer = buffer.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let out = tracing::subscriber::with_default(subscriber, f);
-    let text = String::from_utf8_lossy(&buffer.0.lock()).into_owned();
-    (out, text)
-}
-
 #[test]
 fn a_handler_that_issues_other_commands_on_replay_is_non_determinism_naming_both() {
     fn sleeps_first(ctx: WorkflowContext) -> BoxFuture<Result<String, WorkflowError>> {
         Box::pin(async move {
-            let c = ctx.clone();
-            ctx.on_update(SET, move |n: u32| {
-                let c = c.clone();
-                async move {
-                    c.sleep(Duration::from_secs(5))
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    Ok::<_, String>(n)
-                }
-            });
+            set_after_sleeping(&ctx, 5);
             ctx.sleep(Duration::from_secs(3600)).await?;
             Ok(String::new())
         })
     }
-    let mut hist = History::default();
-    hist.push(EventType::WorkflowExecutionStarted, None);
-    hist.task();
-    let a = run_of(holder)
-        .activate_with_messages(&hist.0, &[request("u1", "set", Some(5.into()), 2)])
-        .unwrap();
-    record(&mut hist, &a);
-    hist.task();
-    let err = run_of(sleeps_first)
-        .activate_with_messages(&hist.0, &[])
-        .unwrap_err();
-    let ActivationError::NonDeterminism(msg) = err else {
-        panic!("expected non-determinism, got {err:?}");
-    };
+    let msg = replayed_after_holder_set_5(sleeps_first);
     assert!(
         msg.contains("WorkflowExecutionUpdateCompleted (update id \"u1\")")
             && msg.contains("StartTimer (timer id 2"),
@@ -643,12 +522,7 @@ fn an_update_waiting_for_a_handler_when_the_body_returns_is_rejected() {
             Ok("done".into())
         })
     }
-    let mut hist = History::default();
-    hist.push(EventType::WorkflowExecutionStarted, None);
-    hist.task();
-    let a = run_of(returns_at_once)
-        .activate_with_messages(&hist.0, &[request("u1", "set", Some(5.into()), 2)])
-        .unwrap();
+    let (_, _, a) = first_task_update(returns_at_once, "set", Some(5.into()));
     assert_eq!(
         kinds(&a.commands),
         vec![CommandType::CompleteWorkflowExecution]
@@ -676,9 +550,7 @@ fn a_handler_that_panics_fails_the_workflow_task_naming_the_update() {
             Ok(String::new())
         })
     }
-    let mut hist = History::default();
-    hist.push(EventType::WorkflowExecutionStarted, None);
-    hist.task();
+    let hist = History::in_first_task();
     let err = run_of(body)
         .activate_with_messages(&hist.0, &[request("u1", "set", Some(1.into()), 2)])
         .unwrap_err();

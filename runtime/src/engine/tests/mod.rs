@@ -125,17 +125,33 @@ impl Harness {
         task: &PollWorkflowTaskQueueResponse,
         commands: Vec<Command>,
     ) -> Result<RespondWorkflowTaskCompletedResponse, Status> {
-        let req = RespondWorkflowTaskCompletedRequest {
-            namespace: NS.into(),
-            task_token: task.task_token.clone(),
-            commands,
-            identity: "test-worker".into(),
-            ..Default::default()
-        };
+        self.send_completion(completion(task, commands)).await
+    }
+
+    /// Sends a workflow task's completion, as built by [`completion`] and then added to.
+    pub(super) async fn send_completion(
+        &self,
+        req: RespondWorkflowTaskCompletedRequest,
+    ) -> Result<RespondWorkflowTaskCompletedResponse, Status> {
         self.engine
             .respond_workflow_task_completed(Request::new(req))
             .await
             .map(tonic::Response::into_inner)
+    }
+
+    /// Fails a workflow task (no cause given), as a worker whose code broke does; expects the
+    /// engine to take it.
+    pub(super) async fn fail_task(&self, task: &PollWorkflowTaskQueueResponse) {
+        let req = RespondWorkflowTaskFailedRequest {
+            namespace: NS.into(),
+            task_token: task.task_token.clone(),
+            identity: "test-worker".into(),
+            ..Default::default()
+        };
+        self.engine
+            .respond_workflow_task_failed(Request::new(req))
+            .await
+            .expect("fail");
     }
 
     /// Polls for an activity task and expects one.
@@ -338,6 +354,53 @@ pub(super) fn detail(status: &Status) -> (String, Vec<u8>) {
         .strip_prefix("type.googleapis.com/")
         .unwrap_or_else(|| panic!("type url {}", any.type_url));
     (name.to_string(), any.value.clone())
+}
+
+/// Runs `call` on a task of its own and returns once `held` (how many calls of its kind the
+/// engine holds) has grown, or the call has finished, so that what the test does next happens
+/// after the call arrived.
+pub(super) async fn in_background<T: Send + 'static>(
+    what: &str,
+    held: impl Fn() -> usize,
+    call: impl std::future::Future<Output = T> + Send + 'static,
+) -> tokio::task::JoinHandle<T> {
+    let before = held();
+    let call = tokio::spawn(call);
+    for _ in 0..10_000 {
+        if held() > before || call.is_finished() {
+            return call;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    panic!("the {what} never reached the engine");
+}
+
+/// The completion of `task` with `commands`, as a test worker sends it.
+pub(super) fn completion(
+    task: &PollWorkflowTaskQueueResponse,
+    commands: Vec<Command>,
+) -> RespondWorkflowTaskCompletedRequest {
+    RespondWorkflowTaskCompletedRequest {
+        namespace: NS.into(),
+        task_token: task.task_token.clone(),
+        commands,
+        identity: "test-worker".into(),
+        ..Default::default()
+    }
+}
+
+/// Fails unless `result` is a refusal with `code` whose message says `says`.
+pub(super) fn expect_refusal<T: std::fmt::Debug>(
+    result: Result<T, Status>,
+    code: Code,
+    says: &str,
+) {
+    let status = expect_code(result, code);
+    assert!(
+        status.message().contains(says),
+        "expected {code:?} saying {says:?}, got: {}",
+        status.message()
+    );
 }
 
 pub(super) fn schedule_activity(id: &str, activity_type: &str, heartbeat_ms: i64) -> Command {

@@ -33,21 +33,14 @@ async fn ask(
     h: &Harness,
     req: QueryWorkflowRequest,
 ) -> JoinHandle<Result<QueryWorkflowResponse, Status>> {
-    let before = h.engine.core().state.lock().queries.len();
     let engine = h.engine.clone();
-    let call = tokio::spawn(async move {
+    let call = async move {
         engine
             .query_workflow(Request::new(req))
             .await
             .map(tonic::Response::into_inner)
-    });
-    for _ in 0..10_000 {
-        if h.engine.core().state.lock().queries.len() > before || call.is_finished() {
-            return call;
-        }
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-    panic!("the query never reached the engine");
+    };
+    in_background("query", || h.engine.core().state.lock().queries.len(), call).await
 }
 
 fn answered(json: &str) -> WorkflowQueryResult {
@@ -64,18 +57,11 @@ async fn complete_with_answers(
     commands: Vec<Command>,
     query_results: HashMap<String, WorkflowQueryResult>,
 ) -> Result<RespondWorkflowTaskCompletedResponse, Status> {
-    let req = RespondWorkflowTaskCompletedRequest {
-        namespace: NS.into(),
-        task_token: task.task_token.clone(),
-        commands,
-        identity: "test-worker".into(),
+    h.send_completion(RespondWorkflowTaskCompletedRequest {
         query_results,
-        ..Default::default()
-    };
-    h.engine
-        .respond_workflow_task_completed(Request::new(req))
-        .await
-        .map(tonic::Response::into_inner)
+        ..completion(task, commands)
+    })
+    .await
 }
 
 async fn answer_task(
@@ -94,6 +80,11 @@ async fn answer_task(
         .respond_query_task_completed(Request::new(req))
         .await
         .map(|_| ())
+}
+
+/// The answer a background query call got, as JSON.
+async fn answer_to(call: JoinHandle<Result<QueryWorkflowResponse, Status>>) -> serde_json::Value {
+    answer_of(&call.await.expect("join").expect("answered"))
 }
 
 fn answer_of(resp: &QueryWorkflowResponse) -> serde_json::Value {
@@ -207,10 +198,7 @@ async fn query_during_a_running_task_rides_the_next_one_or_becomes_a_query_task(
     complete_with_answers(&h, &next, vec![], HashMap::from([(id, answered("1"))]))
         .await
         .expect("complete");
-    assert_eq!(
-        answer_of(&call.await.expect("join").expect("answered")),
-        serde_json::json!(1)
-    );
+    assert_eq!(answer_to(call).await, serde_json::json!(1));
 
     // With no next task, the waiting query becomes a query task once the running one ends.
     h.signal("q-running", "poke").await;
@@ -220,10 +208,7 @@ async fn query_during_a_running_task_rides_the_next_one_or_becomes_a_query_task(
     let query_task = h.poll_wft().await;
     assert!(query_task.query.is_some(), "a query task");
     answer_task(&h, &query_task, "2").await.expect("answer");
-    assert_eq!(
-        answer_of(&call.await.expect("join").expect("answered")),
-        serde_json::json!(2)
-    );
+    assert_eq!(answer_to(call).await, serde_json::json!(2));
 }
 
 #[tokio::test]
@@ -233,26 +218,14 @@ async fn query_on_a_failed_task_rides_the_retry() {
     let call = ask(&h, query_request("q-retry", "status")).await;
     let task = h.poll_wft().await;
     the_query(&task);
-    let req = RespondWorkflowTaskFailedRequest {
-        namespace: NS.into(),
-        task_token: task.task_token.clone(),
-        identity: "test-worker".into(),
-        ..Default::default()
-    };
-    h.engine
-        .respond_workflow_task_failed(Request::new(req))
-        .await
-        .expect("fail");
+    h.fail_task(&task).await;
     let retry = h.poll_wft().await;
     assert_eq!(retry.attempt, 2);
     let (id, _) = the_query(&retry);
     complete_with_answers(&h, &retry, vec![], HashMap::from([(id, answered("3"))]))
         .await
         .expect("complete");
-    assert_eq!(
-        answer_of(&call.await.expect("join").expect("answered")),
-        serde_json::json!(3)
-    );
+    assert_eq!(answer_to(call).await, serde_json::json!(3));
 }
 
 #[tokio::test]
@@ -272,10 +245,7 @@ async fn query_on_a_closed_run_is_answered_by_a_worker_from_the_stored_history()
     answer_task(&h, &query_task, "\"done\"")
         .await
         .expect("answer");
-    assert_eq!(
-        answer_of(&call.await.expect("join").expect("answered")),
-        serde_json::json!("done")
-    );
+    assert_eq!(answer_to(call).await, serde_json::json!("done"));
     assert_eq!(h.events("q-closed").await, before);
 }
 
@@ -467,10 +437,7 @@ async fn stack_trace_query_is_passed_to_the_worker() {
     answer_task(&h, &task, "\"at order.rs:12\"")
         .await
         .expect("answer");
-    assert_eq!(
-        answer_of(&call.await.expect("join").expect("answered")),
-        serde_json::json!("at order.rs:12")
-    );
+    assert_eq!(answer_to(call).await, serde_json::json!("at order.rs:12"));
 }
 
 #[tokio::test]
@@ -524,12 +491,7 @@ async fn bad_queries_are_refused_by_name() {
         .engine
         .respond_query_task_completed(Request::new(respond(task.task_token.clone(), 0)))
         .await;
-    let status = expect_code(r, Code::InvalidArgument);
-    assert!(
-        status.message().contains("completed_type"),
-        "{}",
-        status.message()
-    );
+    expect_refusal(r, Code::InvalidArgument, "completed_type");
     answer_task(&h, &task, "0").await.expect("answer");
     call.await.expect("join").expect("answered");
 }
@@ -551,16 +513,7 @@ async fn queries_no_worker_could_answer_fail_fast_as_not_ready() {
     h.start("q-failing").await;
     for _ in 0..2 {
         let task = h.poll_wft().await;
-        let req = RespondWorkflowTaskFailedRequest {
-            namespace: NS.into(),
-            task_token: task.task_token.clone(),
-            identity: "test-worker".into(),
-            ..Default::default()
-        };
-        h.engine
-            .respond_workflow_task_failed(Request::new(req))
-            .await
-            .expect("fail");
+        h.fail_task(&task).await;
     }
     for (id, says) in [
         ("q-early", "closed before any workflow task completed"),
@@ -606,10 +559,7 @@ async fn a_query_to_a_cancel_requested_run_rides_the_task_the_cancel_scheduled()
     )
     .await
     .expect("complete");
-    assert_eq!(
-        answer_of(&call.await.expect("join").expect("answered")),
-        serde_json::json!("cleaning up")
-    );
+    assert_eq!(answer_to(call).await, serde_json::json!("cleaning up"));
 }
 
 #[tokio::test]

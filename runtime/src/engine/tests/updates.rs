@@ -50,30 +50,47 @@ pub(super) fn update_request(
     }
 }
 
+/// Sends update `update_id` to `workflow_id` and waits, in the foreground, until it completes.
+async fn update_now(
+    h: &Harness,
+    workflow_id: &str,
+    update_id: &str,
+) -> Result<tonic::Response<UpdateWorkflowExecutionResponse>, Status> {
+    h.engine
+        .update_workflow_execution(Request::new(update_request(
+            workflow_id,
+            update_id,
+            Stage::Completed,
+        )))
+        .await
+}
+
 /// Sends an update in the background, once the engine tracks it.
 pub(super) async fn ask(h: &Harness, req: UpdateWorkflowExecutionRequest) -> UpdateCall {
-    let before = h.engine.core().state.lock().updates.len();
     let engine = h.engine.clone();
-    let call = tokio::spawn(async move {
+    let call = async move {
         engine
             .update_workflow_execution(Request::new(req))
             .await
             .map(tonic::Response::into_inner)
-    });
-    for _ in 0..10_000 {
-        if h.engine.core().state.lock().updates.len() > before || call.is_finished() {
-            return call;
-        }
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-    panic!("the update never reached the engine");
+    };
+    in_background(
+        "update",
+        || h.engine.core().state.lock().updates.len(),
+        call,
+    )
+    .await
 }
 
-fn any(type_name: &str, value: Vec<u8>) -> Message {
+/// Message `{update_id}/{step}` of an update's protocol, carrying `value`, an encoded
+/// `temporal.api.update.v1.{type_name}`.
+fn protocol_message(update_id: &str, step: &str, type_name: &str, value: Vec<u8>) -> Message {
     let mut body = Message::default().body.unwrap_or_default();
     body.type_url = format!("type.googleapis.com/temporal.api.update.v1.{type_name}");
     body.value = value;
     Message {
+        id: format!("{update_id}/{step}"),
+        protocol_instance_id: update_id.into(),
         body: Some(body),
         ..Default::default()
     }
@@ -88,11 +105,12 @@ pub(super) fn acceptance(request: &Message) -> Message {
         accepted_request_sequencing_event_id: seq,
         accepted_request: None,
     };
-    Message {
-        id: format!("{}/accept", request.protocol_instance_id),
-        protocol_instance_id: request.protocol_instance_id.clone(),
-        ..any("Acceptance", acc.encode_to_vec())
-    }
+    protocol_message(
+        &request.protocol_instance_id,
+        "accept",
+        "Acceptance",
+        acc.encode_to_vec(),
+    )
 }
 
 pub(super) fn rejection(request: &Message, why: &str) -> Message {
@@ -104,11 +122,12 @@ pub(super) fn rejection(request: &Message, why: &str) -> Message {
         }),
         ..Default::default()
     };
-    Message {
-        id: format!("{}/reject", request.protocol_instance_id),
-        protocol_instance_id: request.protocol_instance_id.clone(),
-        ..any("Rejection", rej.encode_to_vec())
-    }
+    protocol_message(
+        &request.protocol_instance_id,
+        "reject",
+        "Rejection",
+        rej.encode_to_vec(),
+    )
 }
 
 pub(super) fn response(update_id: &str, json: &str) -> Message {
@@ -121,11 +140,7 @@ pub(super) fn response(update_id: &str, json: &str) -> Message {
             value: Some(outcome::Value::Success(payloads(json).expect("payloads"))),
         }),
     };
-    Message {
-        id: format!("{update_id}/complete"),
-        protocol_instance_id: update_id.into(),
-        ..any("Response", resp.encode_to_vec())
-    }
+    protocol_message(update_id, "complete", "Response", resp.encode_to_vec())
 }
 
 fn protocol_command(message: &Message) -> Command {
@@ -138,6 +153,31 @@ fn protocol_command(message: &Message) -> Command {
         )),
         ..Default::default()
     }
+}
+
+/// Completes `task`, accepting the update it carries and answering it (`update_id`) with
+/// `json`, with `commands` after the messages' own.
+async fn accept_and_answer(
+    h: &Harness,
+    task: &PollWorkflowTaskQueueResponse,
+    commands: Vec<Command>,
+    update_id: &str,
+    json: &str,
+) {
+    let request = the_request(task);
+    complete_with(
+        h,
+        task,
+        commands,
+        vec![acceptance(&request), response(update_id, json)],
+    )
+    .await
+    .expect("complete");
+}
+
+/// The successful outcome a background update call got, as JSON.
+async fn outcome_of(call: UpdateCall) -> serde_json::Value {
+    success(&call.await.expect("join").expect("answered").outcome)
 }
 
 pub(super) async fn complete_with(
@@ -153,18 +193,11 @@ pub(super) async fn complete_with(
         .map(protocol_command)
         .collect();
     commands.splice(0..0, named);
-    let req = RespondWorkflowTaskCompletedRequest {
-        namespace: NS.into(),
-        task_token: task.task_token.clone(),
-        commands,
+    h.send_completion(RespondWorkflowTaskCompletedRequest {
         messages,
-        identity: "test-worker".into(),
-        ..Default::default()
-    };
-    h.engine
-        .respond_workflow_task_completed(Request::new(req))
-        .await
-        .map(tonic::Response::into_inner)
+        ..completion(task, commands)
+    })
+    .await
 }
 
 async fn poll_update(
@@ -253,14 +286,7 @@ async fn an_update_is_delivered_accepted_and_completed_with_temporals_events() {
         Some("up-1")
     );
 
-    complete_with(
-        &h,
-        &task,
-        vec![],
-        vec![acceptance(&request), response("up-1", "\"quoted\"")],
-    )
-    .await
-    .expect("complete");
+    accept_and_answer(&h, &task, vec![], "up-1", "\"quoted\"").await;
     let resp = call.await.expect("join").expect("update answered");
     assert_eq!(resp.stage, Stage::Completed as i32);
     assert_eq!(success(&resp.outcome), serde_json::json!("quoted"));
@@ -302,13 +328,7 @@ async fn an_update_is_delivered_accepted_and_completed_with_temporals_events() {
     assert_eq!(c.meta.as_ref().map(|m| m.update_id.as_str()), Some("up-1"));
 
     // The same update id again: the same outcome, nothing sent, nothing written.
-    let again = h
-        .engine
-        .update_workflow_execution(Request::new(update_request(
-            "u-ok",
-            "up-1",
-            Stage::Completed,
-        )))
+    let again = update_now(&h, "u-ok", "up-1")
         .await
         .expect("dedup")
         .into_inner();
@@ -377,13 +397,7 @@ async fn a_rejected_update_writes_no_update_event_and_keeps_its_rejection() {
         !types.contains(&EventType::WorkflowExecutionUpdateCompleted),
         "{types:?}"
     );
-    let again = h
-        .engine
-        .update_workflow_execution(Request::new(update_request(
-            "u-reject",
-            "up-3",
-            Stage::Completed,
-        )))
+    let again = update_now(&h, "u-reject", "up-3")
         .await
         .expect("dedup")
         .into_inner();
@@ -398,16 +412,7 @@ async fn an_update_the_worker_did_not_handle_is_rejected_and_one_on_a_failed_tas
     let task = h.poll_wft().await;
     the_request(&task);
     // A failed task: the update rides the retry.
-    let req = RespondWorkflowTaskFailedRequest {
-        namespace: NS.into(),
-        task_token: task.task_token.clone(),
-        identity: "test-worker".into(),
-        ..Default::default()
-    };
-    h.engine
-        .respond_workflow_task_failed(Request::new(req))
-        .await
-        .expect("fail");
+    h.fail_task(&task).await;
     let retry = h.poll_wft().await;
     the_request(&retry);
     // Completed without a word about it: rejected, as Temporal does.
@@ -436,20 +441,8 @@ async fn updates_to_closed_runs_are_refused_and_in_flight_ones_are_answered_at_c
         "temporal.api.errordetails.v1.NotFoundFailure"
     );
     // A new update to the closed run.
-    let late = h
-        .engine
-        .update_workflow_execution(Request::new(update_request(
-            "u-term",
-            "up-6",
-            Stage::Completed,
-        )))
-        .await;
-    let status = expect_code(late, Code::NotFound);
-    assert!(
-        status.message().contains("already completed"),
-        "{}",
-        status.message()
-    );
+    let late = update_now(&h, "u-term", "up-6").await;
+    expect_refusal(late, Code::NotFound, "already completed");
 
     // Accepted, then the workflow completes before the update does.
     idle_run(&h, "u-done").await;
@@ -487,19 +480,8 @@ async fn a_completed_update_is_found_in_the_closed_runs_history() {
     idle_run(&h, "u-closed").await;
     let call = ask(&h, update_request("u-closed", "up-8", Stage::Completed)).await;
     let task = h.poll_wft().await;
-    let request = the_request(&task);
-    complete_with(
-        &h,
-        &task,
-        vec![complete_workflow()],
-        vec![acceptance(&request), response("up-8", "1")],
-    )
-    .await
-    .expect("complete");
-    assert_eq!(
-        success(&call.await.expect("join").expect("answered").outcome),
-        serde_json::json!(1)
-    );
+    accept_and_answer(&h, &task, vec![complete_workflow()], "up-8", "1").await;
+    assert_eq!(outcome_of(call).await, serde_json::json!(1));
     let polled = poll_update(&h, "u-closed", "up-8", Stage::Completed)
         .await
         .expect("poll");
@@ -557,8 +539,7 @@ async fn bad_update_messages_fail_the_task_and_bad_requests_are_refused_by_name(
     the_request(&task);
     // A response to an update that was never accepted.
     let err = complete_with(&h, &task, vec![], vec![response("up-10", "1")]).await;
-    let status = expect_code(err, Code::InvalidArgument);
-    assert!(status.message().contains("up-10"), "{}", status.message());
+    expect_refusal(err, Code::InvalidArgument, "up-10");
     let events = h.events("u-bad").await;
     let failed = events
         .iter()
@@ -574,19 +555,8 @@ async fn bad_update_messages_fail_the_task_and_bad_requests_are_refused_by_name(
     );
     // The update rides the retry.
     let retry = h.poll_wft().await;
-    let request = the_request(&retry);
-    complete_with(
-        &h,
-        &retry,
-        vec![],
-        vec![acceptance(&request), response("up-10", "2")],
-    )
-    .await
-    .expect("complete");
-    assert_eq!(
-        success(&call.await.expect("join").expect("answered").outcome),
-        serde_json::json!(2)
-    );
+    accept_and_answer(&h, &retry, vec![], "up-10", "2").await;
+    assert_eq!(outcome_of(call).await, serde_json::json!(2));
 
     let mut no_request = update_request("u-bad", "x", Stage::Completed);
     no_request.request = None;
@@ -625,12 +595,7 @@ async fn a_run_may_not_close_over_an_update_that_arrived_while_its_task_ran() {
     let task = h.poll_wft().await;
     let call = ask(&h, update_request("u-close", "up-11", Stage::Completed)).await;
     let err = complete_with(&h, &task, vec![complete_workflow()], vec![]).await;
-    let status = expect_code(err, Code::InvalidArgument);
-    assert!(
-        status.message().contains("update arrived"),
-        "{}",
-        status.message()
-    );
+    expect_refusal(err, Code::InvalidArgument, "update arrived");
     let events = h.events("u-close").await;
     let failed = events
         .iter()
@@ -643,19 +608,8 @@ async fn a_run_may_not_close_over_an_update_that_arrived_while_its_task_ran() {
     assert_eq!(f.cause, WorkflowTaskFailedCause::UnhandledCommand as i32);
     // The next task carries the update; the workflow handles it, then closes.
     let next = h.poll_wft().await;
-    let request = the_request(&next);
-    complete_with(
-        &h,
-        &next,
-        vec![complete_workflow()],
-        vec![acceptance(&request), response("up-11", "5")],
-    )
-    .await
-    .expect("complete");
-    assert_eq!(
-        success(&call.await.expect("join").expect("answered").outcome),
-        serde_json::json!(5)
-    );
+    accept_and_answer(&h, &next, vec![complete_workflow()], "up-11", "5").await;
+    assert_eq!(outcome_of(call).await, serde_json::json!(5));
 }
 
 #[tokio::test]
@@ -672,19 +626,8 @@ async fn a_cancel_requested_run_takes_updates_with_the_cancel_in_the_same_task()
             .iter()
             .any(|e| event_type(e) == EventType::WorkflowExecutionCancelRequested)
     );
-    let request = the_request(&task);
-    complete_with(
-        &h,
-        &task,
-        vec![cancel_workflow()],
-        vec![acceptance(&request), response("up-12", "\"cleaned\"")],
-    )
-    .await
-    .expect("complete");
-    assert_eq!(
-        success(&call.await.expect("join").expect("answered").outcome),
-        serde_json::json!("cleaned")
-    );
+    accept_and_answer(&h, &task, vec![cancel_workflow()], "up-12", "\"cleaned\"").await;
+    assert_eq!(outcome_of(call).await, serde_json::json!("cleaned"));
     let types = h.types("u-cancel").await;
     let n = types.len();
     assert_eq!(
@@ -705,14 +648,7 @@ async fn updates_past_the_run_limits_are_refused() {
     let h = Harness::on(Engine::with_store(Arc::new(MemoryStore::new()), cfg).expect("engine"));
     idle_run(&h, "u-limits").await;
     let first = ask(&h, update_request("u-limits", "a", Stage::Completed)).await;
-    let second = h
-        .engine
-        .update_workflow_execution(Request::new(update_request(
-            "u-limits",
-            "b",
-            Stage::Completed,
-        )))
-        .await;
+    let second = update_now(&h, "u-limits", "b").await;
     let status = expect_code(second, Code::ResourceExhausted);
     assert!(
         status.message().contains("max_in_flight_updates"),
@@ -756,21 +692,9 @@ async fn updates_past_the_run_limits_are_refused() {
     complete_with(&h, &task, vec![], vec![rejection(&request, "no")])
         .await
         .expect("complete");
-    let third = h
-        .engine
-        .update_workflow_execution(Request::new(update_request(
-            "u-limits-2",
-            "e",
-            Stage::Completed,
-        )))
-        .await;
+    let third = update_now(&h, "u-limits-2", "e").await;
     // Refused for good, as Temporal refuses an update past its total limit.
-    let status = expect_code(third, Code::FailedPrecondition);
-    assert!(
-        status.message().contains("max_updates_per_run"),
-        "{}",
-        status.message()
-    );
+    expect_refusal(third, Code::FailedPrecondition, "max_updates_per_run");
 }
 
 #[tokio::test]
