@@ -5,7 +5,6 @@
 //!
 //! Needs `temporal` on PATH (scripts/test installs it).
 
-use dacapo::engine::{Engine, EngineConfig};
 use dacapo::proto::ServiceHandle;
 use dacapo::proto::common::{WorkflowExecution, WorkflowType};
 use dacapo::proto::enums::{QueryRejectCondition, QueryResultType, WorkflowExecutionStatus};
@@ -13,66 +12,28 @@ use dacapo::proto::query::WorkflowQuery;
 use dacapo::proto::service::*;
 use dacapo::proto::taskqueue::TaskQueue;
 use dacapo::proto::update::{Input, Meta, Request as UpdateRequest, UpdateRef};
-use dacapo::remote::{ConnectOptions, connect};
-use dacapo_tests::dev_server::shared_dev_server;
-use dacapo_tests::procs::{Proc, binaries, free_port, spawn, wait_for_port};
+use dacapo_tests::backends::{self, Backend};
 use prost::Message as _;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use tonic::{Request, Status};
 
 const NS: &str = "default";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Backend {
-    Embedded,
-    Server,
-    Temporal,
-}
-
+/// A backend's service, and what keeps it up.
 struct Env {
     backend: Backend,
     service: ServiceHandle,
-    _server: Option<(tempfile::TempDir, Proc)>,
+    /// What keeps the backend up (none on a copy that only borrows its service).
+    _shared: Option<backends::Env>,
 }
 
 impl Env {
     async fn open(backend: Backend) -> Env {
-        match backend {
-            Backend::Embedded => Env {
-                backend,
-                service: Arc::new(Engine::in_memory(EngineConfig::default())),
-                _server: None,
-            },
-            Backend::Server => {
-                let dir = tempfile::tempdir().expect("temp dir");
-                let port = free_port();
-                let port_text = port.to_string();
-                let args = [
-                    "server",
-                    "--in-memory",
-                    "--ip",
-                    "127.0.0.1",
-                    "--port",
-                    &port_text,
-                ];
-                let server = spawn(dir.path(), "server", &binaries().join("dacapo"), &args);
-                wait_for_port(port, &server);
-                let url = format!("http://127.0.0.1:{port}");
-                let service = connect(&url, ConnectOptions::default())
-                    .await
-                    .expect("connect to dacapo server");
-                Env {
-                    backend,
-                    service,
-                    _server: Some((dir, server)),
-                }
-            }
-            Backend::Temporal => Env {
-                backend,
-                service: shared_dev_server().await.connect().await,
-                _server: None,
-            },
+        let shared = backends::Env::open(backend).await;
+        Env {
+            backend,
+            service: shared.service.clone(),
+            _shared: Some(shared),
         }
     }
 
@@ -276,7 +237,7 @@ async fn errors(env: &Env) -> Vec<(tonic::Code, Vec<String>, String)> {
         let env = Env {
             backend,
             service,
-            _server: None,
+            _shared: None,
         };
         env.query(&asked, QueryRejectCondition::None).await
     });
@@ -410,7 +371,7 @@ async fn query_and_update_errors_carry_temporals_codes_and_details_on_every_back
     // Opened first: starting a server blocks, and must not stall a scenario in flight.
     let envs = [
         Env::open(Backend::Embedded).await,
-        Env::open(Backend::Server).await,
+        Env::open(Backend::DacapoServer).await,
         Env::open(Backend::Temporal).await,
     ];
     let (embedded, server, temporal) =

@@ -6,7 +6,6 @@
 //!
 //! Needs `temporal` on PATH (scripts/test installs it).
 
-use dacapo::engine::{Engine, EngineConfig};
 use dacapo::proto::ServiceHandle;
 use dacapo::proto::command::{Command, StartTimerCommandAttributes, command};
 use dacapo::proto::common::{Payload, Payloads, WorkflowExecution, WorkflowType};
@@ -19,11 +18,8 @@ use dacapo::proto::protocol::Message;
 use dacapo::proto::service::*;
 use dacapo::proto::taskqueue::TaskQueue;
 use dacapo::proto::update::{Input, Meta, Rejection, Request as UpdateRequest, WaitPolicy};
-use dacapo::remote::{ConnectOptions, connect};
-use dacapo_tests::dev_server::shared_dev_server;
-use dacapo_tests::procs::{Proc, binaries, free_port, spawn, wait_for_port};
+use dacapo_tests::backends::{self, Backend};
 use prost::Message as _;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 use tokio::task::JoinHandle;
@@ -31,59 +27,20 @@ use tonic::Request;
 
 const NS: &str = "default";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Backend {
-    Embedded,
-    Server,
-    Temporal,
-}
-
 /// A backend's service, and what keeps it up.
 struct Env {
     backend: Backend,
     service: ServiceHandle,
-    _server: Option<(tempfile::TempDir, Proc)>,
+    _shared: backends::Env,
 }
 
 impl Env {
     async fn open(backend: Backend) -> Env {
-        match backend {
-            Backend::Embedded => Env {
-                backend,
-                service: Arc::new(Engine::in_memory(EngineConfig::default())),
-                _server: None,
-            },
-            Backend::Server => {
-                let dir = tempfile::tempdir().expect("temp dir");
-                let port = free_port();
-                let port_text = port.to_string();
-                let args = [
-                    "server",
-                    "--in-memory",
-                    "--ip",
-                    "127.0.0.1",
-                    "--port",
-                    &port_text,
-                ];
-                let server = spawn(dir.path(), "server", &binaries().join("dacapo"), &args);
-                wait_for_port(port, &server);
-                let service = connect(
-                    &format!("http://127.0.0.1:{port}"),
-                    ConnectOptions::default(),
-                )
-                .await
-                .expect("connect to dacapo server");
-                Env {
-                    backend,
-                    service,
-                    _server: Some((dir, server)),
-                }
-            }
-            Backend::Temporal => Env {
-                backend,
-                service: shared_dev_server().await.connect().await,
-                _server: None,
-            },
+        let shared = backends::Env::open(backend).await;
+        Env {
+            backend,
+            service: shared.service.clone(),
+            _shared: shared,
         }
     }
 
@@ -578,7 +535,7 @@ async fn speculative_tasks_leave_the_same_histories_on_every_backend() {
     // Opened first: starting a server blocks, and must not stall a scenario in flight.
     let envs = [
         Env::open(Backend::Embedded).await,
-        Env::open(Backend::Server).await,
+        Env::open(Backend::DacapoServer).await,
         Env::open(Backend::Temporal).await,
     ];
     let (embedded, server, temporal) = tokio::join!(all(&envs[0]), all(&envs[1]), all(&envs[2]));
