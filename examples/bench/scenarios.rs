@@ -457,6 +457,12 @@ async fn update_latencies(
             samples.push(sent.elapsed());
         }
     }
+    let events = client
+        .history(&id, None)
+        .await
+        .map_err(|e| format!("history of {id}: {e}"))?
+        .len();
+    println!("  (updated run: {events} events at the end)");
     handle
         .signal(PING, 0)
         .await
