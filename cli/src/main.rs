@@ -20,7 +20,7 @@ struct Cli {
 enum Command {
     /// Run the engine alone, serving Temporal's WorkflowService API over gRPC.
     Server(server::ServerArgs),
-    /// Start, cancel, inspect and list workflows.
+    /// Start, cancel, signal, query, update, inspect and list workflows.
     #[command(subcommand)]
     Workflow(workflow::WorkflowCommand),
 }
