@@ -45,6 +45,7 @@ fn every_scenario_prints_its_summary() {
         "cold-start, dacapo embedded: ",
         "signal round trip p50, dacapo embedded: ",
         "signal round trip p99, dacapo server: ",
+        "query latency p99, dacapo embedded: ",
         "update latency p50, dacapo embedded: ",
         "update latency p99, dacapo server: ",
     ] {
