@@ -419,6 +419,52 @@ async fn a_query_no_worker_answers_times_out_with_a_clear_message() {
     env.close().await;
 }
 
+/// `Embedded`'s own client answers a query to an idle run from the embedded worker's cached
+/// run, after the engine's checks, without queueing it: with the engine's query queue closed
+/// (`max_in_flight_queries` 0), it is answered, while a plain client of the same engine,
+/// whose query is queued, is refused. The answer is the one a query task gets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_client_answers_an_idle_runs_query_from_its_worker() {
+    let mut config = dacapo::engine::EngineConfig::default();
+    config.limits.max_in_flight_queries = 0;
+    let rt = dacapo::Embedded::builder()
+        .in_memory()
+        .engine_config(config)
+        .task_queue("local-queries")
+        .workflow(cart)
+        .start()
+        .await
+        .expect("the engine starts");
+    let client = rt.client();
+    let h = client
+        .start_workflow(cart, (), StartOptions::new("local-cart", "local-queries"))
+        .await
+        .expect("start");
+    h.signal(ADD_ITEM, "tea".to_string()).await.expect("signal");
+    wait_for_count(&client, "local-cart", "WorkflowTaskCompleted", 2).await;
+    let items = h.query(ITEMS, ()).await.expect("answered in this process");
+    assert_eq!(items, ["tea"]);
+    match h.query(ITEM, 3).await {
+        Err(ClientError::QueryFailed { message, .. }) => {
+            assert_eq!(message, "no item 3: the cart holds 1");
+        }
+        other => panic!("expected the handler's failure, got {other:?}"),
+    }
+    let plain = Client::new(rt.service());
+    match plain.query_workflow("local-cart", None, ITEMS, ()).await {
+        Err(ClientError::Rpc { code, .. }) => assert_eq!(code, tonic::Code::ResourceExhausted),
+        other => panic!("expected the queue's refusal, got {other:?}"),
+    }
+    h.signal(CHECKOUT, ()).await.expect("checkout");
+    assert_eq!(h.result().await.expect("result"), ["tea"]);
+    // A closed run is not cached: its query is queued, and refused here.
+    match h.query(ITEMS, ()).await {
+        Err(ClientError::Rpc { code, .. }) => assert_eq!(code, tonic::Code::ResourceExhausted),
+        other => panic!("expected the queue's refusal, got {other:?}"),
+    }
+    rt.shutdown().await;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Clients nobody here wrote.
 

@@ -247,8 +247,8 @@ fn latency_summary(label: &str, figures: &[(Backend, Vec<Duration>)]) -> Vec<Str
             .map(|(b, samples)| (*b, ms(percentile(samples, p))))
             .collect()
     };
-    let p50s = summary(&format!("{label} p50"), "ms", 2, false, &pick(50.0));
-    let p99s = summary(&format!("{label} p99"), "ms", 2, false, &pick(99.0));
+    let p50s = summary(&format!("{label} p50"), "ms", 3, false, &pick(50.0));
+    let p99s = summary(&format!("{label} p99"), "ms", 3, false, &pick(99.0));
     p50s.into_iter()
         .zip(p99s)
         .flat_map(<[String; 2]>::from)
@@ -258,7 +258,7 @@ fn latency_summary(label: &str, figures: &[(Backend, Vec<Duration>)]) -> Vec<Str
 /// Prints one backend's samples (sorted) of a latency figure.
 fn print_latency(backend: Backend, what: &str, samples: &[Duration]) {
     println!(
-        "  {:<20} {:>4} {what}: p50 {:>8.2} ms  p99 {:>8.2} ms  max {:>8.2} ms",
+        "  {:<20} {:>4} {what}: p50 {:>9.3} ms  p99 {:>9.3} ms  max {:>9.3} ms",
         backend.name(),
         samples.len(),
         ms(percentile(samples, 50.0)),

@@ -303,12 +303,24 @@ impl<T: Payload> WorkflowHandle<T> {
     }
 }
 
+/// Answers queries without a round trip through the service's queues, where the client shares
+/// a process with the engine and its worker (`Embedded`'s client).
+pub(crate) trait LocalQueries: Send + Sync {
+    /// The service's answer to `req`, when it can be given here; `None` sends the request.
+    fn answer(
+        &self,
+        req: &crate::proto::service::QueryWorkflowRequest,
+    ) -> Option<Result<crate::proto::service::QueryWorkflowResponse, tonic::Status>>;
+}
+
 /// A client of a WorkflowService.
 #[derive(Clone)]
 pub struct Client {
     service: ServiceHandle,
     namespace: String,
     identity: String,
+    /// Answers queries in this process, when the client is `Embedded`'s.
+    local_queries: Option<std::sync::Arc<dyn LocalQueries>>,
 }
 
 impl std::fmt::Debug for Client {
@@ -333,7 +345,14 @@ impl Client {
             service,
             namespace: "default".to_string(),
             identity: format!("{}@dacapo-client", std::process::id()),
+            local_queries: None,
         }
+    }
+
+    /// The same client, answering the queries `local` can answer without calling the service.
+    pub(crate) fn with_local_queries(mut self, local: std::sync::Arc<dyn LocalQueries>) -> Self {
+        self.local_queries = Some(local);
+        self
     }
 
     /// The same client in another namespace.

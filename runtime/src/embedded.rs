@@ -161,10 +161,17 @@ impl EmbeddedBuilder {
             }
             None => (None, None),
         };
+        let mut client = Client::new(service.clone());
+        if let Some(worker) = &worker {
+            client = client.with_local_queries(Arc::new(LocalQueries {
+                engine: engine.clone(),
+                worker: worker.clone(),
+            }));
+        }
         Ok(Embedded {
             #[cfg(feature = "server")]
             serving,
-            client: Client::new(service.clone()),
+            client,
             service,
             engine,
             worker,
@@ -177,6 +184,51 @@ impl EmbeddedBuilder {
 /// the one place that hands the engine's feed of cancelled attempts to a worker.
 fn worker_builder(engine: &Engine, service: ServiceHandle, task_queue: String) -> WorkerBuilder {
     Worker::builder(service, task_queue).cancel_shortcut(engine.cancel_shortcut())
+}
+
+/// The embedded client's queries to an idle run, answered from the embedded worker's cached
+/// run after the engine's checks, as a query task would be, without the query being queued,
+/// polled and answered back through the engine. Any other query goes to the engine.
+struct LocalQueries {
+    engine: Engine,
+    worker: Worker,
+}
+
+impl crate::client::LocalQueries for LocalQueries {
+    fn answer(
+        &self,
+        req: &crate::proto::service::QueryWorkflowRequest,
+    ) -> Option<Result<crate::proto::service::QueryWorkflowResponse, tonic::Status>> {
+        use crate::engine::query::Route;
+        let (run_id, last_completed, query) = match self.engine.query_route(req) {
+            Err(status) => return Some(Err(status)),
+            Ok(Route::Rejected(answer)) => return Some(Ok(answer)),
+            Ok(Route::Queued) => return None,
+            Ok(Route::Idle {
+                run_id,
+                last_completed,
+                query,
+            }) => (run_id, last_completed, query),
+        };
+        let execution = crate::proto::common::WorkflowExecution {
+            workflow_id: req
+                .execution
+                .as_ref()
+                .map(|e| e.workflow_id.clone())
+                .unwrap_or_default(),
+            run_id,
+        };
+        let answer = self
+            .worker
+            .answer_from_cache(&execution, last_completed, &query)?;
+        Some(match answer {
+            Ok(payloads) => Ok(crate::proto::service::QueryWorkflowResponse {
+                query_result: crate::payload::to_payloads(payloads),
+                ..Default::default()
+            }),
+            Err(message) => Err(Engine::query_failed(message)),
+        })
+    }
 }
 
 /// Engine, worker and client in one process.

@@ -218,8 +218,17 @@ impl Client {
             }),
             query_reject_condition: reject.to_proto() as i32,
         };
-        let answer = match self.service.query_workflow(tonic::Request::new(req)).await {
-            Ok(answer) => answer.into_inner(),
+        let local = self.local_queries.as_ref().and_then(|l| l.answer(&req));
+        let answered = match local {
+            Some(answered) => answered,
+            None => self
+                .service
+                .query_workflow(tonic::Request::new(req))
+                .await
+                .map(tonic::Response::into_inner),
+        };
+        let answer = match answered {
+            Ok(answer) => answer,
             // Temporal answers a query whose handler failed as QueryFailed, an
             // InvalidArgument; the request itself was checked before it reached a worker, so
             // an InvalidArgument here is the handler's.

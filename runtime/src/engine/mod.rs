@@ -36,7 +36,7 @@ mod ids;
 mod limits;
 mod protocol;
 mod queries;
-mod query;
+pub(crate) mod query;
 mod retry;
 mod rpc_error;
 mod run;
@@ -212,6 +212,20 @@ impl Engine {
     /// instead of at its next heartbeat; `Embedded` wires it (see `worker::cancel_shortcut`).
     pub(crate) fn cancel_shortcut(&self) -> tokio::sync::broadcast::Receiver<Vec<u8>> {
         self.handle.core.subscribe_cancels()
+    }
+
+    /// Where a query can be answered right now (see [`query::Route`]), after the checks
+    /// `QueryWorkflow` makes; `Embedded` answers an idle run's query from its worker's cache.
+    pub(crate) fn query_route(
+        &self,
+        req: &crate::proto::service::QueryWorkflowRequest,
+    ) -> Result<query::Route, tonic::Status> {
+        query::route(&self.handle.core, req)
+    }
+
+    /// The status Temporal answers a query whose handler failed with (`QueryFailed`).
+    pub(crate) fn query_failed(message: String) -> tonic::Status {
+        rpc_error::query_failed(message, None)
     }
 
     /// Follows whether the engine takes changes: [`Health::Serving`] while its store writes,

@@ -10,8 +10,9 @@ use super::rpc_error::{clip, invalid, not_found, workflow_not_ready};
 use super::run::Run;
 use super::token::QueryToken;
 use super::validate;
+use crate::proto::common::WorkflowExecution;
 use crate::proto::enums::{QueryRejectCondition, QueryResultType, WorkflowExecutionStatus};
-use crate::proto::query::QueryRejected;
+use crate::proto::query::{QueryRejected, WorkflowQuery};
 use crate::proto::service::{
     QueryWorkflowRequest, QueryWorkflowResponse, RespondQueryTaskCompletedRequest,
     RespondQueryTaskCompletedResponse,
@@ -19,14 +20,30 @@ use crate::proto::service::{
 use tokio::sync::oneshot;
 use tonic::Status;
 
-/// `QueryWorkflow`: hands the query to a worker and waits for its answer.
-pub(crate) async fn query(
+/// Where a query can be answered, as the engine sees its run now.
+pub(crate) enum Route {
+    /// Refused by its reject condition: this is the answer.
+    Rejected(QueryWorkflowResponse),
+    /// The run is open with no workflow task pending, and its last completed task started at
+    /// event `last_completed`: a worker in this process holding the run cached at that task may
+    /// answer from it (the answer a query task would get), without the query being queued.
+    Idle {
+        run_id: String,
+        last_completed: i64,
+        query: WorkflowQuery,
+    },
+    /// Anything else: only `QueryWorkflow` answers it.
+    Queued,
+}
+
+/// The checks of a query request that need no state: its execution, query and condition.
+fn checked(
     core: &Core,
-    req: QueryWorkflowRequest,
-) -> Result<QueryWorkflowResponse, Status> {
+    req: &QueryWorkflowRequest,
+) -> Result<(WorkflowExecution, WorkflowQuery, QueryRejectCondition), Status> {
     core.check_namespace_to_read(&req.namespace)?;
     let exec = validate::execution(&req.execution)?;
-    let Some(query) = req.query else {
+    let Some(query) = req.query.clone() else {
         return Err(invalid("query is not set"));
     };
     validate::required(&query.query_type, "query.query_type")?;
@@ -37,6 +54,62 @@ pub(crate) async fn query(
     )?;
     let condition = QueryRejectCondition::try_from(req.query_reject_condition)
         .map_err(|_| invalid("query_reject_condition is not a QueryRejectCondition"))?;
+    Ok((exec, query, condition))
+}
+
+/// The answer to a query that `condition` refuses on a run of `status`, if it does.
+fn rejection(condition: QueryRejectCondition, status: i32) -> Option<QueryWorkflowResponse> {
+    let rejected = match condition {
+        QueryRejectCondition::NotOpen => status != WorkflowExecutionStatus::Running as i32,
+        QueryRejectCondition::NotCompletedCleanly => {
+            status != WorkflowExecutionStatus::Running as i32
+                && status != WorkflowExecutionStatus::Completed as i32
+        }
+        QueryRejectCondition::None | QueryRejectCondition::Unspecified => false,
+    };
+    rejected.then(|| QueryWorkflowResponse {
+        query_rejected: Some(QueryRejected { status }),
+        ..Default::default()
+    })
+}
+
+/// Where `req` can be answered (see [`Route`]), after the checks `QueryWorkflow` makes.
+pub(crate) fn route(core: &Core, req: &QueryWorkflowRequest) -> Result<Route, Status> {
+    let (exec, query, condition) = checked(core, req)?;
+    let st = core.state.lock();
+    let run_id = st.resolve(&req.namespace, &exec)?;
+    st.check_intact(&run_id)?;
+    let Some(rec) = st.record(&run_id) else {
+        return Err(super::rpc_error::workflow_not_found(
+            &exec.workflow_id,
+            &exec.run_id,
+        ));
+    };
+    if let Some(answer) = rejection(condition, rec.status) {
+        return Ok(Route::Rejected(answer));
+    }
+    let last_completed = rec.previous_started_event_id;
+    let idle = st
+        .runs
+        .get(&run_id)
+        .is_some_and(|run| run.wft().is_none() && last_completed > 0);
+    Ok(if idle {
+        Route::Idle {
+            run_id,
+            last_completed,
+            query,
+        }
+    } else {
+        Route::Queued
+    })
+}
+
+/// `QueryWorkflow`: hands the query to a worker and waits for its answer.
+pub(crate) async fn query(
+    core: &Core,
+    req: QueryWorkflowRequest,
+) -> Result<QueryWorkflowResponse, Status> {
+    let (exec, query, condition) = checked(core, &req)?;
     let id = uuid::Uuid::new_v4().to_string();
     let (reply, answer) = oneshot::channel();
     {
@@ -50,19 +123,8 @@ pub(crate) async fn query(
             ));
         };
         let status = rec.status;
-        let rejected = match condition {
-            QueryRejectCondition::NotOpen => status != WorkflowExecutionStatus::Running as i32,
-            QueryRejectCondition::NotCompletedCleanly => {
-                status != WorkflowExecutionStatus::Running as i32
-                    && status != WorkflowExecutionStatus::Completed as i32
-            }
-            QueryRejectCondition::None | QueryRejectCondition::Unspecified => false,
-        };
-        if rejected {
-            return Ok(QueryWorkflowResponse {
-                query_rejected: Some(QueryRejected { status }),
-                ..Default::default()
-            });
+        if let Some(answer) = rejection(condition, status) {
+            return Ok(answer);
         }
         let queue = (rec.namespace.clone(), rec.task_queue.clone());
         let now = st.task_now(&run_id);

@@ -226,3 +226,17 @@ impl Worker {
         &self.inner.task_queue
     }
 }
+
+impl Worker {
+    /// Answers `query` from this worker's cached run of `execution` when the run has handled
+    /// exactly the workflow tasks up to the one started at `last_completed` (the answer a query
+    /// task would get); `None` when it holds no such run.
+    pub(crate) fn answer_from_cache(
+        &self,
+        execution: &crate::proto::common::WorkflowExecution,
+        last_completed: i64,
+        query: &crate::proto::query::WorkflowQuery,
+    ) -> Option<Result<Vec<crate::proto::common::Payload>, String>> {
+        queries::answer_cached(&self.inner, execution, last_completed, query)
+    }
+}

@@ -153,7 +153,7 @@ async fn answer_task(
 
 /// The answer from the cached run, when the cache holds one that has handled exactly the
 /// workflow tasks up to the one started at `last_completed`; the run stays cached either way.
-fn answer_cached(
+pub(super) fn answer_cached(
     w: &WorkerInner,
     execution: &WorkflowExecution,
     last_completed: i64,
