@@ -73,18 +73,28 @@ fn rejection(condition: QueryRejectCondition, status: i32) -> Option<QueryWorkfl
     })
 }
 
+/// The run a query names and its record: refused when unknown or damaged.
+fn queried_run<'a>(
+    st: &'a super::state::State,
+    namespace: &str,
+    exec: &WorkflowExecution,
+) -> Result<(String, &'a crate::store::ExecutionRecord), Status> {
+    let run_id = st.resolve(namespace, exec)?;
+    st.check_intact(&run_id)?;
+    match st.record(&run_id) {
+        Some(rec) => Ok((run_id, rec)),
+        None => Err(super::rpc_error::workflow_not_found(
+            &exec.workflow_id,
+            &exec.run_id,
+        )),
+    }
+}
+
 /// Where `req` can be answered (see [`Route`]), after the checks `QueryWorkflow` makes.
 pub(crate) fn route(core: &Core, req: &QueryWorkflowRequest) -> Result<Route, Status> {
     let (exec, query, condition) = checked(core, req)?;
     let st = core.state.lock();
-    let run_id = st.resolve(&req.namespace, &exec)?;
-    st.check_intact(&run_id)?;
-    let Some(rec) = st.record(&run_id) else {
-        return Err(super::rpc_error::workflow_not_found(
-            &exec.workflow_id,
-            &exec.run_id,
-        ));
-    };
+    let (run_id, rec) = queried_run(&st, &req.namespace, &exec)?;
     if let Some(answer) = rejection(condition, rec.status) {
         return Ok(Route::Rejected(answer));
     }
@@ -114,14 +124,7 @@ pub(crate) async fn query(
     let (reply, answer) = oneshot::channel();
     {
         let mut st = core.state.lock();
-        let run_id = st.resolve(&req.namespace, &exec)?;
-        st.check_intact(&run_id)?;
-        let Some(rec) = st.record(&run_id) else {
-            return Err(super::rpc_error::workflow_not_found(
-                &exec.workflow_id,
-                &exec.run_id,
-            ));
-        };
+        let (run_id, rec) = queried_run(&st, &req.namespace, &exec)?;
         let status = rec.status;
         if let Some(answer) = rejection(condition, status) {
             return Ok(answer);
