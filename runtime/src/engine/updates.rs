@@ -123,9 +123,10 @@ impl Updates {
             .is_some_and(|v| v.iter().any(|(_, e)| e.stage == Stage::Admitted))
     }
 
-    /// Whether the engine tracks updates of `run_id`.
+    /// Whether the engine tracks updates of `run_id`, or has read its history for them (so
+    /// that the run's close forgets that too).
     pub(crate) fn has_run(&self, run_id: &str) -> bool {
-        self.runs.contains_key(run_id)
+        self.runs.contains_key(run_id) || self.history_read.contains(run_id)
     }
 
     /// Sends the admitted updates of `run_id`, in the order they were admitted, with the
@@ -206,6 +207,12 @@ impl Updates {
                 .or_default()
                 .push((update_id.to_string(), entry));
         }
+    }
+
+    /// How many runs' histories were read for their updates.
+    #[cfg(test)]
+    pub(crate) fn histories_read(&self) -> usize {
+        self.history_read.len()
     }
 
     /// Whether the updates `run_id`'s history records are tracked already.

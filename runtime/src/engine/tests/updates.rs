@@ -731,3 +731,20 @@ async fn an_update_to_a_run_whose_task_keeps_failing_is_not_ready() {
     let (name, _) = detail(&status);
     assert_eq!(name, "temporal.api.errordetails.v1.WorkflowNotReadyFailure");
 }
+
+/// A poll for an update the run never had reads the run's history once; the run's close forgets
+/// that, so that nothing of a closed run stays behind.
+#[tokio::test]
+async fn a_closed_run_leaves_no_update_bookkeeping() {
+    let h = Harness::new();
+    idle_run(&h, "u-forget").await;
+    expect_code(
+        poll_update(&h, "u-forget", "never-sent", Stage::Completed).await,
+        Code::NotFound,
+    );
+    assert_eq!(h.engine.core().state.lock().updates.histories_read(), 1);
+    h.terminate("u-forget").await.expect("terminate");
+    let st = h.engine.core().state.lock();
+    assert_eq!(st.updates.histories_read(), 0);
+    assert_eq!(st.updates.len(), 0);
+}
