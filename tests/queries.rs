@@ -440,6 +440,7 @@ async fn the_embedded_client_answers_an_idle_runs_query_from_its_worker() {
         .start_workflow(cart, (), StartOptions::new("local-cart", "local-queries"))
         .await
         .expect("start");
+    wait_for_count(&client, "local-cart", "WorkflowTaskCompleted", 1).await;
     h.signal(ADD_ITEM, "tea".to_string()).await.expect("signal");
     wait_for_count(&client, "local-cart", "WorkflowTaskCompleted", 2).await;
     let items = h.query(ITEMS, ()).await.expect("answered in this process");
@@ -449,6 +450,16 @@ async fn the_embedded_client_answers_an_idle_runs_query_from_its_worker() {
             assert_eq!(message, "no item 3: the cart holds 1");
         }
         other => panic!("expected the handler's failure, got {other:?}"),
+    }
+    // A request the engine refuses is not a failed query.
+    match client
+        .query_workflow_raw("local-cart", None, "", Vec::new(), QueryReject::Never)
+        .await
+    {
+        Err(ClientError::InvalidArgument(message)) => {
+            assert!(message.contains("query.query_type"), "{message}");
+        }
+        other => panic!("expected the request's refusal, got {other:?}"),
     }
     let plain = Client::new(rt.service());
     match plain.query_workflow("local-cart", None, ITEMS, ()).await {

@@ -229,10 +229,12 @@ impl Client {
         };
         let answer = match answered {
             Ok(answer) => answer,
-            // Temporal answers a query whose handler failed as QueryFailed, an
-            // InvalidArgument; the request itself was checked before it reached a worker, so
-            // an InvalidArgument here is the handler's.
-            Err(s) if s.code() == tonic::Code::InvalidArgument && !s.message().is_empty() => {
+            // Temporal answers a query whose handler failed as QueryFailed: an InvalidArgument
+            // with a QueryFailedFailure detail. Without the detail, the request was refused.
+            Err(s)
+                if s.code() == tonic::Code::InvalidArgument
+                    && has_detail(&s, "QueryFailedFailure") =>
+            {
                 return Err(ClientError::QueryFailed {
                     name: name.to_string(),
                     message: s.message().to_string(),
@@ -398,6 +400,15 @@ impl Client {
             }
         }
     }
+}
+
+/// Whether `s` carries a `temporal.api.errordetails.v1.{name}` detail, as Temporal's server
+/// (and dacapo's) marks the kind of an error.
+fn has_detail(s: &tonic::Status, name: &str) -> bool {
+    use prost::Message as _;
+    let wanted = format!("type.googleapis.com/temporal.api.errordetails.v1.{name}");
+    temporalio_protos::google::rpc::Status::decode(s.details())
+        .is_ok_and(|status| status.details.iter().any(|d| d.type_url == wanted))
 }
 
 /// Reads a service's answer about an update: `None` while it is only admitted (no worker has
