@@ -111,7 +111,8 @@ pub(crate) enum UpdateCommand {
         #[command(flatten)]
         conn: Conn,
     },
-    /// Print an update's stage, and its outcome once completed, without waiting.
+    /// Print an update's stage once the workflow has accepted (or rejected) it, and its outcome
+    /// once completed, without waiting for completion.
     Describe {
         #[command(flatten)]
         target: Target,

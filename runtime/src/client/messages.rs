@@ -331,11 +331,7 @@ impl Client {
             }
             Err(s) => return Err(s.into()),
         };
-        let run_id = answer
-            .update_ref
-            .and_then(|r| r.workflow_execution)
-            .map(|e| e.run_id)
-            .unwrap_or_default();
+        let run_id = run_of(answer.update_ref);
         if let Some(status) = status_of(
             update_id.clone(),
             run_id.clone(),
@@ -387,11 +383,7 @@ impl Client {
                 .poll_workflow_execution_update(tonic::Request::new(req))
                 .await?
                 .into_inner();
-            let run_id = answer
-                .update_ref
-                .and_then(|r| r.workflow_execution)
-                .map(|e| e.run_id)
-                .unwrap_or_default();
+            let run_id = run_of(answer.update_ref);
             if let Some(status) =
                 status_of(update_id.to_string(), run_id, answer.stage, answer.outcome)
                 && reached(&status, wait)
@@ -409,6 +401,14 @@ fn has_detail(s: &tonic::Status, name: &str) -> bool {
     let wanted = format!("type.googleapis.com/temporal.api.errordetails.v1.{name}");
     temporalio_protos::google::rpc::Status::decode(s.details())
         .is_ok_and(|status| status.details.iter().any(|d| d.type_url == wanted))
+}
+
+/// The run an update reference names (empty when the service named none).
+fn run_of(update_ref: Option<UpdateRef>) -> String {
+    update_ref
+        .and_then(|r| r.workflow_execution)
+        .map(|e| e.run_id)
+        .unwrap_or_default()
 }
 
 /// Reads a service's answer about an update: `None` while it is only admitted (no worker has
