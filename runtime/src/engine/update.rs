@@ -216,7 +216,7 @@ pub(crate) async fn poll(
 /// (completed, or accepted before a restart). The history is read once per run and engine
 /// (at the run's first update call): every update it records is tracked from then on, so that
 /// later calls never decode it again. `None` when the run has no such update.
-fn look(st: &mut super::state::State, run_id: &str, update_id: &str) -> Option<Found> {
+pub(super) fn look(st: &mut super::state::State, run_id: &str, update_id: &str) -> Option<Found> {
     if let Some(rx) = st.updates.find(run_id, update_id) {
         return Some(Found::Tracked(rx));
     }

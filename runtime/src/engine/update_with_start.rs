@@ -19,7 +19,6 @@ use super::ids;
 use super::rpc_error::invalid;
 use super::start::{Started, params, start_locked};
 use super::update::{self, Checked, Found};
-use crate::proto::EventAttributes;
 use crate::proto::common::WorkflowExecution;
 use crate::proto::enums::{
     UpdateWorkflowExecutionLifecycleStage as LifecycleStage, WorkflowExecutionStatus,
@@ -203,14 +202,14 @@ fn start_and_admit(
 ) -> Result<(Started, Found), Status> {
     let key = (namespace.to_string(), p.workflow_id.clone());
     if let Some(current) = st.current.get(&key).cloned()
-        && let Some(run) = st.runs.get(&current)
+        && st.runs.contains_key(&current)
     {
-        let known = st.updates.find(&current, &checked.update_id).is_some()
-            || super::protocol::accepted_in_history(run, &checked.update_id).is_some()
-            || completed_in_run(run, &checked.update_id);
-        let reuse = run.rec.start_request_id == p.request_id
-            || known
-            || p.conflict == WorkflowIdConflictPolicy::UseExisting;
+        let same_request = st
+            .runs
+            .get(&current)
+            .is_some_and(|run| run.rec.start_request_id == p.request_id);
+        let known = update::look(st, &current, &checked.update_id).is_some();
+        let reuse = same_request || known || p.conflict == WorkflowIdConflictPolicy::UseExisting;
         if reuse {
             st.check_intact(&current)
                 .map_err(|e| multi_op_error(Some(e), None))?;
@@ -234,16 +233,6 @@ fn start_and_admit(
     let found = update::admit(core, st, fx, &started.run_id, checked)
         .map_err(|e| ok_start(multi_op_error(None, Some(e))))?;
     Ok((started, found))
-}
-
-/// Whether update `update_id` completed in the open `run`'s history.
-fn completed_in_run(run: &super::run::Run, update_id: &str) -> bool {
-    run.events.iter().any(|e| {
-        e.decode().ok().and_then(|e| e.attributes).is_some_and(|a| {
-            matches!(a, EventAttributes::WorkflowExecutionUpdateCompletedEventAttributes(c)
-                if c.meta.as_ref().is_some_and(|m| m.update_id == update_id))
-        })
-    })
 }
 
 fn respond(
